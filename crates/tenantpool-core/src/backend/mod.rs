@@ -1,0 +1,141 @@
+//! Backends: how to open, check and switch a connection of one database kind.
+//!
+//! A backend is implemented on the diesel-async connection type itself, so that
+//! `Registry<AsyncPgConnection>` hands out guards that deref to an `AsyncPgConnection`. The
+//! crate implements it for PostgreSQL (`postgres` feature), MySQL/MariaDB (`mysql`) and SQLite
+//! (`sqlite`, as [`SqliteConnection`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel::result::QueryResult;
+use diesel_async::pooled_connection::PoolableConnection;
+use diesel_async::{AsyncConnection, TransactionManager};
+
+use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{BlockingSpawner, SqliteConnection};
+
+/// What a backend needs to open one connection.
+///
+/// ```no_run
+/// # fn f(ctx: tenantpool_core::ConnectContext) {
+/// let _deadline = ctx.timeout;
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ConnectContext {
+    /// The runtime that must own the connection's I/O and driver tasks.
+    pub io: IoRuntime,
+    /// The budget permit. Keep it alive exactly as long as the server-side connection exists:
+    /// either inside the connection's driver task, or by returning it with the connection.
+    pub permit: ConnectionPermit,
+    /// How long the connect may take in all.
+    pub timeout: Duration,
+    /// Create the database file (SQLite) when it is missing.
+    pub create_missing: bool,
+}
+
+/// Why a connect failed.
+///
+/// ```
+/// let f = tenantpool_core::ConnectFailure::Unavailable("connection refused".into());
+/// assert!(f.to_string().contains("refused"));
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The server answered that the database does not exist.
+    #[error("the database does not exist")]
+    DatabaseMissing,
+    /// The server could not be reached, refused the connection, or failed during setup.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The connect did not finish within the connect timeout.
+    #[error("connect timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// A diesel-async connection type the registry can pool.
+///
+/// Implemented for `AsyncPgConnection`, `AsyncMysqlConnection` and [`SqliteConnection`].
+/// Implementing it for another type is possible but rarely needed.
+///
+/// ```
+/// fn pooled<C: tenantpool_core::Backend>() -> tenantpool_core::BackendKind {
+///     C::KIND
+/// }
+/// ```
+pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static {
+    /// The kind of database this connects to.
+    const KIND: BackendKind;
+
+    /// Opens a connection to `url`, on `ctx.io`, within `ctx.timeout`.
+    ///
+    /// Returns the connection and, when the connection cannot hold it itself, the permit to
+    /// be dropped together with the connection.
+    fn connect(
+        url: DatabaseUrl,
+        ctx: ConnectContext,
+    ) -> impl Future<Output = Result<(Self, Option<ConnectionPermit>), ConnectFailure>> + Send;
+
+    /// A round trip proving the connection works.
+    fn validate(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
+
+    /// Makes `schema` the connection's schema (PostgreSQL `search_path`, MySQL `USE`).
+    fn switch_schema(&mut self, schema: &SchemaName) -> impl Future<Output = QueryResult<()>> + Send;
+
+    /// Whether `schema` exists; creates it first when `create` is true.
+    fn ensure_schema(
+        &mut self,
+        schema: &SchemaName,
+        create: bool,
+    ) -> impl Future<Output = QueryResult<bool>> + Send;
+
+    /// Called once on each new connection of a pool shared by several tenants (schema mode),
+    /// before its first use. MySQL disables its prepared-statement cache here, because a
+    /// MySQL prepared statement keeps resolving tables in the database that was current when
+    /// it was prepared.
+    fn prepare_for_sharing(&mut self) {}
+
+    /// A local check (no I/O) for a connection that must not be reused: a transaction still
+    /// open, a transaction manager in an error state or interrupted mid-BEGIN/COMMIT, a closed
+    /// socket.
+    fn is_dirty(&mut self) -> bool {
+        let depth_open = !matches!(
+            Self::TransactionManager::transaction_manager_status_mut(self).transaction_depth(),
+            Ok(None)
+        );
+        depth_open || PoolableConnection::is_broken(self)
+    }
+}
+
+/// Quotes an identifier already validated by [`SchemaName`] (no quotes inside).
+pub(crate) fn quoted(schema: &SchemaName, quote: char) -> String {
+    format!("{quote}{}{quote}", schema.as_str())
+}
+
+/// Runs a connect on the I/O runtime, bounded by the timeout, and turns a failed join into a
+/// connect failure.
+pub(crate) async fn on_io<T, F>(io: &IoRuntime, timeout: Duration, fut: F) -> Result<T, ConnectFailure>
+where
+    F: Future<Output = Result<T, ConnectFailure>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = io.handle().spawn(async move {
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| ConnectFailure::Timeout(timeout))?
+    });
+    task.await
+        .map_err(|e| ConnectFailure::Unavailable(format!("connect task failed: {e}")))?
+}

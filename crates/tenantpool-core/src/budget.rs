@@ -1,0 +1,362 @@
+//! Connection budgets: a cap on open connections per database server, across all pools.
+//!
+//! A connection takes a permit from its server's budget *before* its connect starts and gives
+//! it back only when it is closed (for PostgreSQL, when its driver task has closed the socket).
+//! The permit lives inside the connection, so no path can forget to return it.
+//!
+//! When the budget is full, a creator first asks the other pools on the server to close their
+//! least recently used idle connection (a *steal*), then waits. While creators wait, a guard
+//! that returns a connection to a pool nobody is waiting on closes it instead, so that its
+//! permit passes to the waiter instead of sitting idle.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::stats::Counters;
+use crate::ServerKey;
+
+/// Proof that a connection may be open: one unit of its server's budget.
+///
+/// Dropping it gives the unit back. Backends keep it alive exactly as long as the server-side
+/// connection exists.
+///
+/// ```no_run
+/// # fn keep(_: tenantpool_core::ConnectionPermit) {}
+/// // Backends receive a permit in `Backend::connect` and keep it with the connection.
+/// ```
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Something that holds idle connections on a server and can close one of them.
+pub(crate) trait IdleSource: Send + Sync {
+    fn source_id(&self) -> u64;
+    /// When the least recently returned idle connection was returned, if any is idle.
+    fn oldest_idle(&self) -> Option<Instant>;
+    /// Closes one idle connection returned at or before `at`; true when one was closed.
+    fn close_idle_at(&self, at: Instant) -> bool;
+    /// A masked description of the pool, for logs.
+    fn describe(&self) -> String;
+}
+
+/// The budget of one database server.
+pub(crate) struct ServerBudget {
+    server: ServerKey,
+    limit: usize,
+    semaphore: Arc<Semaphore>,
+    waiters: AtomicUsize,
+    members: Mutex<Vec<Weak<dyn IdleSource>>>,
+    steal_retry: Duration,
+    health: Mutex<Health>,
+    consecutive_failures: AtomicU32,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+#[derive(Default)]
+struct Health {
+    down_until: Option<Instant>,
+    last_error: String,
+}
+
+/// Why a permit could not be had.
+#[derive(Debug, Clone)]
+pub(crate) enum BudgetError {
+    /// The server failed recently; creators fail fast until `retry_after` has passed.
+    ServerDown { reason: String, retry_after: Duration },
+    /// The budget was closed (shutdown).
+    Closed,
+}
+
+impl ServerBudget {
+    pub(crate) fn new(
+        server: ServerKey,
+        limit: usize,
+        steal_retry: Duration,
+        backoff: (Duration, Duration),
+    ) -> Self {
+        Self {
+            server,
+            limit,
+            semaphore: Arc::new(Semaphore::new(limit)),
+            waiters: AtomicUsize::new(0),
+            members: Mutex::new(Vec::new()),
+            steal_retry,
+            health: Mutex::new(Health::default()),
+            consecutive_failures: AtomicU32::new(0),
+            backoff_initial: backoff.0,
+            backoff_max: backoff.1,
+        }
+    }
+
+    pub(crate) fn server(&self) -> &ServerKey {
+        &self.server
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Connections open (or connecting) on this server right now.
+    pub(crate) fn open(&self) -> usize {
+        self.limit.saturating_sub(self.semaphore.available_permits())
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::Acquire)
+    }
+
+    /// True while some creator on this server waits for a permit.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    pub(crate) fn join(&self, member: Weak<dyn IdleSource>) {
+        let mut members = lock(&self.members);
+        members.retain(|m| m.strong_count() > 0);
+        members.push(member);
+    }
+
+    pub(crate) fn prune(&self) {
+        lock(&self.members).retain(|m| m.strong_count() > 0);
+    }
+
+    /// Takes a permit for a new connection of pool `requester`, stealing an idle connection
+    /// from another pool when the budget is full, and waiting otherwise. The caller bounds the
+    /// wait (the checkout timeout); this future is cancel-safe.
+    pub(crate) async fn acquire(
+        &self,
+        requester: u64,
+        counters: &Counters,
+    ) -> Result<ConnectionPermit, BudgetError> {
+        self.check_health()?;
+        if let Ok(permit) = self.semaphore.clone().try_acquire_owned() {
+            return Ok(ConnectionPermit { _permit: permit });
+        }
+        let _waiting = WaiterGuard::new(&self.waiters);
+        let acquire = self.semaphore.clone().acquire_owned();
+        tokio::pin!(acquire);
+        loop {
+            if self.steal_one(requester) {
+                Counters::bump(&counters.budget_steals);
+            }
+            tokio::select! {
+                biased;
+                permit = &mut acquire => {
+                    return permit
+                        .map(|p| ConnectionPermit { _permit: p })
+                        .map_err(|_| BudgetError::Closed);
+                }
+                () = tokio::time::sleep(self.steal_retry) => {}
+            }
+        }
+    }
+
+    /// Closes the least recently returned idle connection of any other pool on this server.
+    fn steal_one(&self, requester: u64) -> bool {
+        let candidates: Vec<Arc<dyn IdleSource>> = lock(&self.members)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|m| m.source_id() != requester)
+            .collect();
+        let victim = candidates
+            .iter()
+            .filter_map(|m| m.oldest_idle().map(|at| (at, m)))
+            .min_by_key(|(at, _)| *at);
+        let stolen = match victim {
+            Some((at, source)) if source.close_idle_at(at) => {
+                tracing::debug!(
+                    server = %self.server,
+                    victim = %source.describe(),
+                    "budget steal: closed an idle connection to make room"
+                );
+                true
+            }
+            _ => false,
+        };
+        drop(candidates);
+        stolen
+    }
+
+    fn check_health(&self) -> Result<(), BudgetError> {
+        let health = lock(&self.health);
+        match health.down_until {
+            Some(until) if until > Instant::now() => Err(BudgetError::ServerDown {
+                reason: health.last_error.clone(),
+                retry_after: until.saturating_duration_since(Instant::now()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed connect: later creators fail fast for a backoff that doubles with
+    /// each consecutive failure, up to the configured maximum.
+    pub(crate) fn record_failure(&self, reason: &str) -> Duration {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel);
+        let backoff = backoff_for(failures, self.backoff_initial, self.backoff_max);
+        let mut health = lock(&self.health);
+        health.down_until = Some(Instant::now() + backoff);
+        health.last_error = reason.to_string();
+        backoff
+    }
+
+    pub(crate) fn record_success(&self) {
+        if self.consecutive_failures.swap(0, Ordering::AcqRel) > 0 {
+            lock(&self.health).down_until = None;
+            tracing::info!(server = %self.server, "database server reachable again");
+        }
+    }
+}
+
+/// `initial * 2^failures`, capped at `max`.
+pub(crate) fn backoff_for(failures: u32, initial: Duration, max: Duration) -> Duration {
+    let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
+    initial.saturating_mul(factor).min(max)
+}
+
+struct WaiterGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaiterGuard<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter)
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The budgets of every server a registry talks to.
+///
+/// One `Budgets` can be shared by several registries (a primary and a replica registry, or a
+/// PostgreSQL and a MySQL registry) so that a server's cap holds across all of them.
+///
+/// ```
+/// use tenantpool_core::{BudgetSettings, Budgets};
+///
+/// let mut settings = BudgetSettings::default();
+/// settings.servers.insert("postgres://127.0.0.1:5432".into(), 40);
+/// let budgets = Budgets::new(settings);
+/// assert_eq!(budgets.limit_for("postgres://127.0.0.1:5432"), 40);
+/// assert_eq!(budgets.limit_for("mysql://db:3306"), 80);
+/// ```
+#[derive(Clone)]
+pub struct Budgets {
+    inner: Arc<BudgetsInner>,
+}
+
+struct BudgetsInner {
+    settings: crate::BudgetSettings,
+    servers: Mutex<std::collections::HashMap<ServerKey, Arc<ServerBudget>>>,
+}
+
+impl Budgets {
+    /// Budgets with these limits.
+    ///
+    /// ```
+    /// let budgets = tenantpool_core::Budgets::new(Default::default());
+    /// ```
+    pub fn new(settings: crate::BudgetSettings) -> Self {
+        Self {
+            inner: Arc::new(BudgetsInner {
+                settings,
+                servers: Mutex::new(Default::default()),
+            }),
+        }
+    }
+
+    /// The cap for a server key (`scheme://host:port`).
+    ///
+    /// ```
+    /// let budgets = tenantpool_core::Budgets::new(Default::default());
+    /// assert_eq!(budgets.limit_for("postgres://db:5432"), 80);
+    /// ```
+    pub fn limit_for(&self, server: &str) -> usize {
+        self.inner
+            .settings
+            .servers
+            .get(server)
+            .copied()
+            .unwrap_or(self.inner.settings.max_connections)
+    }
+
+    pub(crate) fn for_server(&self, server: &ServerKey) -> Arc<ServerBudget> {
+        let mut servers = lock(&self.inner.servers);
+        servers
+            .entry(server.clone())
+            .or_insert_with(|| {
+                let s = &self.inner.settings;
+                Arc::new(ServerBudget::new(
+                    server.clone(),
+                    self.limit_for(server.as_str()),
+                    s.steal_retry,
+                    (s.server_backoff_initial, s.server_backoff_max),
+                ))
+            })
+            .clone()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<ServerBudget>> {
+        let mut all: Vec<_> = lock(&self.inner.servers).values().cloned().collect();
+        all.sort_by(|a, b| a.server().cmp(b.server()));
+        all
+    }
+}
+
+impl std::fmt::Debug for Budgets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budgets")
+            .field("settings", &self.inner.settings)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let i = Duration::from_millis(100);
+        let m = Duration::from_secs(1);
+        assert_eq!(backoff_for(0, i, m), Duration::from_millis(100));
+        assert_eq!(backoff_for(1, i, m), Duration::from_millis(200));
+        assert_eq!(backoff_for(3, i, m), Duration::from_millis(800));
+        assert_eq!(backoff_for(4, i, m), m);
+        assert_eq!(backoff_for(u32::MAX, i, m), m);
+    }
+
+    #[tokio::test]
+    async fn permits_count_open_connections_and_come_back_on_drop() {
+        let budget = ServerBudget::new(
+            ServerKey(Arc::from("postgres://h:1")),
+            2,
+            Duration::from_millis(5),
+            (Duration::from_millis(10), Duration::from_millis(20)),
+        );
+        let counters = Counters::default();
+        let a = budget.acquire(1, &counters).await.unwrap();
+        let _b = budget.acquire(1, &counters).await.unwrap();
+        assert_eq!(budget.open(), 2);
+        let waiter =
+            tokio::time::timeout(Duration::from_millis(50), budget.acquire(1, &counters)).await;
+        assert!(waiter.is_err(), "a third permit was handed out");
+        assert_eq!(budget.waiting(), 0, "a cancelled waiter still counts");
+        drop(a);
+        assert_eq!(budget.open(), 1);
+        let _c = budget.acquire(1, &counters).await.unwrap();
+        assert_eq!(budget.open(), 2);
+    }
+}

@@ -1,0 +1,204 @@
+//! The scoped connection a checkout hands out.
+//!
+//! [`PooledConnection`] derefs to the backend's diesel-async connection, so
+//! `diesel_async::RunQueryDsl` works through `&mut conn`. Its `Drop` is the single exit for
+//! every path out of a handler (return, `?`, panic, a dropped future): it decides between
+//! three ends, without any code from the user:
+//!
+//! - **discard** when the connection is dirty (a transaction still open, a transaction
+//!   manager in an error state or interrupted mid-BEGIN/COMMIT, a closed socket, dropped
+//!   during a panic, or marked with [`PooledConnection::discard`]): it closes now, so it
+//!   never sits in the pool holding locks or session state;
+//! - **hand off** when creators on the same server wait for a budget permit and this pool has
+//!   no waiter of its own: it closes, so that its permit passes on;
+//! - **return** otherwise.
+
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Instant;
+
+use deadpool::managed::Object;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::backend::Backend;
+use crate::pool::{Manager, SharedPool};
+use crate::stats::Counters;
+use crate::{Error, SchemaName, TenantId};
+
+/// A connection checked out for one tenant. Goes back to its pool (or is closed, when dirty)
+/// when dropped.
+///
+/// # Contract
+///
+/// The registry guarantees that a connection handed out is clean and, in schema mode, on the
+/// tenant's schema. To keep that guarantee, code holding a `PooledConnection` must not:
+///
+/// - change the session's schema (`SET search_path`, `USE`) or other session state
+///   (`SET` of settings, temporary tables, `LISTEN`, advisory locks) and then return the
+///   connection. Call [`discard`](Self::discard) after doing any of these: the connection is
+///   then closed instead of reused;
+/// - open or close transactions with raw SQL (`BEGIN`, `COMMIT`): use diesel's transaction
+///   API, whose state the guard checks on return.
+///
+/// ```no_run
+/// use diesel_async::{AsyncConnection, RunQueryDsl};
+///
+/// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut conn = registry.get(&"acme".parse()?).await?;
+/// diesel::sql_query("UPDATE counters SET n = n + 1").execute(&mut conn).await?;
+/// conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+///     diesel::sql_query("DELETE FROM sessions").execute(conn).await?;
+///     Ok(())
+/// })
+/// .await?;
+/// // Dropped here: back in the pool, clean.
+/// # Ok(()) }
+/// ```
+pub struct PooledConnection<C: Backend> {
+    // SAFETY invariant: taken exactly once, in `Drop`.
+    obj: ManuallyDrop<Object<Manager<C>>>,
+    tenant: TenantId,
+    // Dropped after `obj` is dealt with (in `Drop`), then these release the tenant's fair
+    // share and the pool reference.
+    _share: Option<OwnedSemaphorePermit>,
+    pool: Arc<SharedPool<C>>,
+}
+
+impl<C: Backend> PooledConnection<C> {
+    pub(crate) fn new(
+        obj: Object<Manager<C>>,
+        tenant: TenantId,
+        share: Option<OwnedSemaphorePermit>,
+        pool: Arc<SharedPool<C>>,
+    ) -> Self {
+        Self {
+            obj: ManuallyDrop::new(obj),
+            tenant,
+            _share: share,
+            pool,
+        }
+    }
+
+    /// The tenant this connection was checked out for.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let conn = registry.get(&"acme".parse()?).await?;
+    /// assert_eq!(conn.tenant().as_str(), "acme");
+    /// # Ok(()) }
+    /// ```
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The schema the connection is on (schema mode), as far as the registry knows.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let conn = registry.get(&"acme".parse()?).await?;
+    /// println!("{:?}", conn.schema());
+    /// # Ok(()) }
+    /// ```
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.obj.schema.as_ref()
+    }
+
+    /// Marks the connection for closing instead of reuse. Call it after changing session
+    /// state the registry does not track.
+    ///
+    /// ```no_run
+    /// use diesel_async::SimpleAsyncConnection;
+    /// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut conn = registry.get(&"acme".parse()?).await?;
+    /// conn.batch_execute("SET statement_timeout = '1s'").await?;
+    /// conn.discard(); // closed on drop, never handed to anyone else
+    /// # Ok(()) }
+    /// ```
+    pub fn discard(&mut self) {
+        self.obj.discard = true;
+    }
+
+    /// Puts the connection on `schema`, skipping the round trip when it provably is already.
+    ///
+    /// The tracked schema is cleared *before* the switch and set only after it succeeded, so
+    /// a switch cancelled or failed halfway can never be mistaken for a finished one.
+    pub(crate) async fn switch_to(&mut self, schema: &SchemaName) -> Result<(), Error> {
+        let pooled = &mut **self.obj;
+        if pooled.schema.as_ref().is_some_and(|s| s.same(schema)) {
+            return Ok(());
+        }
+        pooled.schema = None;
+        match pooled.conn.switch_schema(schema).await {
+            Ok(()) => {
+                pooled.schema = Some(schema.clone());
+                Counters::bump(&self.pool.counters.schema_switches);
+                Ok(())
+            }
+            Err(e) => {
+                pooled.discard = true;
+                Err(Error::Setup {
+                    tenant: self.tenant.clone(),
+                    reason: self
+                        .pool
+                        .url
+                        .redact(&format!("switching to schema {schema} failed: {e}")),
+                })
+            }
+        }
+    }
+}
+
+impl<C: Backend> Deref for PooledConnection<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.obj.conn
+    }
+}
+
+impl<C: Backend> DerefMut for PooledConnection<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.obj.conn
+    }
+}
+
+impl<C: Backend> Drop for PooledConnection<C> {
+    fn drop(&mut self) {
+        // SAFETY: `obj` is never used again after this line; `drop` runs once.
+        let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        let counters = &self.pool.counters;
+        let panicking = std::thread::panicking();
+        if panicking || obj.discard || obj.conn.is_dirty() {
+            Counters::bump(&counters.discarded_dirty);
+            tracing::warn!(
+                tenant = %self.tenant,
+                target_db = %self.pool.url,
+                panicking,
+                "discarding a dirty connection instead of returning it to the pool"
+            );
+            drop(Object::take(obj));
+        } else if self.pool.budget.has_waiters() && self.pool.pool.status().waiting == 0 {
+            Counters::bump(&counters.handed_off);
+            tracing::debug!(
+                tenant = %self.tenant,
+                target_db = %self.pool.url,
+                "closing a returned connection: another pool on this server waits for a permit"
+            );
+            drop(Object::take(obj));
+        } else {
+            obj.returned_at = Instant::now();
+            drop(obj);
+        }
+    }
+}
+
+impl<C: Backend> std::fmt::Debug for PooledConnection<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("tenant", &self.tenant)
+            .field("target", &self.pool.url)
+            .field("schema", &self.obj.schema)
+            .finish()
+    }
+}

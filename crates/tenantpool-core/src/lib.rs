@@ -1,0 +1,70 @@
+//! # tenantpool-core
+//!
+//! Tenant-keyed, cached, budgeted pools of diesel-async connections, with no web framework in
+//! sight. The web adapter (`tenantpool-actix`) and the facade crate (`tenantpool`) build on it.
+//!
+//! The story of a checkout:
+//!
+//! 1. A request names a tenant; [`TenantId`] validates it (DNS-label rules, case-folded).
+//! 2. [`Registry::get`] finds the tenant in a moka cache. On a miss, one task per tenant asks
+//!    the [`TenantDirectory`] where the tenant lives, finds or builds the pool for that
+//!    database target (tenants on the same target share it), opens the first connection so a
+//!    missing database fails now, and caches the entry.
+//! 3. A connection comes out of the pool as a [`PooledConnection`], which derefs to the
+//!    diesel-async connection. New connections take a permit from their server's connection
+//!    budget first; when the budget is full, an idle connection of another pool is closed to
+//!    make room.
+//! 4. Dropping the guard returns the connection, or closes it when it is dirty.
+//! 5. Idle tenants are evicted; a pool closes when no tenant and no guard uses it any more.
+//!
+//! ```no_run
+//! use diesel_async::{AsyncPgConnection, RunQueryDsl};
+//! use tenantpool_core::{Registry, Settings, TemplateDirectory, TenantId};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = Registry::<AsyncPgConnection>::builder(Settings::default())
+//!     .directory(TemplateDirectory::database("postgres://app@127.0.0.1:5432/tenant_{tenant}")?)
+//!     .build()?;
+//! let mut conn = registry.get(&TenantId::parse("acme")?).await?;
+//! diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod backend;
+mod budget;
+mod config;
+mod connection;
+mod directory;
+mod error;
+mod pool;
+mod registry;
+mod runtime;
+mod stats;
+mod target;
+mod tenant;
+
+pub use crate::backend::{Backend, ConnectContext, ConnectFailure};
+#[cfg(feature = "sqlite")]
+pub use crate::backend::{BlockingSpawner, SqliteConnection};
+pub use crate::budget::{Budgets, ConnectionPermit};
+pub use crate::config::{
+    load_config, BackoffSettings, BudgetSettings, CacheSettings, PoolSettings, RuntimeSettings,
+    Settings,
+};
+pub use crate::connection::PooledConnection;
+pub use crate::directory::{
+    ChainDirectory, DirectoryConfig, DirectoryError, PoolOverrides, StaticDirectory,
+    StaticTenantConfig, TemplateConfig, TemplateDirectory, TenantDirectory, TenantTarget,
+};
+pub use crate::error::{ConfigError, Error, ErrorKind};
+pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
+pub use crate::runtime::IoRuntime;
+pub use crate::stats::{BudgetStats, CounterStats, PoolStats, Stats};
+pub use crate::target::{BackendKind, DatabaseUrl, Isolation, SchemaName, ServerKey};
+pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN};
+
+/// Re-exported so that users implementing [`TenantDirectory`] need no extra dependency.
+pub use async_trait::async_trait;

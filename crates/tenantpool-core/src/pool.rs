@@ -1,0 +1,243 @@
+//! One pool per database target, closed exactly when nothing uses it any more.
+//!
+//! A [`SharedPool`] wraps a deadpool pool of diesel-async connections. Tenant entries and
+//! checked-out guards hold it by `Arc`; the registry's map and the server budget hold only
+//! `Weak`s. When the last `Arc` goes (the last tenant evicted and the last guard returned),
+//! its `Drop` closes the deadpool pool and every idle connection closes at once. No one
+//! compares identities or counts users by hand: an entry rebuilt while a stale eviction notice
+//! is in flight shares the same live pool, and the notice only drops one reference.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+
+use crate::backend::{Backend, ConnectContext, ConnectFailure};
+use crate::budget::{BudgetError, IdleSource, ServerBudget};
+use crate::stats::Counters;
+use crate::{ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+
+/// A connection as the pool stores it: the driver connection plus what the registry needs to
+/// know about it.
+pub(crate) struct Pooled<C> {
+    // Field order matters: the connection closes before its budget permit is released.
+    pub(crate) conn: C,
+    _permit: Option<ConnectionPermit>,
+    created: Instant,
+    /// When it last went back to the pool idle.
+    pub(crate) returned_at: Instant,
+    /// The schema the server-side session is on, when known for certain. `None` means "the
+    /// connection's default, or unknown": the next schema-mode checkout must switch.
+    pub(crate) schema: Option<SchemaName>,
+    /// Set when the connection must not be reused (a failed switch, a user's `discard`).
+    pub(crate) discard: bool,
+    counters: Arc<Counters>,
+}
+
+impl<C> Drop for Pooled<C> {
+    fn drop(&mut self) {
+        Counters::bump(&self.counters.connections_closed);
+    }
+}
+
+/// Why a pool could not hand out a new connection.
+#[derive(Debug, Clone)]
+pub(crate) enum CreateError {
+    Budget(BudgetError),
+    Connect(ConnectFailure),
+}
+
+/// The deadpool manager: creates connections under the server budget and recycles them with
+/// local checks, plus a round trip only for connections idle longer than a threshold.
+pub(crate) struct Manager<C> {
+    pub(crate) pool_id: u64,
+    pub(crate) url: DatabaseUrl,
+    pub(crate) budget: Arc<ServerBudget>,
+    pub(crate) io: IoRuntime,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) shared: bool,
+    pub(crate) create_missing: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) validate_after_idle: Duration,
+    pub(crate) _conn: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C: Backend> managed::Manager for Manager<C> {
+    type Type = Pooled<C>;
+    type Error = CreateError;
+
+    async fn create(&self) -> Result<Pooled<C>, CreateError> {
+        let permit = self
+            .budget
+            .acquire(self.pool_id, &self.counters)
+            .await
+            .map_err(CreateError::Budget)?;
+        let ctx = ConnectContext {
+            io: self.io.clone(),
+            permit,
+            timeout: self.connect_timeout,
+            create_missing: self.create_missing,
+        };
+        match C::connect(self.url.clone(), ctx).await {
+            Ok((mut conn, permit)) => {
+                self.budget.record_success();
+                Counters::bump(&self.counters.connections_created);
+                if self.shared {
+                    conn.prepare_for_sharing();
+                }
+                let now = Instant::now();
+                Ok(Pooled {
+                    conn,
+                    _permit: permit,
+                    created: now,
+                    returned_at: now,
+                    schema: None,
+                    discard: false,
+                    counters: self.counters.clone(),
+                })
+            }
+            Err(failure) => {
+                Counters::bump(&self.counters.connect_failures);
+                if !matches!(failure, ConnectFailure::DatabaseMissing) {
+                    let backoff = self.budget.record_failure(&failure.to_string());
+                    tracing::warn!(
+                        target_db = %self.url,
+                        error = %failure,
+                        backoff = ?backoff,
+                        "connect failed; failing fast on this server for the backoff"
+                    );
+                }
+                Err(CreateError::Connect(failure))
+            }
+        }
+    }
+
+    async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
+        if obj.discard || obj.conn.is_dirty() {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection is broken"));
+        }
+        if obj.created.elapsed() >= self.max_lifetime {
+            Counters::bump(&self.counters.reaped_lifetime);
+            return Err(RecycleError::message("connection reached its max lifetime"));
+        }
+        if obj.returned_at.elapsed() >= self.validate_after_idle && obj.conn.validate().await.is_err() {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection failed its ping"));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type DeadPool<C> = managed::Pool<Manager<C>>;
+
+/// A pool of connections to one target, shared by every tenant that points at it.
+pub(crate) struct SharedPool<C: Backend> {
+    pub(crate) id: u64,
+    pub(crate) url: DatabaseUrl,
+    pub(crate) pool: DeadPool<C>,
+    pub(crate) budget: Arc<ServerBudget>,
+    pub(crate) counters: Arc<Counters>,
+    /// Schema mode: several tenants share it and connections switch schemas.
+    pub(crate) shared: bool,
+    /// Cached tenant entries that point at it.
+    pub(crate) tenants: AtomicUsize,
+}
+
+impl<C: Backend> SharedPool<C> {
+    /// Closes idle connections unused for `idle_timeout` or older than `max_lifetime`.
+    pub(crate) fn reap(&self, idle_timeout: Duration, max_lifetime: Duration) {
+        if self.pool.status().available == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let (mut idle, mut old) = (0, 0);
+        let removed = self.pool.retain(|p, _| {
+            if now.saturating_duration_since(p.created) >= max_lifetime {
+                old += 1;
+                false
+            } else if now.saturating_duration_since(p.returned_at) >= idle_timeout {
+                idle += 1;
+                false
+            } else {
+                true
+            }
+        });
+        drop(removed);
+        if idle + old > 0 {
+            self.counters
+                .reaped_idle
+                .fetch_add(idle, std::sync::atomic::Ordering::Relaxed);
+            self.counters
+                .reaped_lifetime
+                .fetch_add(old, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(target_db = %self.url, idle, old, "reaped connections");
+        }
+    }
+
+    pub(crate) fn in_use(&self) -> usize {
+        let s = self.pool.status();
+        s.size - s.available
+    }
+}
+
+impl<C: Backend> IdleSource for SharedPool<C> {
+    fn source_id(&self) -> u64 {
+        self.id
+    }
+
+    fn oldest_idle(&self) -> Option<Instant> {
+        if self.pool.status().available == 0 {
+            return None;
+        }
+        let mut oldest: Option<Instant> = None;
+        let _ = self.pool.retain(|p, _| {
+            oldest = Some(oldest.map_or(p.returned_at, |o| o.min(p.returned_at)));
+            true
+        });
+        oldest
+    }
+
+    fn close_idle_at(&self, at: Instant) -> bool {
+        let mut closed_one = false;
+        let removed = self.pool.retain(|p, _| {
+            if !closed_one && p.returned_at <= at {
+                closed_one = true;
+                false
+            } else {
+                true
+            }
+        });
+        !removed.removed.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+impl<C: Backend> Drop for SharedPool<C> {
+    fn drop(&mut self) {
+        self.pool.close();
+        Counters::bump(&self.counters.pools_closed);
+        tracing::info!(target_db = %self.url, server = %self.budget.server(), "pool closed");
+    }
+}
+
+/// Counts the tenants that point at a pool for as long as the entry lives.
+pub(crate) struct TenantHold<C: Backend>(pub(crate) Arc<SharedPool<C>>);
+
+impl<C: Backend> TenantHold<C> {
+    pub(crate) fn new(pool: Arc<SharedPool<C>>) -> Self {
+        pool.tenants.fetch_add(1, Ordering::Relaxed);
+        Self(pool)
+    }
+}
+
+impl<C: Backend> Drop for TenantHold<C> {
+    fn drop(&mut self) {
+        self.0.tenants.fetch_sub(1, Ordering::Relaxed);
+    }
+}

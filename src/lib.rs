@@ -1,0 +1,25 @@
+//! # tenantpool
+//!
+//! One actix-web service, thousands of tenants, each with its own database or schema, without
+//! leaking a connection, handing one tenant's connection to another, or drowning the database
+//! server in connections.
+//!
+//! This facade re-exports [`tenantpool_core`] and, with the `actix` feature, the web adapter as
+//! [`actix`]. Backends are features: `postgres`, `mysql`, `sqlite` (the default).
+//!
+//! ```no_run
+//! use tenantpool::{Registry, Settings, TenantId};
+//! # #[cfg(feature = "sqlite")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = Settings::load(Some("config/default.toml".as_ref()))?;
+//! let registry = Registry::<tenantpool::SqliteConnection>::builder(settings).build()?;
+//! let conn = registry.get(&TenantId::parse("acme")?).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub use tenantpool_core::*;
+
+/// The actix-web adapter: tenant-resolving middleware and connection extractors.
+#[cfg(feature = "actix")]
+pub use tenantpool_actix as actix;
