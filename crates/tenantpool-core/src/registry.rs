@@ -25,11 +25,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use moka::future::Cache;
+use futures_util::future::{FutureExt, Shared};
+use moka::sync::Cache;
 use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tracing::Instrument as _;
 
 use crate::backend::{Backend, ConnectFailure};
 use crate::budget::{backoff_for, lock, BudgetError, IdleSource};
@@ -245,6 +246,7 @@ impl<C: Backend> RegistryBuilder<C> {
             closed: AtomicBool::new(false),
             next_pool_id: AtomicU64::new(1),
             maintenance: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
             settings,
         });
         let task = inner
@@ -312,7 +314,10 @@ struct Inner<C: Backend> {
     closed: AtomicBool,
     next_pool_id: AtomicU64,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    inflight: Mutex<HashMap<TenantId, StartFuture<C>>>,
 }
+
+type StartFuture<C> = Shared<BoxFuture<'static, Result<Arc<TenantEntry<C>>, Error>>>;
 
 impl<C: Backend> Drop for Inner<C> {
     fn drop(&mut self) {
@@ -378,12 +383,9 @@ impl<C: Backend> Registry<C> {
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let entry = match inner.cache.get(tenant).await {
+        let entry = match inner.cache.get(tenant) {
             Some(entry) => entry,
-            None => {
-                let span = tracing::info_span!("tenantpool.start", tenant = %tenant);
-                inner.entry_cold(tenant).instrument(span).await?
-            }
+            None => inner.entry_cold(tenant).await?,
         };
         inner.checkout(&entry).await
     }
@@ -403,11 +405,11 @@ impl<C: Backend> Registry<C> {
     ///
     /// ```no_run
     /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
-    /// registry.evict(&"acme".parse()?).await;
+    /// registry.evict(&"acme".parse()?);
     /// # Ok(()) }
     /// ```
-    pub async fn evict(&self, tenant: &TenantId) {
-        self.inner.cache.invalidate(tenant).await;
+    pub fn evict(&self, tenant: &TenantId) {
+        self.inner.cache.invalidate(tenant);
     }
 
     /// Runs the maintenance pass now (the background task runs it every
@@ -415,11 +417,11 @@ impl<C: Backend> Registry<C> {
     ///
     /// ```no_run
     /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
-    /// registry.run_maintenance().await;
+    /// registry.run_maintenance();
     /// # }
     /// ```
-    pub async fn run_maintenance(&self) {
-        self.inner.maintain().await;
+    pub fn run_maintenance(&self) {
+        self.inner.maintain();
     }
 
     /// Whether the tenant is cached (started and not evicted).
@@ -516,7 +518,7 @@ impl<C: Backend> Registry<C> {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
         inner.cache.invalidate_all();
-        inner.cache.run_pending_tasks().await;
+        inner.cache.run_pending_tasks();
         let started = Instant::now();
         let mut in_use;
         loop {
@@ -548,8 +550,8 @@ impl<C: Backend> Inner<C> {
         lock(&self.pools).values().filter_map(Weak::upgrade).collect()
     }
 
-    async fn maintain(&self) {
-        self.cache.run_pending_tasks().await;
+    fn maintain(&self) {
+        self.cache.run_pending_tasks();
         self.failures.run_pending_tasks();
         let (idle, life) = (
             self.settings.pool.idle_timeout,
@@ -564,39 +566,83 @@ impl<C: Backend> Inner<C> {
         }
     }
 
-    async fn entry_cold(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
+    /// Starts a cold tenant, or joins the start already in flight for it.
+    ///
+    /// The start runs as a task of its own on the I/O runtime: a caller that gives up (a
+    /// timeout, a dropped request) does not abort it halfway, later callers join it instead of
+    /// starting a second one, and the tenant start hook runs on a multi-thread runtime.
+    async fn entry_cold(self: &Arc<Self>, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
         if let Some(failure) = self.failures.get(tenant) {
             let now = Instant::now();
             if failure.until > now {
                 return Err(replay(&failure.error, failure.until - now));
             }
         }
-        let started = Instant::now();
-        let outcome = self
-            .cache
-            .try_get_with_by_ref(tenant, async {
-                let result = self.start(tenant).await;
-                match &result {
-                    Ok(entry) => {
-                        self.failures.invalidate(tenant);
-                        Counters::bump(&self.counters.tenants_started);
-                        tracing::info!(
-                            target_db = %entry.hold.0.url,
-                            schema = entry.schema.as_ref().map(|s| s.as_str()),
-                            elapsed = ?started.elapsed(),
-                            "tenant started"
-                        );
-                    }
-                    Err(e) => {
-                        Counters::bump(&self.counters.tenants_failed);
-                        self.remember_failure(tenant, e);
-                        tracing::warn!(error = %e, "tenant failed to start");
-                    }
+        let start = {
+            let mut inflight = lock(&self.inflight);
+            if let Some(running) = inflight.get(tenant) {
+                running.clone()
+            } else {
+                // The start task caches its entry before it leaves this map, so a caller that
+                // missed the cache and finds no start in flight re-checks the cache here,
+                // under the same lock, instead of starting the tenant twice.
+                if let Some(entry) = self.cache.get(tenant) {
+                    return Ok(entry);
                 }
-                result.map(Arc::new)
-            })
-            .await;
-        outcome.map_err(|e| (*e).clone())
+                let inner = self.clone();
+                let key = tenant.clone();
+                let span = tracing::info_span!("tenantpool.start", tenant = %tenant);
+                let task = self.io.handle().spawn(
+                    async move {
+                        let result = inner.start_and_cache(&key).await;
+                        lock(&inner.inflight).remove(&key);
+                        result
+                    }
+                    .instrument(span),
+                );
+                let failed = tenant.clone();
+                let shared = async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(Error::Setup {
+                            tenant: failed,
+                            reason: format!("tenant start task failed: {e}"),
+                        })
+                    })
+                }
+                .boxed()
+                .shared();
+                inflight.insert(tenant.clone(), shared.clone());
+                shared
+            }
+        };
+        start.await
+    }
+
+    async fn start_and_cache(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
+        let started = Instant::now();
+        let result = self.start(tenant).await.map(Arc::new);
+        match &result {
+            Ok(entry) => {
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(Error::Closed);
+                }
+                self.cache.insert(tenant.clone(), entry.clone());
+                self.failures.invalidate(tenant);
+                Counters::bump(&self.counters.tenants_started);
+                tracing::info!(
+                    target_db = %entry.hold.0.url,
+                    schema = entry.schema.as_ref().map(|s| s.as_str()),
+                    elapsed = ?started.elapsed(),
+                    "tenant started"
+                );
+            }
+            Err(e) => {
+                Counters::bump(&self.counters.tenants_failed);
+                self.remember_failure(tenant, e);
+                tracing::warn!(error = %e, "tenant failed to start");
+            }
+        }
+        result
     }
 
     fn remember_failure(&self, tenant: &TenantId, error: &Error) {
@@ -886,6 +932,6 @@ async fn maintain<C: Backend>(registry: Weak<Inner<C>>, every: Duration) {
         let Some(inner) = registry.upgrade() else {
             break;
         };
-        inner.maintain().await;
+        inner.maintain();
     }
 }
