@@ -190,6 +190,11 @@ pub struct PoolSettings {
     /// A connection is closed once it is this old, at its next return or reap. Default 30 min.
     #[serde(with = "humantime_serde")]
     pub max_lifetime: Duration,
+    /// How long a request waits for its tenant to start (directory lookup, first connection,
+    /// schema check, start hook) before it gets [`Error::Exhausted`](crate::Error::Exhausted);
+    /// the start itself goes on, and later requests join it. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub start_timeout: Duration,
     /// A connection idle for longer than this is checked with a round trip before it is
     /// handed out; one used more recently is checked only locally (transaction state, socket).
     /// Default 30 s.
@@ -206,6 +211,7 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_lifetime: Duration::from_secs(30 * 60),
+            start_timeout: Duration::from_secs(30),
             validate_after_idle: Duration::from_secs(30),
         }
     }

@@ -169,7 +169,11 @@ impl<C: Backend> Drop for PooledConnection<C> {
         let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
         let counters = &self.pool.counters;
         let panicking = std::thread::panicking();
-        if panicking || obj.discard || obj.conn.is_dirty() {
+        let dirty = panicking || obj.conn.is_dirty();
+        if dirty || obj.discard {
+            if dirty {
+                obj.conn.abandon(&self.pool.pool.manager().io);
+            }
             Counters::bump(&counters.discarded_dirty);
             tracing::warn!(
                 tenant = %self.tenant,

@@ -615,7 +615,15 @@ impl<C: Backend> Inner<C> {
                 shared
             }
         };
-        start.await
+        let wait = self.settings.pool.start_timeout;
+        tokio::time::timeout(wait, start)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Exhausted {
+                    tenant: tenant.clone(),
+                    waited: wait,
+                })
+            })
     }
 
     async fn start_and_cache(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {

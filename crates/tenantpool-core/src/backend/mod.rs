@@ -107,6 +107,12 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     /// it was prepared.
     fn prepare_for_sharing(&mut self) {}
 
+    /// Called when a dirty connection is about to be closed: it may be in the middle of a
+    /// query whose future was dropped. PostgreSQL sends a cancel request on `io`, so that the
+    /// server stops the statement and releases its locks now instead of when the statement
+    /// would have ended.
+    fn abandon(&mut self, _io: &IoRuntime) {}
+
     /// A local check (no I/O) for a connection that must not be reused: a transaction still
     /// open, a transaction manager in an error state or interrupted mid-BEGIN/COMMIT, a closed
     /// socket.

@@ -1,0 +1,349 @@
+//! Shared by the per-backend test binaries: reaching the real servers, counting connections on
+//! them, and the "fail under CI, skip loudly elsewhere" rule.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// True when running under CI: an unreachable database is then a failure, not a skip.
+pub fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
+}
+
+/// Reports an unreachable server: panics under CI, prints a loud notice otherwise.
+pub fn unreachable_server(what: &str, url: &str, err: &dyn std::fmt::Display) {
+    let message = format!("{what} at {url} is unreachable: {err}");
+    if in_ci() {
+        panic!("{message} (CI=true: database tests must not be skipped)");
+    }
+    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! SKIPPED: {message}");
+    eprintln!("!!! Start the server (see README) or set CI=true to make this a failure.");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `probe` until `done` holds or `timeout` passes; returns the last value and the time
+/// it took.
+pub async fn wait_until<T, F, Fut>(
+    timeout: Duration,
+    mut probe: F,
+    done: impl Fn(&T) -> bool,
+) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let value = probe().await;
+        if done(&value) || started.elapsed() >= timeout {
+            return (value, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Samples a connection count in the background and remembers the maximum.
+pub struct PeakSampler {
+    peak: Arc<AtomicI64>,
+    samples: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeakSampler {
+    pub fn start<F, Fut>(mut count: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = i64> + Send,
+    {
+        let peak = Arc::new(AtomicI64::new(0));
+        let samples = Arc::new(AtomicI64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s, st) = (peak.clone(), samples.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !st.load(Ordering::Relaxed) {
+                let n = count().await;
+                p.fetch_max(n, Ordering::Relaxed);
+                s.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        Self {
+            peak,
+            samples,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops sampling; returns (peak, number of samples).
+    pub async fn finish(self) -> (i64, i64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        (
+            self.peak.load(Ordering::Relaxed),
+            self.samples.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub mod pg {
+    use super::*;
+
+    /// `postgres://user[:password]@host:port`, without a database.
+    pub fn base_url() -> String {
+        std::env::var("TENANTPOOL_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// A URL for `database`, tagged with `app` so that the test can count its connections.
+    pub fn url(database: &str, app: &str) -> String {
+        format!("{}/{database}?application_name={app}", base_url())
+    }
+
+    /// An admin connection to the `postgres` database.
+    pub struct Admin {
+        client: tokio_postgres::Client,
+    }
+
+    /// Connects, or reports the server unreachable (panic under CI, loud skip otherwise).
+    pub async fn admin() -> Option<Admin> {
+        let url = format!("{}/postgres?application_name=tp_admin", base_url());
+        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Some(Admin { client })
+            }
+            Err(e) => {
+                unreachable_server("PostgreSQL", &base_url(), &e);
+                None
+            }
+        }
+    }
+
+    impl Admin {
+        pub async fn exec(&self, sql: &str) {
+            self.client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+
+        /// Server-side connections tagged `app`.
+        pub async fn count(&self, app: &str) -> i64 {
+            self.client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&app],
+                )
+                .await
+                .map(|row| row.get::<_, i64>(0))
+                .unwrap_or(-1)
+        }
+
+        /// Sessions tagged `app` that sit idle inside a transaction.
+        pub async fn count_in_transaction(&self, app: &str) -> i64 {
+            self.client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                     AND state LIKE 'idle in transaction%'",
+                    &[&app],
+                )
+                .await
+                .map(|row| row.get::<_, i64>(0))
+                .unwrap_or(-1)
+        }
+
+        /// Creates the databases that do not exist yet (one session, like `\gexec`).
+        pub async fn ensure_databases(&self, names: &[String]) {
+            let rows = self
+                .client
+                .query("SELECT datname FROM pg_database", &[])
+                .await
+                .expect("list databases");
+            let have: std::collections::HashSet<String> =
+                rows.iter().map(|r| r.get::<_, String>(0)).collect();
+            for name in names.iter().filter(|n| !have.contains(*n)) {
+                self.exec(&format!("CREATE DATABASE \"{name}\"")).await;
+            }
+        }
+
+        pub async fn drop_database(&self, name: &str) {
+            self.exec(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+
+        /// A fresh database with these schemas, each holding `item(id int, owner text)`
+        /// with one row naming the schema.
+        pub async fn database_with_schemas(&self, db: &str, schemas: &[String], app: &str) {
+            self.drop_database(db).await;
+            self.exec(&format!("CREATE DATABASE \"{db}\"")).await;
+            let (client, conn) = tokio_postgres::connect(&url(db, app), tokio_postgres::NoTls)
+                .await
+                .expect("connect to the new database");
+            let driver = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let mut sql = String::new();
+            for s in schemas {
+                sql.push_str(&format!(
+                    "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".item (id int, owner text); \
+                     INSERT INTO \"{s}\".item VALUES (1, '{s}');"
+                ));
+            }
+            client.batch_execute(&sql).await.expect("create schemas");
+            drop(client);
+            let _ = driver.await;
+        }
+
+        /// Waits until the server shows no connection tagged `app`; returns how long it took.
+        pub async fn wait_for_zero(&self, app: &str, timeout: Duration) -> (i64, Duration) {
+            wait_until(timeout, || self.count(app), |n| *n == 0).await
+        }
+    }
+
+    /// Samples `count(app)` on its own admin connection.
+    pub async fn sampler(app: &str) -> PeakSampler {
+        let admin = admin().await.expect("admin connection for the sampler");
+        let app = app.to_string();
+        let admin = Arc::new(admin);
+        PeakSampler::start(move || {
+            let admin = admin.clone();
+            let app = app.clone();
+            async move { admin.count(&app).await }
+        })
+    }
+}
+
+#[cfg(feature = "mysql")]
+pub mod my {
+    use super::*;
+    use mysql_async::prelude::Queryable;
+
+    /// `mysql://root@host:port`, without a database.
+    pub fn base_url() -> String {
+        std::env::var("TENANTPOOL_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn host_part() -> String {
+        let base = base_url();
+        base.rsplit('@').next().unwrap_or("127.0.0.1:3306").to_string()
+    }
+
+    /// A URL for `user` (a per-test account, so that the test can count its connections).
+    pub fn url(user: &str, database: Option<&str>) -> String {
+        match database {
+            Some(db) => format!("mysql://{user}@{}/{db}", host_part()),
+            None => format!("mysql://{user}@{}", host_part()),
+        }
+    }
+
+    pub struct Admin {
+        pool: mysql_async::Pool,
+    }
+
+    pub async fn admin() -> Option<Admin> {
+        let pool = match mysql_async::Opts::from_url(&base_url()) {
+            Ok(opts) => mysql_async::Pool::new(opts),
+            Err(e) => panic!("bad TENANTPOOL_TEST_MYSQL_URL: {e}"),
+        };
+        match pool.get_conn().await {
+            Ok(_) => Some(Admin { pool }),
+            Err(e) => {
+                unreachable_server("MariaDB/MySQL", &base_url(), &e);
+                None
+            }
+        }
+    }
+
+    impl Admin {
+        pub async fn exec(&self, sql: &str) {
+            let mut conn = self.pool.get_conn().await.expect("admin connection");
+            conn.query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+
+        /// A per-test account with every privilege and no password.
+        pub async fn user(&self, user: &str) {
+            self.exec(&format!(
+                "CREATE USER IF NOT EXISTS '{user}'@'%'; GRANT ALL ON *.* TO '{user}'@'%'"
+            ))
+            .await;
+        }
+
+        /// Server-side connections of `user`.
+        pub async fn count(&self, user: &str) -> i64 {
+            let Ok(mut conn) = self.pool.get_conn().await else {
+                return -1;
+            };
+            conn.exec_first::<i64, _, _>(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?",
+                (user,),
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(-1)
+        }
+
+        /// Fresh databases, each holding `item(id int, owner text)` with one row naming it.
+        pub async fn databases_with_items(&self, names: &[String]) {
+            let mut sql = String::new();
+            for n in names {
+                sql.push_str(&format!(
+                    "DROP DATABASE IF EXISTS `{n}`; CREATE DATABASE `{n}`; \
+                     CREATE TABLE `{n}`.item (id INT PRIMARY KEY, owner TEXT) ENGINE=InnoDB; \
+                     INSERT INTO `{n}`.item VALUES (1, '{n}');"
+                ));
+            }
+            self.exec(&sql).await;
+        }
+
+        pub async fn wait_for_zero(&self, user: &str, timeout: Duration) -> (i64, Duration) {
+            wait_until(timeout, || self.count(user), |n| *n == 0).await
+        }
+    }
+
+    pub async fn sampler(user: &str) -> PeakSampler {
+        let admin = Arc::new(admin().await.expect("admin connection for the sampler"));
+        let user = user.to_string();
+        PeakSampler::start(move || {
+            let admin = admin.clone();
+            let user = user.clone();
+            async move { admin.count(&user).await }
+        })
+    }
+}
+
+/// Connections the tests of one binary may hold on a server at once. Each test reserves its
+/// budget (plus its admin and sampler connections) before it starts, so that parallel tests
+/// never add up past the server's `max_connections` and fail for reasons unrelated to the
+/// code under test.
+static SERVER_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(80);
+
+/// Reserves `n` server connections for the calling test.
+pub async fn reserve(n: u32) -> tokio::sync::SemaphorePermit<'static> {
+    SERVER_SLOTS
+        .acquire_many(n.min(80))
+        .await
+        .expect("the slot semaphore is never closed")
+}
