@@ -12,7 +12,9 @@ use crate::{databases, registry, settings, tenant, text};
 async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout() {
     const BUDGET: usize = 4;
     let _slots = common::reserve(BUDGET as u32 + 3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_steal";
     admin
         .ensure_databases(&["tp_steal_a".to_string(), "tp_steal_b".to_string()])
@@ -20,7 +22,10 @@ async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     s.pool.idle_timeout = Duration::from_secs(600);
-    let registry = registry(s, databases(app, &[("a", "tp_steal_a"), ("b", "tp_steal_b")]));
+    let registry = registry(
+        s,
+        databases(app, &[("a", "tp_steal_a"), ("b", "tp_steal_b")]),
+    );
 
     // Tenant a fills the whole budget, then goes idle: four idle connections, budget full.
     let held: Vec<_> = crate::hold(&registry, "a", BUDGET).await;
@@ -29,12 +34,21 @@ async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout
     assert_eq!(registry.stats().budgets[0].open, BUDGET);
 
     let sampler = pg::sampler(app).await;
-    let mut b = registry.get(&tenant("b")).await.expect("b must get a connection by steal");
-    assert_eq!(text(&mut b, "SELECT current_database()::text AS value").await, "tp_steal_b");
+    let mut b = registry
+        .get(&tenant("b"))
+        .await
+        .expect("b must get a connection by steal");
+    assert_eq!(
+        text(&mut b, "SELECT current_database()::text AS value").await,
+        "tp_steal_b"
+    );
     let (peak, _) = sampler.finish().await;
     let c = registry.stats().counters;
     assert!(c.budget_steals >= 1, "no steal happened");
-    assert_eq!(c.checkout_timeouts, 0, "b waited for the timeout instead of stealing");
+    assert_eq!(
+        c.checkout_timeouts, 0,
+        "b waited for the timeout instead of stealing"
+    );
     assert!(peak <= BUDGET as i64, "peak {peak} > budget {BUDGET}");
 }
 
@@ -42,7 +56,9 @@ async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout
 async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_a_waiting_tenant() {
     const BUDGET: usize = 2;
     let _slots = common::reserve(BUDGET as u32 + 3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_handoff";
     admin
         .ensure_databases(&["tp_handoff_a".to_string(), "tp_handoff_b".to_string()])
@@ -51,7 +67,10 @@ async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_a_wa
     s.pool.checkout_timeout = Duration::from_secs(5);
     // No steal retries during the test: the permit must come from the hand-off.
     s.budget.steal_retry = Duration::from_secs(60);
-    let registry = registry(s, databases(app, &[("a", "tp_handoff_a"), ("b", "tp_handoff_b")]));
+    let registry = registry(
+        s,
+        databases(app, &[("a", "tp_handoff_a"), ("b", "tp_handoff_b")]),
+    );
 
     // Every permit is held by a connection in use.
     let held: Vec<_> = crate::hold(&registry, "a", BUDGET).await;
@@ -60,10 +79,18 @@ async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_a_wa
         let mut c = r.get(&tenant("b")).await?;
         Ok::<_, Error>(text(&mut c, "SELECT current_database()::text AS value").await)
     });
-    common::wait_until(Duration::from_secs(5), || async { registry.stats().budgets[0].waiting }, |w| *w > 0).await;
+    common::wait_until(
+        Duration::from_secs(5),
+        || async { registry.stats().budgets[0].waiting },
+        |w| *w > 0,
+    )
+    .await;
     // They are returned to a pool nobody waits on: one is closed so that b can open one.
     drop(held);
-    let got = waiter.await.expect("waiter task").expect("b must get the handed-off permit");
+    let got = waiter
+        .await
+        .expect("waiter task")
+        .expect("b must get the handed-off permit");
     assert_eq!(got, "tp_handoff_b");
     let c = registry.stats().counters;
     assert!(c.handed_off >= 1, "no connection was handed off");
@@ -75,19 +102,66 @@ async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_a_wa
 async fn a_budget_held_by_busy_connections_fails_the_checkout_with_exhausted_after_the_timeout() {
     const BUDGET: usize = 2;
     let _slots = common::reserve(BUDGET as u32 + 2).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_exhausted";
     admin
         .ensure_databases(&["tp_exhausted_a".to_string(), "tp_exhausted_b".to_string()])
         .await;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_millis(300);
-    let registry = registry(s, databases(app, &[("a", "tp_exhausted_a"), ("b", "tp_exhausted_b")]));
+    let registry = registry(
+        s,
+        databases(app, &[("a", "tp_exhausted_a"), ("b", "tp_exhausted_b")]),
+    );
     let _held: Vec<_> = crate::hold(&registry, "a", BUDGET).await;
-    let err = registry.get(&tenant("b")).await.expect_err("budget is exhausted");
+    let err = registry
+        .get(&tenant("b"))
+        .await
+        .expect_err("budget is exhausted");
     assert!(matches!(err, Error::Exhausted { .. }), "{err:?}");
     assert_eq!(err.kind().http_status(), 503);
     assert!(err.retry_after().is_some());
-    assert_eq!(registry.stats().budgets[0].waiting, 0, "a timed-out waiter still counts");
+    assert_eq!(
+        registry.stats().budgets[0].waiting,
+        0,
+        "a timed-out waiter still counts"
+    );
     assert_eq!(admin.count(app).await, BUDGET as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_pool() {
+    const BUDGET: usize = 2;
+    let _slots = common::reserve(BUDGET as u32 + 2).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_own_pool_wait";
+    admin
+        .ensure_databases(&["tp_own_pool_wait".to_string()])
+        .await;
+    let mut s = settings(BUDGET, BUDGET * 2);
+    s.pool.checkout_timeout = Duration::from_secs(5);
+    let registry = registry(s, databases(app, &[("a", "tp_own_pool_wait")]));
+    let mut held = crate::hold(&registry, "a", BUDGET).await;
+    // A third checkout of the same tenant has a free pool slot but no budget: it waits in
+    // the budget as a creator.
+    let r = registry.clone();
+    let third = tokio::spawn(async move { r.get(&tenant("a")).await.map(drop) });
+    common::wait_until(
+        Duration::from_secs(5),
+        || async { registry.stats().budgets[0].waiting },
+        |w| *w > 0,
+    )
+    .await;
+    // One connection comes back to the pool while that creator waits.
+    held.pop();
+    third
+        .await
+        .expect("task")
+        .expect("the waiting creator must not time out");
+    assert_eq!(registry.stats().counters.checkout_timeouts, 0);
+    assert!(admin.count(app).await <= BUDGET as i64);
 }

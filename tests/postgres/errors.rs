@@ -20,7 +20,9 @@ async fn lock_table(admin: &pg::Admin, db: &str, app: &str) {
         .expect("setup connection");
     let driver = tokio::spawn(conn);
     client
-        .batch_execute("CREATE TABLE lockme (id int PRIMARY KEY, v int); INSERT INTO lockme VALUES (1, 0);")
+        .batch_execute(
+            "CREATE TABLE lockme (id int PRIMARY KEY, v int); INSERT INTO lockme VALUES (1, 0);",
+        )
         .await
         .expect("lock table");
     drop(client);
@@ -29,9 +31,10 @@ async fn lock_table(admin: &pg::Admin, db: &str, app: &str) {
 
 /// True when another session can take the row lock within `wait`.
 async fn lock_is_free(db: &str, wait: Duration) -> bool {
-    let (client, conn) = tokio_postgres::connect(&pg::url(db, "tp_lock_probe"), tokio_postgres::NoTls)
-        .await
-        .expect("probe connection");
+    let (client, conn) =
+        tokio_postgres::connect(&pg::url(db, "tp_lock_probe"), tokio_postgres::NoTls)
+            .await
+            .expect("probe connection");
     tokio::spawn(conn);
     let sql = format!(
         "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT * FROM lockme WHERE id = 1 FOR UPDATE; ROLLBACK;",
@@ -52,31 +55,51 @@ async fn assert_clean_after(
     app: &str,
     path: &str,
 ) {
-    assert!(lock_is_free(db, Duration::from_secs(3)).await, "{path}: the row lock is still held");
+    assert!(
+        lock_is_free(db, Duration::from_secs(3)).await,
+        "{path}: the row lock is still held"
+    );
     assert!(no_open_transactions(admin, app).await);
-    let mut next = registry.get(&tenant("locker")).await.expect("next checkout");
-    assert!(!in_transaction(&mut next).await, "{path}: next checkout is inside a transaction");
-    let depth = <AnsiTransactionManager as TransactionManager<Pg>>::transaction_manager_status_mut(&mut *next)
-        .transaction_depth()
-        .expect("transaction manager healthy");
-    assert!(depth.is_none(), "{path}: next checkout has an open diesel transaction");
+    let mut next = registry
+        .get(&tenant("locker"))
+        .await
+        .expect("next checkout");
+    assert!(
+        !in_transaction(&mut next).await,
+        "{path}: next checkout is inside a transaction"
+    );
+    let depth = <AnsiTransactionManager as TransactionManager<Pg>>::transaction_manager_status_mut(
+        &mut *next,
+    )
+    .transaction_depth()
+    .expect("transaction manager healthy");
+    assert!(
+        depth.is_none(),
+        "{path}: next checkout has an open diesel transaction"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transaction() {
     let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_exits";
     let db = "tp_exits";
     lock_table(&admin, db, app).await;
     let registry = registry(settings(3, 2), databases(app, &[("locker", db)]));
 
     // 1. A handler that returns an error from inside a transaction.
-    async fn failing_handler(registry: &tenantpool::Registry<Pg>) -> Result<(), Box<dyn std::error::Error>> {
+    async fn failing_handler(
+        registry: &tenantpool::Registry<Pg>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let mut conn = registry.get(&tenant("locker")).await?;
         conn.transaction::<(), diesel::result::Error, _>(async |conn| {
             diesel::sql_query(LOCK_ROW).execute(conn).await?;
-            diesel::sql_query("SELECT no_such_column FROM lockme").execute(conn).await?;
+            diesel::sql_query("SELECT no_such_column FROM lockme")
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .await?;
@@ -92,14 +115,20 @@ async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transac
         <AnsiTransactionManager as TransactionManager<Pg>>::begin_transaction(&mut *conn)
             .await
             .expect("begin");
-        diesel::sql_query(LOCK_ROW).execute(&mut conn).await.expect("lock");
+        diesel::sql_query(LOCK_ROW)
+            .execute(&mut conn)
+            .await
+            .expect("lock");
         panic!("handler panicked while holding a row lock");
     })
     .await;
     assert!(panicked.is_err_and(|e| e.is_panic()));
     assert_clean_after(&registry, &admin, db, app, "panic").await;
     let dirty_after_panic = registry.stats().counters.discarded_dirty;
-    assert!(dirty_after_panic >= 1, "the panicking handler's connection was reused");
+    assert!(
+        dirty_after_panic >= 1,
+        "the panicking handler's connection was reused"
+    );
 
     // 3. A future cancelled by a timeout while its transaction holds the lock and waits on the
     //    client side.
@@ -114,7 +143,14 @@ async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transac
     })
     .await;
     assert!(cancelled.is_err(), "the timeout should have fired");
-    assert_clean_after(&registry, &admin, db, app, "cancelled while idle in transaction").await;
+    assert_clean_after(
+        &registry,
+        &admin,
+        db,
+        app,
+        "cancelled while idle in transaction",
+    )
+    .await;
 
     // 4. Cancelled while the server is busy inside the transaction: the abandoned statement is
     //    cancelled on the server, so the lock goes now, not when pg_sleep would have ended.
@@ -122,7 +158,9 @@ async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transac
         let mut conn = registry.get(&tenant("locker")).await.expect("checkout");
         conn.transaction::<(), diesel::result::Error, _>(async |conn| {
             diesel::sql_query(LOCK_ROW).execute(conn).await?;
-            diesel::sql_query("SELECT pg_sleep(60)").execute(conn).await?;
+            diesel::sql_query("SELECT pg_sleep(60)")
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .await
@@ -132,7 +170,11 @@ async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transac
     assert_clean_after(&registry, &admin, db, app, "cancelled mid-statement").await;
 
     let c = registry.stats().counters;
-    assert!(c.discarded_dirty >= 3, "dirty connections discarded: {}", c.discarded_dirty);
+    assert!(
+        c.discarded_dirty >= 3,
+        "dirty connections discarded: {}",
+        c.discarded_dirty
+    );
     let budget = &registry.stats().budgets[0];
     assert!(budget.open <= budget.limit);
 }
@@ -140,18 +182,24 @@ async fn every_exit_from_a_handler_releases_its_locks_and_leaves_no_open_transac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_and_cache_nothing() {
     let _slots = common::reserve(3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_bad_targets";
     let mut dir = StaticDirectory::new();
     dir.insert(
         tenant("nodb"),
-        TenantTarget::database(DatabaseUrl::parse(&pg::url("tp_does_not_exist", app)).expect("url")),
+        TenantTarget::database(
+            DatabaseUrl::parse(&pg::url("tp_does_not_exist", app)).expect("url"),
+        ),
     );
     dir.insert(
         tenant("down"),
         TenantTarget::database(
-            DatabaseUrl::parse(&format!("postgres://postgres@127.0.0.1:1/x?application_name={app}"))
-                .expect("url"),
+            DatabaseUrl::parse(&format!(
+                "postgres://postgres@127.0.0.1:1/x?application_name={app}"
+            ))
+            .expect("url"),
         ),
     );
     let mut s = settings(3, 2);
@@ -161,11 +209,17 @@ async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_an
     let registry = registry(s, dir);
 
     let unknown = registry.get(&tenant("ghost")).await.expect_err("ghost");
-    assert!(matches!(unknown, Error::UnknownTenant { .. }), "{unknown:?}");
+    assert!(
+        matches!(unknown, Error::UnknownTenant { .. }),
+        "{unknown:?}"
+    );
     assert_eq!(unknown.kind(), ErrorKind::NotFound);
 
     let missing = registry.get(&tenant("nodb")).await.expect_err("nodb");
-    assert!(matches!(missing, Error::DatabaseMissing { .. }), "{missing:?}");
+    assert!(
+        matches!(missing, Error::DatabaseMissing { .. }),
+        "{missing:?}"
+    );
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 
     let down = registry.get(&tenant("down")).await.expect_err("down");
@@ -177,7 +231,11 @@ async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_an
         assert!(!registry.is_cached(&tenant(t)), "{t} was cached");
     }
     let stats = registry.stats();
-    assert!(stats.pools.is_empty(), "a failed start left a pool open: {:?}", stats.pools);
+    assert!(
+        stats.pools.is_empty(),
+        "a failed start left a pool open: {:?}",
+        stats.pools
+    );
     assert_eq!(stats.counters.tenants_started, 0);
     assert_eq!(admin.count(app).await, 0);
 
@@ -186,7 +244,11 @@ async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_an
     for t in ["ghost", "nodb", "down"] {
         assert!(registry.get(&tenant(t)).await.is_err());
     }
-    assert_eq!(registry.stats().counters.directory_lookups, lookups, "no backoff");
+    assert_eq!(
+        registry.stats().counters.directory_lookups,
+        lookups,
+        "no backoff"
+    );
     // After it, they are tried again.
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(registry.get(&tenant("ghost")).await.is_err());
@@ -196,12 +258,21 @@ async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_never_appears_in_errors_debug_output_or_stats() {
     let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_secrets";
     admin.ensure_databases(&["tp_secrets".to_string()]).await;
     const SECRET: &str = "hunter2-Sekr1t";
-    let base = pg::base_url().replacen("postgres://postgres@", &format!("postgres://postgres:{SECRET}@"), 1);
-    assert!(base.contains(SECRET), "test URL must carry the password: {base}");
+    let base = pg::base_url().replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{SECRET}@"),
+        1,
+    );
+    assert!(
+        base.contains(SECRET),
+        "test URL must carry the password: {base}"
+    );
     let good = format!("{base}/tp_secrets?application_name={app}");
     let template = format!("{base}/tp_nosuch_{{tenant}}?application_name={app}");
     let dir = tenantpool::ChainDirectory::new()
@@ -212,16 +283,25 @@ async fn a_password_never_appears_in_errors_debug_output_or_stats() {
         .then(TemplateDirectory::database(&template).expect("template"));
     let registry = registry(settings(3, 2), dir);
 
-    let mut conn = registry.get(&tenant("good")).await.expect("trust auth ignores the password");
+    let mut conn = registry
+        .get(&tenant("good"))
+        .await
+        .expect("trust auth ignores the password");
     text(&mut conn, "SELECT 'ok' AS value").await;
-    let err = registry.get(&tenant("other")).await.expect_err("missing database");
+    let err = registry
+        .get(&tenant("other"))
+        .await
+        .expect_err("missing database");
     let shown = format!(
         "{err} {err:?} {conn:?} {registry:?} {} {:?}",
         serde_json::to_string(&registry.stats()).expect("stats json"),
         registry.settings()
     );
     assert!(!shown.contains(SECRET), "the password leaked: {shown}");
-    assert!(shown.contains("***"), "the password should be masked, not dropped: {shown}");
+    assert!(
+        shown.contains("***"),
+        "the password should be masked, not dropped: {shown}"
+    );
 }
 
 /// Guards checked out from a registry are `Send`, so they can cross `.await`s in any task.

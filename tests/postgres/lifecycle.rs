@@ -9,7 +9,9 @@ use crate::{backend_pid, databases, registry, settings, tenant, text};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves() {
     let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_shared_pool";
     admin.ensure_databases(&["tp_shared".to_string()]).await;
     let mut s = settings(4, 2);
@@ -22,22 +24,36 @@ async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves
     let mut a = registry.get(&tenant("alpha")).await.expect("alpha");
     let mut b = registry.get(&tenant("beta")).await.expect("beta");
     text(&mut a, "SELECT 'a' AS value").await;
-    assert_eq!(registry.stats().counters.pools_created, 1, "alpha and beta share one pool");
+    assert_eq!(
+        registry.stats().counters.pools_created,
+        1,
+        "alpha and beta share one pool"
+    );
     drop(a);
 
     registry.evict(&tenant("alpha"));
     registry.run_maintenance();
     assert!(!registry.is_cached(&tenant("alpha")));
-    assert_eq!(text(&mut b, "SELECT 'still here' AS value").await, "still here");
+    assert_eq!(
+        text(&mut b, "SELECT 'still here' AS value").await,
+        "still here"
+    );
     let stats = registry.stats();
-    assert_eq!(stats.counters.pools_closed, 0, "evicting alpha closed beta's pool");
+    assert_eq!(
+        stats.counters.pools_closed, 0,
+        "evicting alpha closed beta's pool"
+    );
     assert_eq!(stats.pools.len(), 1);
     assert_eq!(admin.count(app).await, 2, "both connections stay open");
 
     // beta is evicted while it still holds a connection: the guard keeps the pool alive.
     registry.evict(&tenant("beta"));
     registry.run_maintenance();
-    assert_eq!(registry.stats().counters.pools_closed, 0, "pool closed under a live guard");
+    assert_eq!(
+        registry.stats().counters.pools_closed,
+        0,
+        "pool closed under a live guard"
+    );
     assert_eq!(text(&mut b, "SELECT 'guarded' AS value").await, "guarded");
 
     // The last user leaves: the pool closes and every connection with it, at once.
@@ -51,7 +67,9 @@ async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() {
     let _slots = common::reserve(5).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_rebuilt";
     admin.ensure_databases(&["tp_rebuilt".to_string()]).await;
     let mut s = settings(3, 2);
@@ -65,28 +83,54 @@ async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() {
     let mut first = registry.get(&tenant("phoenix")).await.expect("first start");
     let pid = backend_pid(&mut first).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!registry.is_cached(&tenant("phoenix")), "the entry should have expired");
+    assert!(
+        !registry.is_cached(&tenant("phoenix")),
+        "the entry should have expired"
+    );
     let mut second = registry.get(&tenant("phoenix")).await.expect("rebuilt");
     let second_pid = backend_pid(&mut second).await;
-    assert_eq!(registry.stats().counters.tenants_started, 2, "the entry was not rebuilt");
-    assert_eq!(registry.stats().counters.pools_created, 1, "the rebuilt entry got a pool of its own");
+    assert_eq!(
+        registry.stats().counters.tenants_started,
+        2,
+        "the entry was not rebuilt"
+    );
+    assert_eq!(
+        registry.stats().counters.pools_created,
+        1,
+        "the rebuilt entry got a pool of its own"
+    );
     drop(first);
     drop(second);
     // Deliver the stale notice (if housekeeping has not already).
     registry.run_maintenance();
     let stats = registry.stats();
-    assert_eq!(stats.counters.pools_closed, 0, "the stale notice closed the live pool");
+    assert_eq!(
+        stats.counters.pools_closed, 0,
+        "the stale notice closed the live pool"
+    );
     assert_eq!(stats.pools.len(), 1);
-    assert_eq!(admin.count(app).await, 2, "the live pool lost its connections");
-    let mut again = registry.get(&tenant("phoenix")).await.expect("after the notice");
+    assert_eq!(
+        admin.count(app).await,
+        2,
+        "the live pool lost its connections"
+    );
+    let mut again = registry
+        .get(&tenant("phoenix"))
+        .await
+        .expect("after the notice");
     let pid_again = backend_pid(&mut again).await;
-    assert!(pid_again == pid || pid_again == second_pid, "a new connection was opened");
+    assert!(
+        pid_again == pid || pid_again == second_pid,
+        "a new connection was opened"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_reaped_without_traffic_while_the_tenant_stays_cached() {
     let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_reaper";
     admin.ensure_databases(&["tp_reaper".to_string()]).await;
     let mut s = settings(4, 3);
@@ -98,18 +142,26 @@ async fn idle_connections_are_reaped_without_traffic_while_the_tenant_stays_cach
     drop(held);
     let (left, took) = admin.wait_for_zero(app, Duration::from_secs(5)).await;
     assert_eq!(left, 0, "idle connections were not reaped");
-    assert!(registry.is_cached(&tenant("sleepy")), "the tenant should still be cached");
+    assert!(
+        registry.is_cached(&tenant("sleepy")),
+        "the tenant should still be cached"
+    );
     assert_eq!(registry.stats().counters.reaped_idle, 3);
     eprintln!("FIGURES reaper: idle_timeout=300ms idle_to_zero={took:?}");
     // The tenant still works: a new connection is opened on demand.
-    let mut c = registry.get(&tenant("sleepy")).await.expect("after reaping");
+    let mut c = registry
+        .get(&tenant("sleepy"))
+        .await
+        .expect("after reaping");
     assert_eq!(text(&mut c, "SELECT 'back' AS value").await, "back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() {
     let _slots = common::reserve(5).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_killed";
     admin.ensure_databases(&["tp_killed".to_string()]).await;
     let registry = registry(settings(3, 1), databases(app, &[("victim", "tp_killed")]));
@@ -121,7 +173,10 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() {
         .await;
     admin.wait_for_zero(app, Duration::from_secs(5)).await;
     // The driver notices the closed socket; the next checkout gets a new, working connection.
-    let mut c = registry.get(&tenant("victim")).await.expect("checkout after kill");
+    let mut c = registry
+        .get(&tenant("victim"))
+        .await
+        .expect("checkout after kill");
     let new_pid = backend_pid(&mut c).await;
     assert_ne!(new_pid, pid);
     assert!(registry.stats().counters.discarded_broken >= 1);
@@ -130,7 +185,9 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_server() {
     let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_shutdown";
     admin
         .ensure_databases(&["tp_shutdown_a".to_string(), "tp_shutdown_b".to_string()])
@@ -147,7 +204,10 @@ async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_serv
     let closing = registry.clone();
     let shutdown = tokio::spawn(async move { closing.shutdown(Duration::from_secs(10)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!shutdown.is_finished(), "shutdown did not wait for the checked-out connection");
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the checked-out connection"
+    );
     assert!(matches!(
         registry.get(&tenant("b")).await,
         Err(tenantpool::Error::Closed)

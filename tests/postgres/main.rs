@@ -56,7 +56,11 @@ pub fn databases(app: &str, pairs: &[(&str, &str)]) -> StaticDirectory {
 }
 
 /// Checks out `n` connections for `key` at once and keeps them.
-pub async fn hold(registry: &Registry<Pg>, key: &str, n: usize) -> Vec<tenantpool::PooledConnection<Pg>> {
+pub async fn hold(
+    registry: &Registry<Pg>,
+    key: &str,
+    n: usize,
+) -> Vec<tenantpool::PooledConnection<Pg>> {
     let t = tenant(key);
     futures_util::future::try_join_all((0..n).map(|_| registry.get(&t)))
         .await

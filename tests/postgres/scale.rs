@@ -12,14 +12,22 @@ use crate::{registry, settings, tenant, text, Pg};
 const TENANTS: usize = 200;
 const BUDGET: usize = 20;
 
-async fn hammer(registry: &tenantpool::Registry<Pg>, keys: &[String], rounds: usize, check_owner: bool) {
+async fn hammer(
+    registry: &tenantpool::Registry<Pg>,
+    keys: &[String],
+    rounds: usize,
+    check_owner: bool,
+) {
     let mut tasks = Vec::new();
     for key in keys {
         let registry = registry.clone();
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..rounds {
-                let mut conn = registry.get(&tenant(&key)).await.unwrap_or_else(|e| panic!("{key}: {e}"));
+                let mut conn = registry
+                    .get(&tenant(&key))
+                    .await
+                    .unwrap_or_else(|e| panic!("{key}: {e}"));
                 if check_owner {
                     let owner = text(&mut conn, "SELECT owner AS value FROM item").await;
                     assert_eq!(owner, key, "tenant {key} read another tenant's row");
@@ -40,7 +48,9 @@ async fn hammer(registry: &tenantpool::Registry<Pg>, keys: &[String], rounds: us
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_database_tenants_stay_within_budget_and_drain_when_idle() {
     let _slots = common::reserve(BUDGET as u32 + 3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_scale_db";
     let keys: Vec<String> = (0..TENANTS).map(|i| format!("t{i:03}")).collect();
     let dbs: Vec<String> = keys.iter().map(|k| format!("tp_scale_{k}")).collect();
@@ -61,7 +71,10 @@ async fn two_hundred_database_tenants_stay_within_budget_and_drain_when_idle() {
     let (peak, samples) = sampler.finish().await;
 
     assert!(samples > 10, "the sampler took only {samples} samples");
-    assert!(peak <= BUDGET as i64, "peak {peak} server connections > budget {BUDGET}");
+    assert!(
+        peak <= BUDGET as i64,
+        "peak {peak} server connections > budget {BUDGET}"
+    );
     assert!(peak > 0, "the sampler never saw a connection");
     // Tenants idle longer than the time-to-idle between two of their requests are evicted
     // and started again, so there can be more starts than tenants, never fewer.
@@ -72,8 +85,15 @@ async fn two_hundred_database_tenants_stay_within_budget_and_drain_when_idle() {
     let (left, took) = admin.wait_for_zero(app, Duration::from_secs(30)).await;
     assert_eq!(left, 0, "connections left after the tenants went idle");
     let after = registry.stats();
-    assert_eq!(after.cached_tenants, 0, "tenants still cached after their time-to-idle");
-    assert_eq!(after.pools.len(), 0, "pools still open after every tenant was evicted");
+    assert_eq!(
+        after.cached_tenants, 0,
+        "tenants still cached after their time-to-idle"
+    );
+    assert_eq!(
+        after.pools.len(),
+        0,
+        "pools still open after every tenant was evicted"
+    );
     eprintln!(
         "FIGURES scale_db: tenants={TENANTS} budget={BUDGET} peak_server_connections={peak} \
          samples={samples} busy={busy:?} idle_to_zero={took:?} (tti=2s, measured from {idle_since:?}) \
@@ -86,7 +106,9 @@ async fn two_hundred_database_tenants_stay_within_budget_and_drain_when_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_schema_tenants_share_one_pool_within_budget_and_drain_when_idle() {
     let _slots = common::reserve(BUDGET as u32 + 3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_scale_schema";
     let db = "tp_scale_schemas";
     let keys: Vec<String> = (0..TENANTS).map(|i| format!("s{i:03}")).collect();
@@ -106,7 +128,10 @@ async fn two_hundred_schema_tenants_share_one_pool_within_budget_and_drain_when_
     let (peak, samples) = sampler.finish().await;
 
     assert!(peak <= BUDGET as i64, "peak {peak} > budget {BUDGET}");
-    assert_eq!(stats.counters.pools_created, 1, "schema tenants must share one pool");
+    assert_eq!(
+        stats.counters.pools_created, 1,
+        "schema tenants must share one pool"
+    );
     assert!(stats.counters.tenants_started >= TENANTS as u64);
 
     let (left, took) = admin.wait_for_zero(app, Duration::from_secs(30)).await;
@@ -122,7 +147,9 @@ async fn two_hundred_schema_tenants_share_one_pool_within_budget_and_drain_when_
 async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_connections() {
     const MAX: usize = 4;
     let _slots = common::reserve(MAX as u32 + 3).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_stampede";
     admin.ensure_databases(&["tp_stampede".to_string()]).await;
     let registry = registry(
@@ -149,8 +176,15 @@ async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_connec
     assert_eq!(c.pools_created, 1, "pools built");
     assert_eq!(c.tenants_started, 1, "tenant starts");
     assert_eq!(c.directory_lookups, 1, "directory lookups");
-    assert!(c.connections_created <= MAX as u64, "{} connections opened", c.connections_created);
-    assert!(peak <= MAX as i64, "peak {peak} server connections > max_size {MAX}");
+    assert!(
+        c.connections_created <= MAX as u64,
+        "{} connections opened",
+        c.connections_created
+    );
+    assert!(
+        peak <= MAX as i64,
+        "peak {peak} server connections > max_size {MAX}"
+    );
     eprintln!(
         "FIGURES stampede: requests=500 pools_created={} connections_created={} peak_server={peak}",
         c.pools_created, c.connections_created

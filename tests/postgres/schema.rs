@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use diesel_async::SimpleAsyncConnection;
-use tenantpool::{DatabaseUrl, Error, SchemaName, StaticDirectory, TemplateDirectory, TenantTarget};
+use tenantpool::{
+    DatabaseUrl, Error, SchemaName, StaticDirectory, TemplateDirectory, TenantTarget,
+};
 
 use crate::common::{self, pg};
 use crate::{registry, settings, tenant, text};
@@ -13,7 +15,9 @@ use crate::{registry, settings, tenant, text};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn interleaved_schema_tenants_only_ever_see_their_own_schema_and_rows() {
     let _slots = common::reserve(7).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_schema_iso";
     let db = "tp_schema_iso";
     let keys: Vec<String> = (0..12).map(|i| format!("iso{i}")).collect();
@@ -47,13 +51,18 @@ async fn interleaved_schema_tenants_only_ever_see_their_own_schema_and_rows() {
         "a switch on every checkout ({} for {requests}): the skip never happened",
         c.schema_switches
     );
-    eprintln!("FIGURES schema_iso: requests={requests} schema_switches={}", c.schema_switches);
+    eprintln!(
+        "FIGURES schema_iso: requests={requests} schema_switches={}",
+        c.schema_switches
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_whose_schema_switch_was_cancelled_is_never_trusted_to_be_on_a_schema() {
     let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_schema_cancel";
     let db = "tp_schema_cancel";
     let keys = vec!["red".to_string(), "blue".to_string()];
@@ -64,17 +73,27 @@ async fn a_connection_whose_schema_switch_was_cancelled_is_never_trusted_to_be_o
     for i in 0..200u64 {
         let key = if i % 2 == 0 { "red" } else { "blue" };
         // Cancel some checkouts at every possible point of the switch.
-        let attempt = tokio::time::timeout(Duration::from_micros(50 * (i % 7)), registry.get(&tenant(key))).await;
+        let attempt = tokio::time::timeout(
+            Duration::from_micros(50 * (i % 7)),
+            registry.get(&tenant(key)),
+        )
+        .await;
         drop(attempt);
         let mut conn = registry.get(&tenant(key)).await.expect("checkout");
-        assert_eq!(text(&mut conn, "SELECT owner AS value FROM item").await, key, "iteration {i}");
+        assert_eq!(
+            text(&mut conn, "SELECT owner AS value FROM item").await,
+            key,
+            "iteration {i}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_code_that_changes_the_search_path_must_discard_and_then_nobody_inherits_it() {
     let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_schema_contract";
     let db = "tp_schema_contract";
     let keys = vec!["left".to_string(), "right".to_string()];
@@ -83,18 +102,25 @@ async fn user_code_that_changes_the_search_path_must_discard_and_then_nobody_inh
     let registry = registry(settings(2, 1), dir);
 
     let mut conn = registry.get(&tenant("left")).await.expect("left");
-    conn.batch_execute("SET search_path TO \"right\"").await.expect("user changes schema");
+    conn.batch_execute("SET search_path TO \"right\"")
+        .await
+        .expect("user changes schema");
     conn.discard(); // the contract: session state the registry does not track → discard
     drop(conn);
     let mut conn = registry.get(&tenant("left")).await.expect("left again");
-    assert_eq!(text(&mut conn, "SELECT owner AS value FROM item").await, "left");
+    assert_eq!(
+        text(&mut conn, "SELECT owner AS value FROM item").await,
+        "left"
+    );
     assert_eq!(registry.stats().counters.discarded_dirty, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_noisy_tenant_cannot_take_more_than_its_share_of_a_shared_pool() {
     let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_fair_share";
     let db = "tp_fair_share";
     let keys = vec!["noisy".to_string(), "quiet".to_string()];
@@ -105,35 +131,61 @@ async fn one_noisy_tenant_cannot_take_more_than_its_share_of_a_shared_pool() {
     let url = DatabaseUrl::parse(&pg::url(db, app)).expect("url");
     let mut dir = StaticDirectory::new();
     for k in &keys {
-        dir.insert(tenant(k), TenantTarget::schema(url.clone(), SchemaName::parse(k).expect("schema")));
+        dir.insert(
+            tenant(k),
+            TenantTarget::schema(url.clone(), SchemaName::parse(k).expect("schema")),
+        );
     }
     let registry = registry(s, dir);
     let noisy: Vec<_> = crate::hold(&registry, "noisy", 2).await;
-    let third = registry.get(&tenant("noisy")).await.expect_err("over its share");
+    let third = registry
+        .get(&tenant("noisy"))
+        .await
+        .expect_err("over its share");
     assert!(matches!(third, Error::Exhausted { .. }), "{third:?}");
-    let mut quiet = registry.get(&tenant("quiet")).await.expect("quiet still gets one");
-    assert_eq!(text(&mut quiet, "SELECT owner AS value FROM item").await, "quiet");
+    let mut quiet = registry
+        .get(&tenant("quiet"))
+        .await
+        .expect("quiet still gets one");
+    assert_eq!(
+        text(&mut quiet, "SELECT owner AS value FROM item").await,
+        "quiet"
+    );
     drop(noisy);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_schema_is_a_typed_error_unless_the_target_creates_it() {
     let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else { return };
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
     let app = "tp_schema_missing";
     let db = "tp_schema_missing";
     admin.database_with_schemas(db, &[], app).await;
     let url = DatabaseUrl::parse(&pg::url(db, app)).expect("url");
     let dir = StaticDirectory::new()
-        .with(tenant("absent"), TenantTarget::schema(url.clone(), SchemaName::parse("absent").expect("s")))
+        .with(
+            tenant("absent"),
+            TenantTarget::schema(url.clone(), SchemaName::parse("absent").expect("s")),
+        )
         .with(
             tenant("fresh"),
             TenantTarget::schema(url, SchemaName::parse("fresh").expect("s")).creating_missing(),
         );
     let registry = registry(settings(2, 2), dir);
-    let err = registry.get(&tenant("absent")).await.expect_err("absent schema");
+    let err = registry
+        .get(&tenant("absent"))
+        .await
+        .expect_err("absent schema");
     assert!(matches!(err, Error::SchemaMissing { .. }), "{err:?}");
     assert_eq!(err.kind().http_status(), 404);
-    let mut c = registry.get(&tenant("fresh")).await.expect("created on first use");
-    assert_eq!(text(&mut c, "SELECT current_schema()::text AS value").await, "fresh");
+    let mut c = registry
+        .get(&tenant("fresh"))
+        .await
+        .expect("created on first use");
+    assert_eq!(
+        text(&mut c, "SELECT current_schema()::text AS value").await,
+        "fresh"
+    );
 }

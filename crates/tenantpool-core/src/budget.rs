@@ -34,7 +34,6 @@ pub struct ConnectionPermit {
 
 /// Something that holds idle connections on a server and can close one of them.
 pub(crate) trait IdleSource: Send + Sync {
-    fn source_id(&self) -> u64;
     /// When the least recently returned idle connection was returned, if any is idle.
     fn oldest_idle(&self) -> Option<Instant>;
     /// Closes one idle connection returned at or before `at`; true when one was closed.
@@ -67,7 +66,10 @@ struct Health {
 #[derive(Debug, Clone)]
 pub(crate) enum BudgetError {
     /// The server failed recently; creators fail fast until `retry_after` has passed.
-    ServerDown { reason: String, retry_after: Duration },
+    ServerDown {
+        reason: String,
+        retry_after: Duration,
+    },
     /// The budget was closed (shutdown).
     Closed,
 }
@@ -103,7 +105,8 @@ impl ServerBudget {
 
     /// Connections open (or connecting) on this server right now.
     pub(crate) fn open(&self) -> usize {
-        self.limit.saturating_sub(self.semaphore.available_permits())
+        self.limit
+            .saturating_sub(self.semaphore.available_permits())
     }
 
     pub(crate) fn waiting(&self) -> usize {
@@ -125,12 +128,15 @@ impl ServerBudget {
         lock(&self.members).retain(|m| m.strong_count() > 0);
     }
 
-    /// Takes a permit for a new connection of pool `requester`, stealing an idle connection
-    /// from another pool when the budget is full, and waiting otherwise. The caller bounds the
-    /// wait (the checkout timeout); this future is cancel-safe.
+    /// Takes a permit for a new connection, stealing an idle connection when the budget is
+    /// full, and waiting otherwise. The caller bounds the wait (the checkout timeout); this
+    /// future is cancel-safe.
+    ///
+    /// The steal considers every pool on the server, the requester's own included: a
+    /// connection returned to the requester's pool after its creator started waiting would
+    /// otherwise sit idle while the creator times out.
     pub(crate) async fn acquire(
         &self,
-        requester: u64,
         counters: &Counters,
     ) -> Result<ConnectionPermit, BudgetError> {
         self.check_health()?;
@@ -141,7 +147,7 @@ impl ServerBudget {
         let acquire = self.semaphore.clone().acquire_owned();
         tokio::pin!(acquire);
         loop {
-            if self.steal_one(requester) {
+            if self.steal_one() {
                 Counters::bump(&counters.budget_steals);
             }
             tokio::select! {
@@ -156,12 +162,11 @@ impl ServerBudget {
         }
     }
 
-    /// Closes the least recently returned idle connection of any other pool on this server.
-    fn steal_one(&self, requester: u64) -> bool {
+    /// Closes the least recently returned idle connection on this server.
+    fn steal_one(&self) -> bool {
         let candidates: Vec<Arc<dyn IdleSource>> = lock(&self.members)
             .iter()
             .filter_map(Weak::upgrade)
-            .filter(|m| m.source_id() != requester)
             .collect();
         let victim = candidates
             .iter()
@@ -347,16 +352,16 @@ mod tests {
             (Duration::from_millis(10), Duration::from_millis(20)),
         );
         let counters = Counters::default();
-        let a = budget.acquire(1, &counters).await.unwrap();
-        let _b = budget.acquire(1, &counters).await.unwrap();
+        let a = budget.acquire(&counters).await.unwrap();
+        let _b = budget.acquire(&counters).await.unwrap();
         assert_eq!(budget.open(), 2);
         let waiter =
-            tokio::time::timeout(Duration::from_millis(50), budget.acquire(1, &counters)).await;
+            tokio::time::timeout(Duration::from_millis(50), budget.acquire(&counters)).await;
         assert!(waiter.is_err(), "a third permit was handed out");
         assert_eq!(budget.waiting(), 0, "a cancelled waiter still counts");
         drop(a);
         assert_eq!(budget.open(), 1);
-        let _c = budget.acquire(1, &counters).await.unwrap();
+        let _c = budget.acquire(&counters).await.unwrap();
         assert_eq!(budget.open(), 2);
     }
 }

@@ -410,7 +410,9 @@ impl TemplateDirectory {
     fn target_for(&self, tenant: &TenantId) -> Result<TenantTarget, ConfigError> {
         let url = DatabaseUrl::parse(&self.url.replace(PLACEHOLDER, tenant.as_str()))?;
         let isolation = match &self.schema {
-            Some(s) => Isolation::Schema(SchemaName::parse(&s.replace(PLACEHOLDER, tenant.as_str()))?),
+            Some(s) => {
+                Isolation::Schema(SchemaName::parse(&s.replace(PLACEHOLDER, tenant.as_str()))?)
+            }
             None => Isolation::Database,
         };
         Ok(TenantTarget {

@@ -51,7 +51,6 @@ pub(crate) enum CreateError {
 /// The deadpool manager: creates connections under the server budget and recycles them with
 /// local checks, plus a round trip only for connections idle longer than a threshold.
 pub(crate) struct Manager<C> {
-    pub(crate) pool_id: u64,
     pub(crate) url: DatabaseUrl,
     pub(crate) budget: Arc<ServerBudget>,
     pub(crate) io: IoRuntime,
@@ -71,7 +70,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
     async fn create(&self) -> Result<Pooled<C>, CreateError> {
         let permit = self
             .budget
-            .acquire(self.pool_id, &self.counters)
+            .acquire(&self.counters)
             .await
             .map_err(CreateError::Budget)?;
         let ctx = ConnectContext {
@@ -123,7 +122,9 @@ impl<C: Backend> managed::Manager for Manager<C> {
             Counters::bump(&self.counters.reaped_lifetime);
             return Err(RecycleError::message("connection reached its max lifetime"));
         }
-        if obj.returned_at.elapsed() >= self.validate_after_idle && obj.conn.validate().await.is_err() {
+        if obj.returned_at.elapsed() >= self.validate_after_idle
+            && obj.conn.validate().await.is_err()
+        {
             Counters::bump(&self.counters.discarded_broken);
             return Err(RecycleError::message("connection failed its ping"));
         }
@@ -135,7 +136,6 @@ pub(crate) type DeadPool<C> = managed::Pool<Manager<C>>;
 
 /// A pool of connections to one target, shared by every tenant that points at it.
 pub(crate) struct SharedPool<C: Backend> {
-    pub(crate) id: u64,
     pub(crate) url: DatabaseUrl,
     pub(crate) pool: DeadPool<C>,
     pub(crate) budget: Arc<ServerBudget>,
@@ -149,9 +149,8 @@ pub(crate) struct SharedPool<C: Backend> {
 impl<C: Backend> SharedPool<C> {
     /// Closes idle connections unused for `idle_timeout` or older than `max_lifetime`.
     pub(crate) fn reap(&self, idle_timeout: Duration, max_lifetime: Duration) {
-        if self.pool.status().available == 0 {
-            return;
-        }
+        // Not `status().available`: deadpool counts a checkout that is still creating its
+        // connection as a user, so `available` can be 0 while idle connections sit in the pool.
         let now = Instant::now();
         let (mut idle, mut old) = (0, 0);
         let removed = self.pool.retain(|p, _| {
@@ -184,14 +183,7 @@ impl<C: Backend> SharedPool<C> {
 }
 
 impl<C: Backend> IdleSource for SharedPool<C> {
-    fn source_id(&self) -> u64 {
-        self.id
-    }
-
     fn oldest_idle(&self) -> Option<Instant> {
-        if self.pool.status().available == 0 {
-            return None;
-        }
         let mut oldest: Option<Instant> = None;
         let _ = self.pool.retain(|p, _| {
             oldest = Some(oldest.map_or(p.returned_at, |o| o.min(p.returned_at)));

@@ -20,15 +20,15 @@
 //! each further failure, and replayed to requests in the meantime.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::future::{FutureExt, Shared};
-use moka::sync::Cache;
 use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
@@ -64,7 +64,11 @@ use crate::{
 /// ```
 pub trait TenantInit<C>: Send + Sync + 'static {
     /// Prepares a freshly started tenant.
-    fn init<'a>(&'a self, tenant: &'a TenantId, conn: &'a mut C) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn init<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        conn: &'a mut C,
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
 }
 
 /// A boxed error from user code.
@@ -77,7 +81,11 @@ where
         + Sync
         + 'static,
 {
-    fn init<'a>(&'a self, tenant: &'a TenantId, conn: &'a mut C) -> BoxFuture<'a, Result<(), BoxError>> {
+    fn init<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        conn: &'a mut C,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
         self(tenant, conn)
     }
 }
@@ -229,7 +237,11 @@ impl<C: Backend> RegistryBuilder<C> {
             .name("tenantpool-failures")
             .max_capacity(settings.backoff.max_failed_tenants)
             .time_to_live(
-                (settings.backoff.max.max(settings.backoff.unknown_tenant_ttl)) * 4,
+                (settings
+                    .backoff
+                    .max
+                    .max(settings.backoff.unknown_tenant_ttl))
+                    * 4,
             )
             .eviction_policy(EvictionPolicy::lru())
             .build();
@@ -244,15 +256,14 @@ impl<C: Backend> RegistryBuilder<C> {
             counters,
             init: self.init,
             closed: AtomicBool::new(false),
-            next_pool_id: AtomicU64::new(1),
             maintenance: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
             settings,
         });
-        let task = inner
-            .io
-            .handle()
-            .spawn(maintain(Arc::downgrade(&inner), inner.settings.cache.maintenance_interval));
+        let task = inner.io.handle().spawn(maintain(
+            Arc::downgrade(&inner),
+            inner.settings.cache.maintenance_interval,
+        ));
         *lock(&inner.maintenance) = Some(task);
         Ok(Registry { inner })
     }
@@ -312,7 +323,6 @@ struct Inner<C: Backend> {
     counters: Arc<Counters>,
     init: Option<Arc<dyn TenantInit<C>>>,
     closed: AtomicBool,
-    next_pool_id: AtomicU64,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     inflight: Mutex<HashMap<TenantId, StartFuture<C>>>,
 }
@@ -547,7 +557,10 @@ impl<C: Backend> Registry<C> {
 
 impl<C: Backend> Inner<C> {
     fn live_pools(&self) -> Vec<Arc<SharedPool<C>>> {
-        lock(&self.pools).values().filter_map(Weak::upgrade).collect()
+        lock(&self.pools)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     fn maintain(&self) {
@@ -616,14 +629,12 @@ impl<C: Backend> Inner<C> {
             }
         };
         let wait = self.settings.pool.start_timeout;
-        tokio::time::timeout(wait, start)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Exhausted {
-                    tenant: tenant.clone(),
-                    waited: wait,
-                })
+        tokio::time::timeout(wait, start).await.unwrap_or_else(|_| {
+            Err(Error::Exhausted {
+                tenant: tenant.clone(),
+                waited: wait,
             })
+        })
     }
 
     async fn start_and_cache(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
@@ -757,9 +768,7 @@ impl<C: Backend> Inner<C> {
         let budget = self.budgets.for_server(target.url.server());
         let p = &self.settings.pool;
         let max_size = target.overrides.max_size.unwrap_or(p.max_size).max(1);
-        let id = self.next_pool_id.fetch_add(1, Ordering::Relaxed);
         let manager = Manager {
-            pool_id: id,
             url: target.url.clone(),
             budget: budget.clone(),
             io: self.io.clone(),
@@ -779,7 +788,6 @@ impl<C: Backend> Inner<C> {
             .build()
             .map_err(|e| format!("cannot build the pool: {e}"))?;
         let shared_pool = Arc::new(SharedPool {
-            id,
             url: target.url.clone(),
             pool,
             budget: budget.clone(),
@@ -801,7 +809,12 @@ impl<C: Backend> Inner<C> {
         Ok(shared_pool)
     }
 
-    fn entry_for(&self, tenant: &TenantId, target: &TenantTarget, pool: Arc<SharedPool<C>>) -> TenantEntry<C> {
+    fn entry_for(
+        &self,
+        tenant: &TenantId,
+        target: &TenantTarget,
+        pool: Arc<SharedPool<C>>,
+    ) -> TenantEntry<C> {
         let max_size = pool.pool.status().max_size.max(1);
         let cap = target
             .overrides
@@ -832,7 +845,11 @@ impl<C: Backend> Inner<C> {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
                 None => None,
             };
-            let obj = pool.pool.get().await.map_err(|e| self.pool_error(e, entry))?;
+            let obj = pool
+                .pool
+                .get()
+                .await
+                .map_err(|e| self.pool_error(e, entry))?;
             Ok::<_, Error>(PooledConnection::new(
                 obj,
                 entry.tenant.clone(),
@@ -891,9 +908,10 @@ impl<C: Backend> Inner<C> {
                     target: pool.url.to_string(),
                 }
             }
-            PoolError::Backend(CreateError::Connect(failure)) => {
-                unavailable(failure.to_string(), self.settings.budget.server_backoff_initial)
-            }
+            PoolError::Backend(CreateError::Connect(failure)) => unavailable(
+                failure.to_string(),
+                self.settings.budget.server_backoff_initial,
+            ),
             PoolError::Backend(CreateError::Budget(BudgetError::ServerDown {
                 reason,
                 retry_after,

@@ -85,7 +85,11 @@ impl DatabaseUrl {
             url: mask_unparsed(raw),
             reason: reason.to_string(),
         };
-        let scheme = raw.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let scheme = raw
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if scheme == "sqlite" {
             let path = raw["sqlite:".len()..].trim_start_matches("//");
             if path.is_empty() {
@@ -107,7 +111,11 @@ impl DatabaseUrl {
             "postgres" | "postgresql" => BackendKind::Postgres,
             "mysql" | "mariadb" => BackendKind::Mysql,
             "" => return Err(invalid("missing scheme")),
-            _ => return Err(invalid("unsupported scheme; use postgres://, mysql:// or sqlite:")),
+            _ => {
+                return Err(invalid(
+                    "unsupported scheme; use postgres://, mysql:// or sqlite:",
+                ))
+            }
         };
         let mut parsed = url::Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
         let host = parsed
@@ -433,8 +441,8 @@ mod tests {
 
     #[test]
     fn masks_passwords_everywhere() {
-        let url = DatabaseUrl::parse("postgres://app:p%40ss%3Aword@db:6000/x?sslmode=disable")
-            .unwrap();
+        let url =
+            DatabaseUrl::parse("postgres://app:p%40ss%3Aword@db:6000/x?sslmode=disable").unwrap();
         let shown = format!("{url} {url:?} {}", serde_json_string(&url));
         assert!(!shown.contains("p%40ss"), "{shown}");
         assert!(!shown.contains("p@ss"), "{shown}");

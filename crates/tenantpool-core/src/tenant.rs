@@ -54,7 +54,9 @@ pub enum InvalidTenantId {
         len: usize,
     },
     /// The key contains a character outside `a-z`, `0-9` and `-`.
-    #[error("tenant key contains {found:?} at position {position}; only a-z, 0-9 and '-' are allowed")]
+    #[error(
+        "tenant key contains {found:?} at position {position}; only a-z, 0-9 and '-' are allowed"
+    )]
     InvalidCharacter {
         /// The offending character.
         found: char,
@@ -189,7 +191,10 @@ mod tests {
             ("0", "0"),
             (&"a".repeat(63), &"a".repeat(63)),
         ] {
-            assert_eq!(TenantId::parse(raw).map(|t| t.to_string()), Ok(want.to_string()));
+            assert_eq!(
+                TenantId::parse(raw).map(|t| t.to_string()),
+                Ok(want.to_string())
+            );
         }
     }
 
@@ -202,9 +207,14 @@ mod tests {
         );
         assert_eq!(TenantId::parse("-a"), Err(InvalidTenantId::HyphenAtEdge));
         assert_eq!(TenantId::parse("a-"), Err(InvalidTenantId::HyphenAtEdge));
-        for bad in ["a.b", "a_b", "a b", "é", "a\0", "a/b", "{tenant}", "a'b", "а"] {
+        for bad in [
+            "a.b", "a_b", "a b", "é", "a\0", "a/b", "{tenant}", "a'b", "а",
+        ] {
             assert!(
-                matches!(TenantId::parse(bad), Err(InvalidTenantId::InvalidCharacter { .. })),
+                matches!(
+                    TenantId::parse(bad),
+                    Err(InvalidTenantId::InvalidCharacter { .. })
+                ),
                 "{bad:?} accepted"
             );
         }

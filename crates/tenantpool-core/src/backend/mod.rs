@@ -92,7 +92,10 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     fn validate(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Makes `schema` the connection's schema (PostgreSQL `search_path`, MySQL `USE`).
-    fn switch_schema(&mut self, schema: &SchemaName) -> impl Future<Output = QueryResult<()>> + Send;
+    fn switch_schema(
+        &mut self,
+        schema: &SchemaName,
+    ) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Whether `schema` exists; creates it first when `create` is true.
     fn ensure_schema(
@@ -132,7 +135,11 @@ pub(crate) fn quoted(schema: &SchemaName, quote: char) -> String {
 
 /// Runs a connect on the I/O runtime, bounded by the timeout, and turns a failed join into a
 /// connect failure.
-pub(crate) async fn on_io<T, F>(io: &IoRuntime, timeout: Duration, fut: F) -> Result<T, ConnectFailure>
+pub(crate) async fn on_io<T, F>(
+    io: &IoRuntime,
+    timeout: Duration,
+    fut: F,
+) -> Result<T, ConnectFailure>
 where
     F: Future<Output = Result<T, ConnectFailure>> + Send + 'static,
     T: Send + 'static,

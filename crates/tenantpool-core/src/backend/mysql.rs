@@ -30,7 +30,10 @@ impl Backend for AsyncMysqlConnection {
         ctx: ConnectContext,
     ) -> Result<(Self, Option<ConnectionPermit>), ConnectFailure> {
         let ConnectContext {
-            io, permit, timeout, ..
+            io,
+            permit,
+            timeout,
+            ..
         } = ctx;
         on_io(&io, timeout, async move {
             let opts = mysql_async::Opts::from_url(url.expose_secret())
@@ -56,13 +59,21 @@ impl Backend for AsyncMysqlConnection {
     }
 
     async fn switch_schema(&mut self, schema: &SchemaName) -> diesel::QueryResult<()> {
-        self.batch_execute(&format!("USE {}", quoted(schema, '`'))).await
+        self.batch_execute(&format!("USE {}", quoted(schema, '`')))
+            .await
     }
 
-    async fn ensure_schema(&mut self, schema: &SchemaName, create: bool) -> diesel::QueryResult<bool> {
+    async fn ensure_schema(
+        &mut self,
+        schema: &SchemaName,
+        create: bool,
+    ) -> diesel::QueryResult<bool> {
         if create {
-            self.batch_execute(&format!("CREATE DATABASE IF NOT EXISTS {}", quoted(schema, '`')))
-                .await?;
+            self.batch_execute(&format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quoted(schema, '`')
+            ))
+            .await?;
         }
         let found: Present = diesel::sql_query(
             "SELECT EXISTS (SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?) AS present",

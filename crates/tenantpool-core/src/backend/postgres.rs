@@ -27,7 +27,10 @@ impl Backend for AsyncPgConnection {
         ctx: ConnectContext,
     ) -> Result<(Self, Option<ConnectionPermit>), ConnectFailure> {
         let ConnectContext {
-            io, permit, timeout, ..
+            io,
+            permit,
+            timeout,
+            ..
         } = ctx;
         on_io(&io, timeout, async move {
             let (client, connection) =
@@ -57,10 +60,17 @@ impl Backend for AsyncPgConnection {
             .await
     }
 
-    async fn ensure_schema(&mut self, schema: &SchemaName, create: bool) -> diesel::QueryResult<bool> {
+    async fn ensure_schema(
+        &mut self,
+        schema: &SchemaName,
+        create: bool,
+    ) -> diesel::QueryResult<bool> {
         if create {
-            self.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quoted(schema, '"')))
-                .await?;
+            self.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quoted(schema, '"')
+            ))
+            .await?;
         }
         let found: Present = diesel::sql_query(
             "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present",

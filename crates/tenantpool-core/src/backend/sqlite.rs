@@ -159,9 +159,9 @@ impl SpawnBlocking for BlockingSpawner {
 
     fn get_runtime() -> Self {
         Self {
-            handle: Handle::try_current().ok().filter(|h| {
-                h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-            }),
+            handle: Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
         }
     }
 }
@@ -209,7 +209,9 @@ impl Backend for SqliteConnection {
             let conn = blocking
                 .spawn_blocking(move || open(&path, create_missing))
                 .await
-                .map_err(|e| ConnectFailure::Unavailable(format!("sqlite open task failed: {e}")))??;
+                .map_err(|e| {
+                    ConnectFailure::Unavailable(format!("sqlite open task failed: {e}"))
+                })??;
             Ok((
                 SyncConnectionWrapper::with_runtime(conn, BlockingSpawner::new(handle)),
                 Some(permit),
@@ -228,7 +230,11 @@ impl Backend for SqliteConnection {
         ))
     }
 
-    async fn ensure_schema(&mut self, _schema: &SchemaName, _create: bool) -> diesel::QueryResult<bool> {
+    async fn ensure_schema(
+        &mut self,
+        _schema: &SchemaName,
+        _create: bool,
+    ) -> diesel::QueryResult<bool> {
         Ok(false)
     }
 }
