@@ -229,10 +229,10 @@ pub enum ResolveError {
         reason: &'static str,
     },
     /// A source found a tenant key that is not valid.
-    #[error("invalid tenant key in the {source}: {reason}")]
+    #[error("invalid tenant key in the {origin}: {reason}")]
     InvalidTenant {
-        /// The source.
-        source: ResolvedBy,
+        /// The source that found it.
+        origin: ResolvedBy,
         /// Why the key is invalid.
         reason: InvalidTenantId,
     },
@@ -315,7 +315,10 @@ impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         f.debug_struct("Resolver")
-            .field("sources", &i.sources.iter().map(Source::name).collect::<Vec<_>>())
+            .field(
+                "sources",
+                &i.sources.iter().map(Source::name).collect::<Vec<_>>(),
+            )
             .field("base_domains", &i.base_domains)
             .field("reserved", &i.reserved)
             .field("domains", &i.domains)
@@ -362,8 +365,9 @@ impl Resolver {
     /// ```
     pub fn is_exempt(&self, path: &str) -> bool {
         self.inner.exempt.iter().any(|prefix| {
-            path.strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
+            path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')
+            })
         })
     }
 
@@ -454,12 +458,11 @@ impl Resolver {
     pub fn host(&self, req: &HttpRequest) -> Result<Option<Host>, ResolveError> {
         let headers = req.headers();
         if self.is_trusted(req.peer_addr().map(|a| a.ip())) {
-            let forwarded = forwarded::forwarded_host(
-                headers.get_all("forwarded").map(|v| v.as_bytes()),
-            )
-            .map_err(|_| ResolveError::InvalidForwarded {
-                header: "Forwarded",
-            })?;
+            let forwarded =
+                forwarded::forwarded_host(headers.get_all("forwarded").map(|v| v.as_bytes()))
+                    .map_err(|_| ResolveError::InvalidForwarded {
+                        header: "Forwarded",
+                    })?;
             if let Some(raw) = forwarded {
                 return parse_host(&raw, "Forwarded").map(Some);
             }
@@ -520,17 +523,19 @@ impl Resolver {
                 return Err(refuse("only one label may precede the base domain"));
             }
             if label.starts_with("xn--") {
-                return Err(refuse("internationalised (punycode) labels are not tenant keys"));
+                return Err(refuse(
+                    "internationalised (punycode) labels are not tenant keys",
+                ));
             }
             if self.inner.reserved.iter().any(|r| r == label) {
                 return Ok(None);
             }
-            return TenantId::parse(label)
-                .map(Some)
-                .map_err(|reason| ResolveError::InvalidTenant {
-                    source: ResolvedBy::Subdomain,
+            return TenantId::parse(label).map(Some).map_err(|reason| {
+                ResolveError::InvalidTenant {
+                    origin: ResolvedBy::Subdomain,
                     reason,
-                });
+                }
+            });
         }
         Ok(None)
     }
@@ -555,7 +560,7 @@ impl Resolver {
             });
         }
         let invalid = |reason| ResolveError::InvalidTenant {
-            source: ResolvedBy::Header,
+            origin: ResolvedBy::Header,
             reason,
         };
         let raw = std::str::from_utf8(value.as_bytes()).map_err(|_| {
@@ -569,7 +574,10 @@ impl Resolver {
             .map_err(invalid)
     }
 
-    fn by_path(&self, req: &HttpRequest) -> Result<Option<(TenantId, Option<String>)>, ResolveError> {
+    fn by_path(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<Option<(TenantId, Option<String>)>, ResolveError> {
         let Some(prefix) = &self.inner.path_prefix else {
             return Ok(None);
         };
@@ -580,7 +588,7 @@ impl Resolver {
         let Some(rest) = rest.strip_prefix('/') else {
             if rest.is_empty() {
                 return Err(ResolveError::InvalidTenant {
-                    source: ResolvedBy::Path,
+                    origin: ResolvedBy::Path,
                     reason: InvalidTenantId::Empty,
                 });
             }
@@ -592,13 +600,16 @@ impl Resolver {
             None => (rest, "/"),
         };
         let tenant = TenantId::parse(segment).map_err(|reason| ResolveError::InvalidTenant {
-            source: ResolvedBy::Path,
+            origin: ResolvedBy::Path,
             reason,
         })?;
-        let rewritten = self.inner.strip_path_prefix.then(|| match req.uri().query() {
-            Some(query) => format!("{tail}?{query}"),
-            None => tail.to_string(),
-        });
+        let rewritten = self
+            .inner
+            .strip_path_prefix
+            .then(|| match req.uri().query() {
+                Some(query) => format!("{tail}?{query}"),
+                None => tail.to_string(),
+            });
         Ok(Some((tenant, rewritten)))
     }
 }
@@ -780,7 +791,8 @@ impl ResolverBuilder {
         F: Fn(&HttpRequest) -> Result<Option<TenantId>, ResolveError> + Send + Sync + 'static,
     {
         self.order.retain(|s| s.name() != name);
-        self.order.push(Source::Custom(Arc::from(name), Arc::new(resolve)));
+        self.order
+            .push(Source::Custom(Arc::from(name), Arc::new(resolve)));
         self
     }
 
@@ -822,7 +834,8 @@ impl ResolverBuilder {
     /// assert!(err.is_err());
     /// ```
     pub fn build(self) -> Result<Resolver, SetupError> {
-        let invalid = |setting: &'static str, reason: String| SetupError::Invalid { setting, reason };
+        let invalid =
+            |setting: &'static str, reason: String| SetupError::Invalid { setting, reason };
         let mut base_domains = Vec::new();
         for base in &self.base_domains {
             let d = host::configured_domain(base)
@@ -860,7 +873,8 @@ impl ResolverBuilder {
                 let ok = p.len() > 1
                     && p.starts_with('/')
                     && !p.ends_with('/')
-                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
                 if ok {
                     Ok(p.to_string())
                 } else {
@@ -887,7 +901,10 @@ impl ResolverBuilder {
         }
         for path in &self.exempt {
             if !path.starts_with('/') {
-                return Err(invalid("resolve.exempt", format!("{path:?} must start with '/'")));
+                return Err(invalid(
+                    "resolve.exempt",
+                    format!("{path:?} must start with '/'"),
+                ));
             }
         }
         let sources = match &self.explicit_order {

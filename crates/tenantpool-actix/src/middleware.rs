@@ -1,0 +1,194 @@
+//! The resolution middleware: puts the request's [`Tenant`] into its extensions.
+//!
+//! [`ResolveTenant`] runs a [`Resolver`] on every request it wraps:
+//!
+//! - exempt path (`/healthz`): passed on without a tenant;
+//! - tenant found: a [`Tenant`] goes into the request extensions, the tracing root span's
+//!   `tenant` field is recorded (when [`TracingLogger`](tracing_actix_web::TracingLogger)
+//!   wraps it), and for the path source with stripping on, `/t/acme/notes` is routed as
+//!   `/notes`;
+//! - malformed host or key: `400` with the JSON error body, the handler never runs;
+//! - no tenant anywhere: `400` (the request did not say which tenant it is for; `404` would
+//!   claim that a resource is missing), or passed on when the resolver is optional.
+//!
+//! Wrap the whole `App` with it (path stripping needs that), or only the scopes that need a
+//! tenant. The last `.wrap()` is the outermost: wrap `ResolveTenant` first, then
+//! `TracingLogger`, so that the root span exists when the tenant is recorded.
+
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform, Url};
+use actix_web::http::uri::{PathAndQuery, Uri};
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, ResponseError};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+use tracing_actix_web::RootSpan;
+
+use crate::extract::NoTenant;
+use crate::resolve::{ResolveError, Resolver};
+use crate::response::error_response;
+use crate::Tenant;
+
+impl ResponseError for ResolveError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        error_response(self.status_code(), self.to_string(), None)
+    }
+}
+
+/// Middleware that resolves the tenant of each request (see the [module docs](self)).
+///
+/// ```
+/// use actix_web::{web, App, HttpResponse};
+/// use tenantpool_actix::{resolve::Resolver, ResolveTenant, Tenant};
+///
+/// let resolver = Resolver::builder()
+///     .subdomain_of("example.com")
+///     .header("X-Tenant-Id")
+///     .exempt("/healthz")
+///     .build()?;
+/// let app = App::new()
+///     .wrap(ResolveTenant::new(resolver))
+///     .route("/healthz", web::get().to(HttpResponse::Ok))
+///     .route("/whoami", web::get().to(|t: Tenant| async move { t.to_string() }));
+/// # Ok::<(), tenantpool_actix::SetupError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResolveTenant {
+    resolver: Resolver,
+}
+
+impl ResolveTenant {
+    /// Middleware around `resolver`.
+    ///
+    /// ```
+    /// let mw = tenantpool_actix::ResolveTenant::new(
+    ///     tenantpool_actix::resolve::Resolver::builder().header("X-Tenant-Id").build()?,
+    /// );
+    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// ```
+    pub fn new(resolver: Resolver) -> Self {
+        Self { resolver }
+    }
+
+    /// The resolver.
+    ///
+    /// ```
+    /// # let mw = tenantpool_actix::ResolveTenant::new(tenantpool_actix::resolve::Resolver::builder().build()?);
+    /// assert!(mw.resolver().is_required());
+    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// ```
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for ResolveTenant
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = ResolveTenantService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ResolveTenantService {
+            service: Rc::new(service),
+            resolver: self.resolver.clone(),
+        }))
+    }
+}
+
+/// The service [`ResolveTenant`] wraps around the inner one.
+#[derive(Debug)]
+pub struct ResolveTenantService<S> {
+    service: Rc<S>,
+    resolver: Resolver,
+}
+
+impl<S, B> Service<ServiceRequest> for ResolveTenantService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        if self.resolver.is_exempt(req.path()) {
+            req.extensions_mut().insert(NoTenant);
+            return forward(&self.service, req);
+        }
+        match self.resolver.resolve(req.request()) {
+            Ok(Some(found)) => {
+                if let Some(span) = req.extensions().get::<RootSpan>() {
+                    span.record("tenant", found.tenant.as_str());
+                }
+                if let Some(path) = &found.rewritten_path {
+                    rewrite_path(&mut req, path);
+                }
+                req.extensions_mut()
+                    .insert(Tenant::new(found.tenant, found.source));
+                forward(&self.service, req)
+            }
+            Ok(None) if !self.resolver.is_required() => {
+                req.extensions_mut().insert(NoTenant);
+                forward(&self.service, req)
+            }
+            Ok(None) => refuse(req, ResolveError::Missing),
+            Err(e) => refuse(req, e),
+        }
+    }
+}
+
+fn forward<S, B>(
+    service: &Rc<S>,
+    req: ServiceRequest,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    let fut = service.call(req);
+    Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+}
+
+fn refuse<B: 'static>(
+    req: ServiceRequest,
+    error: ResolveError,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> {
+    tracing::debug!(error = %error, path = req.path(), "tenant resolution refused the request");
+    let resp = req
+        .into_response(error.error_response())
+        .map_into_right_body();
+    Box::pin(ready(Ok(resp)))
+}
+
+/// Routes the request as `path` (the part after `/t/{tenant}`). Only at the top of the
+/// routing tree: inside a scope the router has already consumed part of the path, and the
+/// prefix is kept.
+fn rewrite_path(req: &mut ServiceRequest, path: &str) {
+    if req.match_info().unprocessed().len() != req.match_info().as_str().len() {
+        return;
+    }
+    let Ok(path_and_query) = PathAndQuery::try_from(path) else {
+        return;
+    };
+    let mut parts = req.head().uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query);
+    let Ok(uri) = Uri::from_parts(parts) else {
+        return;
+    };
+    req.match_info_mut().set(Url::new(uri.clone()));
+    req.head_mut().uri = uri;
+}
