@@ -250,7 +250,7 @@ impl FromRequest for Tenant {
 /// HttpServer::new(move || {
 ///     App::new()
 ///         .app_data(TenantRegistry::<AsyncPgConnection>::new(primary.clone()))
-///         .app_data(TenantRegistry::<AsyncPgConnection, Replica>::new(replica.clone()))
+///         .app_data(TenantRegistry::<AsyncPgConnection, Replica>::with_role(replica.clone()))
 /// })
 /// .bind(("127.0.0.1", 8080))?
 /// .run()
@@ -262,8 +262,8 @@ pub struct TenantRegistry<C: Backend, R: Role = Primary> {
     _role: PhantomData<fn() -> R>,
 }
 
-impl<C: Backend, R: Role> TenantRegistry<C, R> {
-    /// Wraps a registry for role `R`.
+impl<C: Backend> TenantRegistry<C, Primary> {
+    /// Wraps the [`Primary`] registry of connection type `C`.
     ///
     /// ```
     /// use tenantpool_actix::TenantRegistry;
@@ -273,6 +273,21 @@ impl<C: Backend, R: Role> TenantRegistry<C, R> {
     /// }
     /// ```
     pub fn new(registry: Registry<C>) -> Self {
+        Self::with_role(registry)
+    }
+}
+
+impl<C: Backend, R: Role> TenantRegistry<C, R> {
+    /// Wraps a registry for role `R`.
+    ///
+    /// ```
+    /// use tenantpool_actix::{Replica, TenantRegistry};
+    /// use tenantpool_core::{Backend, Registry};
+    /// fn wrap<C: Backend>(registry: Registry<C>) -> TenantRegistry<C, Replica> {
+    ///     TenantRegistry::with_role(registry)
+    /// }
+    /// ```
+    pub fn with_role(registry: Registry<C>) -> Self {
         Self {
             registry,
             _role: PhantomData,
@@ -304,7 +319,7 @@ impl<C: Backend, R: Role> TenantRegistry<C, R> {
 
 impl<C: Backend, R: Role> Clone for TenantRegistry<C, R> {
     fn clone(&self) -> Self {
-        Self::new(self.registry.clone())
+        Self::with_role(self.registry.clone())
     }
 }
 
@@ -334,7 +349,7 @@ impl<C: Backend, R: Role> Deref for TenantRegistry<C, R> {
 /// assert!(e.to_string().contains("MyConn"));
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("missing app data {type_name}: register it with App::app_data(TenantRegistry::<{connection}, {role}>::new(registry))")]
+#[error("missing app data {type_name}: register it with App::app_data(TenantRegistry::<{connection}, {role}>::with_role(registry))")]
 pub struct MissingRegistry {
     type_name: &'static str,
     connection: &'static str,
