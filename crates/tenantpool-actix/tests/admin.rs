@@ -1,1 +1,91 @@
+//! The admin stats scope over real HTTP: off by default, bearer token compared exactly.
 
+#[macro_use]
+mod common;
+
+use actix_web::{web, App, HttpResponse};
+use tenantpool_actix::admin::{Admin, AdminConfig};
+use tenantpool_actix::resolve::Resolver;
+use tenantpool_actix::{ResolveTenant, TenantConn, TenantRegistry};
+use tenantpool_core::{Registry, Settings, SqliteConnection};
+
+use common::{error_body, get, unique};
+
+const TOKEN: &str = "s3cret-admin-token-0123456789";
+
+fn registry() -> Registry<SqliteConnection> {
+    let dir = std::env::temp_dir().join(unique("admin"));
+    let settings = Settings::from_toml_str(&format!(
+        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\"]",
+        dir.display()
+    ))
+    .unwrap();
+    Registry::<SqliteConnection>::builder(settings).build().unwrap()
+}
+
+fn load(toml: &str) -> AdminConfig {
+    let cfg = config::Config::builder()
+        .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+        .build()
+        .unwrap();
+    AdminConfig::from_config(&cfg).unwrap()
+}
+
+#[actix_web::test]
+async fn the_admin_scope_is_off_by_default() {
+    assert!(Admin::from_config(&load("[server]\nbind = \"x\"")).unwrap().is_none());
+    let err = Admin::from_config(&load("[admin]\nenabled = true")).unwrap_err();
+    assert!(err.to_string().contains("admin.token"), "{err}");
+    let err = Admin::from_config(&load("[admin]\nenabled = true\ntoken = \"short\"")).unwrap_err();
+    assert!(err.to_string().contains("admin.token"), "{err}");
+    assert!(!format!("{:?}", load(&format!("[admin]\ntoken = \"{TOKEN}\""))).contains(TOKEN));
+}
+
+#[actix_web::test]
+async fn stats_need_the_bearer_token_and_show_masked_pools() {
+    let registry = registry();
+    let admin = Admin::from_config(&load(&format!("[admin]\nenabled = true\ntoken = \"{TOKEN}\"")))
+        .unwrap()
+        .expect("enabled")
+        .registry("primary", registry.clone());
+    let resolver = Resolver::builder().header("X-Tenant-Id").exempt(admin.path()).build().unwrap();
+    let (addr, _h) = spawn_server!(move || {
+        App::new()
+            .app_data(TenantRegistry::new(registry.clone()))
+            .wrap(ResolveTenant::new(resolver.clone()))
+            .service(admin.scope())
+            .route(
+                "/ping",
+                web::get().to(|c: TenantConn<SqliteConnection>| async move {
+                    HttpResponse::Ok().body(c.tenant().to_string())
+                }),
+            )
+    });
+    let (status, _, _) = get(addr, "/ping", &[("X-Tenant-Id", "acme")]).await;
+    assert_eq!(status, 200);
+
+    for auth in [None, Some("Bearer wrong"), Some(&format!("Bearer {TOKEN}x")[..]), Some(&format!("Basic {TOKEN}")[..]), Some(&TOKEN[..10])] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let (status, resp_headers, body) = get(addr, "/_tenantpool/stats", &headers).await;
+        assert_eq!(status, 401, "{auth:?}");
+        assert_eq!(resp_headers.get("www-authenticate").unwrap(), "Bearer");
+        assert_eq!(error_body(&body)["error"], "missing or wrong bearer token");
+    }
+
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = get(addr, "/_tenantpool/stats", &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["primary"]["backend"], "sqlite");
+    assert_eq!(stats["primary"]["counters"]["tenants_started"], 1);
+    assert_eq!(stats["primary"]["pools"].as_array().unwrap().len(), 1);
+    assert!(stats["primary"]["counters"]["checkouts"].as_u64().unwrap() >= 1);
+}
+
+#[actix_web::test]
+async fn without_the_admin_scope_the_path_is_not_served() {
+    let (addr, _h) = spawn_server!(|| App::new().route("/", web::get().to(HttpResponse::Ok)));
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, _) = get(addr, "/_tenantpool/stats", &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 404);
+}
