@@ -239,20 +239,31 @@ async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_an
     assert_eq!(stats.counters.tenants_started, 0);
     assert_eq!(admin.count(app).await, 0);
 
-    // Within the backoff, failures are replayed without asking the directory again.
+    // The unknown key never reached a lookup: the directory's list answered it.
+    assert!(stats.counters.unknown_rejected >= 1);
+    // Within its backoff, the missing database is replayed without asking the directory.
     let lookups = stats.counters.directory_lookups;
-    for t in ["ghost", "nodb", "down"] {
-        assert!(registry.get(&tenant(t)).await.is_err());
-    }
+    let connects = stats.counters.connect_failures;
+    assert!(registry.get(&tenant("nodb")).await.is_err());
+    assert!(registry.get(&tenant("ghost")).await.is_err());
     assert_eq!(
         registry.stats().counters.directory_lookups,
         lookups,
         "no backoff"
     );
-    // After it, they are tried again.
+    // The dead server fails fast for its backoff: no new connect attempt.
+    let again = registry.get(&tenant("down")).await.expect_err("still down");
+    assert!(matches!(again, Error::Unavailable { .. }), "{again:?}");
+    assert_eq!(
+        registry.stats().counters.connect_failures,
+        connects,
+        "no fail-fast"
+    );
+    // After the backoff, the missing database is tried again.
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(registry.get(&tenant("ghost")).await.is_err());
-    assert_eq!(registry.stats().counters.directory_lookups, lookups + 1);
+    assert!(registry.get(&tenant("nodb")).await.is_err());
+    assert!(registry.get(&tenant("nodb")).await.is_err());
+    assert!(registry.stats().counters.directory_lookups > lookups);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

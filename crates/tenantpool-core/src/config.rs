@@ -308,6 +308,14 @@ pub struct BackoffSettings {
     /// Most failed tenants remembered at once (a bound on memory under a flood of unknown
     /// tenants). Default 10,000.
     pub max_failed_tenants: u64,
+    /// When the directory can list its tenants, how often at most its list is reloaded (on
+    /// a miss). A tenant added to the directory is seen within this interval. Default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub directory_refresh: Duration,
+    /// When the directory cannot list its tenants, how many cold starts per second may ask
+    /// it (burst of the same size). Over it, requests get `Error::Throttled` (503).
+    /// Default 200.
+    pub unlisted_starts_per_second: u32,
 }
 
 impl Default for BackoffSettings {
@@ -317,6 +325,8 @@ impl Default for BackoffSettings {
             max: Duration::from_secs(2),
             unknown_tenant_ttl: Duration::from_secs(5),
             max_failed_tenants: 10_000,
+            directory_refresh: Duration::from_secs(1),
+            unlisted_starts_per_second: 200,
         }
     }
 }

@@ -185,6 +185,16 @@ impl DirectoryError {
 pub trait TenantDirectory: Send + Sync + 'static {
     /// Looks a tenant up.
     async fn lookup(&self, tenant: &TenantId) -> Result<Option<TenantTarget>, DirectoryError>;
+
+    /// Every tenant the directory knows, when it can list them; `None` when it cannot (a
+    /// template without an allow-list, an API without a list call).
+    ///
+    /// The registry uses the list to answer keys that are not on it with "unknown tenant"
+    /// without a lookup each, so that a flood of random keys costs the directory one list
+    /// call per refresh interval instead of one lookup per request. The default cannot list.
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -192,12 +202,20 @@ impl<D: TenantDirectory + ?Sized> TenantDirectory for Arc<D> {
     async fn lookup(&self, tenant: &TenantId) -> Result<Option<TenantTarget>, DirectoryError> {
         (**self).lookup(tenant).await
     }
+
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        (**self).list().await
+    }
 }
 
 #[async_trait]
 impl<D: TenantDirectory + ?Sized> TenantDirectory for Box<D> {
     async fn lookup(&self, tenant: &TenantId) -> Result<Option<TenantTarget>, DirectoryError> {
         (**self).lookup(tenant).await
+    }
+
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        (**self).list().await
     }
 }
 
@@ -276,6 +294,10 @@ impl StaticDirectory {
 impl TenantDirectory for StaticDirectory {
     async fn lookup(&self, tenant: &TenantId) -> Result<Option<TenantTarget>, DirectoryError> {
         Ok(self.tenants.get(tenant).cloned())
+    }
+
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        Ok(Some(self.tenants.keys().cloned().collect()))
     }
 }
 
@@ -436,6 +458,10 @@ impl TenantDirectory for TemplateDirectory {
             .map(Some)
             .map_err(|e| DirectoryError::new(e.to_string()))
     }
+
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        Ok(self.allow.as_ref().map(|a| a.iter().cloned().collect()))
+    }
 }
 
 /// Asks each directory in turn; the first that knows the tenant wins.
@@ -482,6 +508,18 @@ impl TenantDirectory for ChainDirectory {
             }
         }
         Ok(None)
+    }
+
+    /// The union of the sources' lists; `None` as soon as one source cannot list.
+    async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
+        let mut all = Vec::new();
+        for source in &self.sources {
+            match source.list().await? {
+                Some(tenants) => all.extend(tenants),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(all))
     }
 }
 

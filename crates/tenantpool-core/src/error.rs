@@ -119,6 +119,16 @@ pub enum Error {
         retry_after: Duration,
     },
 
+    /// Too many tenants that the directory cannot vouch for are starting at once (see
+    /// `backoff.unlisted_starts_per_second`). HTTP 503 with `Retry-After`.
+    #[error("too many tenant starts at once; tenant {tenant:?} was not started")]
+    Throttled {
+        /// The tenant asked for.
+        tenant: TenantId,
+        /// When a start will be admitted again.
+        retry_after: Duration,
+    },
+
     /// The registry is shutting down. HTTP 503.
     #[error("the connection registry is shut down")]
     Closed,
@@ -160,9 +170,10 @@ impl Error {
             Self::UnknownTenant { .. }
             | Self::DatabaseMissing { .. }
             | Self::SchemaMissing { .. } => ErrorKind::NotFound,
-            Self::Exhausted { .. } | Self::Unavailable { .. } | Self::Closed => {
-                ErrorKind::Unavailable
-            }
+            Self::Exhausted { .. }
+            | Self::Unavailable { .. }
+            | Self::Throttled { .. }
+            | Self::Closed => ErrorKind::Unavailable,
             Self::Directory { .. } | Self::Setup { .. } | Self::Config(_) => ErrorKind::Internal,
         }
     }
@@ -180,6 +191,7 @@ impl Error {
             | Self::SchemaMissing { tenant, .. }
             | Self::Exhausted { tenant, .. }
             | Self::Unavailable { tenant, .. }
+            | Self::Throttled { tenant, .. }
             | Self::Directory { tenant, .. }
             | Self::Setup { tenant, .. } => Some(tenant),
             Self::InvalidTenant(_) | Self::Closed | Self::Config(_) => None,
@@ -196,7 +208,9 @@ impl Error {
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Unavailable { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable { retry_after, .. } | Self::Throttled { retry_after, .. } => {
+                Some((*retry_after).max(Duration::from_secs(1)))
+            }
             Self::Exhausted { .. } | Self::Closed => Some(Duration::from_secs(1)),
             _ => None,
         }

@@ -33,6 +33,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admission;
 mod backend;
 mod budget;
 mod config;

@@ -32,6 +32,7 @@ use moka::sync::Cache;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
+use crate::admission::{Admission, Verdict};
 use crate::backend::{Backend, ConnectFailure};
 use crate::budget::{backoff_for, lock, BudgetError, IdleSource};
 use crate::pool::{CreateError, Manager, SharedPool, TenantHold};
@@ -258,6 +259,10 @@ impl<C: Backend> RegistryBuilder<C> {
             closed: AtomicBool::new(false),
             maintenance: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
+            admission: Admission::new(
+                settings.backoff.directory_refresh,
+                settings.backoff.unlisted_starts_per_second,
+            ),
             settings,
         });
         let task = inner.io.handle().spawn(maintain(
@@ -325,6 +330,7 @@ struct Inner<C: Backend> {
     closed: AtomicBool,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     inflight: Mutex<HashMap<TenantId, StartFuture<C>>>,
+    admission: Admission,
 }
 
 type StartFuture<C> = Shared<BoxFuture<'static, Result<Arc<TenantEntry<C>>, Error>>>;
@@ -591,6 +597,30 @@ impl<C: Backend> Inner<C> {
                 return Err(replay(&failure.error, failure.until - now));
             }
         }
+        match self
+            .admission
+            .verdict(&*self.directory, tenant, &self.counters)
+            .await
+        {
+            Verdict::Listed => {}
+            Verdict::NotListed => {
+                Counters::bump(&self.counters.unknown_rejected);
+                return Err(Error::UnknownTenant {
+                    tenant: tenant.clone(),
+                });
+            }
+            Verdict::Unlisted => {
+                if !lock(&self.inflight).contains_key(tenant) {
+                    if let Err(retry_after) = self.admission.admit() {
+                        Counters::bump(&self.counters.throttled);
+                        return Err(Error::Throttled {
+                            tenant: tenant.clone(),
+                            retry_after,
+                        });
+                    }
+                }
+            }
+        }
         let start = {
             let mut inflight = lock(&self.inflight);
             if let Some(running) = inflight.get(tenant) {
@@ -669,9 +699,10 @@ impl<C: Backend> Inner<C> {
         let attempts = self.failures.get(tenant).map_or(0, |f| f.attempts + 1);
         let wait = match error {
             Error::UnknownTenant { .. } => backoff.unknown_tenant_ttl,
+            // Not `Unavailable`: a down server is remembered per server (its budget fails fast
+            // for a short backoff), so that every tenant on it recovers as soon as it is back.
             Error::DatabaseMissing { .. }
             | Error::SchemaMissing { .. }
-            | Error::Unavailable { .. }
             | Error::Directory { .. }
             | Error::Setup { .. } => backoff_for(attempts, backoff.initial, backoff.max),
             _ => return,

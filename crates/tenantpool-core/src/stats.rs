@@ -31,6 +31,9 @@ pub(crate) struct Counters {
     pub(crate) budget_steals: AtomicU64,
     pub(crate) schema_switches: AtomicU64,
     pub(crate) directory_lookups: AtomicU64,
+    pub(crate) directory_lists: AtomicU64,
+    pub(crate) unknown_rejected: AtomicU64,
+    pub(crate) throttled: AtomicU64,
 }
 
 impl Counters {
@@ -59,6 +62,9 @@ impl Counters {
             budget_steals: get(&self.budget_steals),
             schema_switches: get(&self.schema_switches),
             directory_lookups: get(&self.directory_lookups),
+            directory_lists: get(&self.directory_lists),
+            unknown_rejected: get(&self.unknown_rejected),
+            throttled: get(&self.throttled),
         }
     }
 }
@@ -187,4 +193,10 @@ pub struct CounterStats {
     pub schema_switches: u64,
     /// Lookups that reached the tenant directory.
     pub directory_lookups: u64,
+    /// List calls that reached the tenant directory.
+    pub directory_lists: u64,
+    /// Requests for keys not on the directory's list, answered "unknown" without a lookup.
+    pub unknown_rejected: u64,
+    /// Cold starts refused by the rate limit for directories that cannot list.
+    pub throttled: u64,
 }
