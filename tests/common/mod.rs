@@ -245,7 +245,10 @@ pub mod my {
 
     fn host_part() -> String {
         let base = base_url();
-        base.rsplit('@').next().unwrap_or("127.0.0.1:3306").to_string()
+        base.rsplit('@')
+            .next()
+            .unwrap_or("127.0.0.1:3306")
+            .to_string()
     }
 
     /// A URL for `user` (a per-test account, so that the test can count its connections).
@@ -331,6 +334,91 @@ pub mod my {
             let user = user.clone();
             async move { admin.count(&user).await }
         })
+    }
+
+    impl Admin {
+        /// Runs `sql`, reporting a failure instead of panicking.
+        pub async fn try_exec(&self, sql: &str) -> Result<(), mysql_async::Error> {
+            let mut conn = self.pool.get_conn().await?;
+            conn.query_drop(sql).await
+        }
+
+        /// A fresh per-test account with every privilege and this password.
+        pub async fn user_with_password(&self, user: &str, password: &str) {
+            self.exec(&format!(
+                "DROP USER IF EXISTS '{user}'@'%'; \
+                 CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
+                 GRANT ALL ON *.* TO '{user}'@'%'"
+            ))
+            .await;
+        }
+
+        /// Sessions of `user` with an open InnoDB transaction.
+        pub async fn count_in_transaction(&self, user: &str) -> i64 {
+            let Ok(mut conn) = self.pool.get_conn().await else {
+                return -1;
+            };
+            conn.exec_first::<i64, _, _>(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+                 JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                 WHERE p.USER = ?",
+                (user,),
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(-1)
+        }
+
+        /// Whether the database `name` exists.
+        pub async fn database_exists(&self, name: &str) -> bool {
+            let mut conn = self.pool.get_conn().await.expect("admin connection");
+            conn.exec_first::<i64, _, _>(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (name,),
+            )
+            .await
+            .expect("list databases")
+            .unwrap_or(0)
+                > 0
+        }
+
+        pub async fn drop_database(&self, name: &str) {
+            self.exec(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await;
+        }
+
+        /// Closes a session on the server.
+        pub async fn kill(&self, connection_id: i64) {
+            self.exec(&format!("KILL CONNECTION {connection_id}")).await;
+        }
+    }
+
+    /// True when a fresh session (as the admin) can take the lock on row `id = 1` of
+    /// `db.table` within `wait_secs` seconds (`innodb_lock_wait_timeout`).
+    pub async fn row_lock_is_free(db: &str, table: &str, wait_secs: u32) -> bool {
+        let url = format!("{}/{db}", base_url());
+        let opts = mysql_async::Opts::from_url(&url).expect("probe URL");
+        let mut conn = mysql_async::Conn::new(opts)
+            .await
+            .expect("probe connection");
+        conn.query_drop(format!(
+            "SET SESSION innodb_lock_wait_timeout = {wait_secs}"
+        ))
+        .await
+        .expect("set the lock wait timeout");
+        conn.query_drop("START TRANSACTION").await.expect("begin");
+        let locked = conn
+            .query_drop(format!("SELECT id FROM `{table}` WHERE id = 1 FOR UPDATE"))
+            .await;
+        let _ = conn.query_drop("ROLLBACK").await;
+        let _ = conn.disconnect().await;
+        match locked {
+            Ok(()) => true,
+            // 1205: Lock wait timeout exceeded.
+            Err(mysql_async::Error::Server(e)) if e.code == 1205 => false,
+            Err(e) => panic!("probing the row lock on {db}.{table}: {e}"),
+        }
     }
 }
 
