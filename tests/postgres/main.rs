@@ -6,6 +6,7 @@
 mod common;
 
 mod budget;
+mod cancel;
 mod errors;
 mod lifecycle;
 mod scale;
