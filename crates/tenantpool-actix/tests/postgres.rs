@@ -1,1 +1,370 @@
+//! PostgreSQL end to end over real HTTP: isolation under database-per-tenant and
+//! schema-per-tenant with interleaved concurrent requests, per-route registry selection,
+//! error paths (panic, error, client disconnect) and graceful shutdown, all checked against
+//! the server's own count of connections (`pg_stat_activity`, by `application_name`).
 
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse};
+use diesel::sql_types::Text;
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager};
+use futures_util::future::{join_all, BoxFuture};
+use tenantpool_actix::resolve::Resolver;
+use tenantpool_actix::{GracefulShutdown, Replica, ResolveTenant, TenantConn, TenantRegistry};
+use tenantpool_core::{BoxError, Registry, Settings, TemplateDirectory, TenantId};
+use tokio::io::AsyncWriteExt;
+
+use common::{client, create_pg_db, drop_pg_db, get, pg_admin, pg_count, pg_url, unique, wait_pg_count, wait_until};
+
+const SETTINGS: &str = r#"
+[pool]
+max_size = 2
+checkout_timeout = "5s"
+[budget]
+max_connections = 6
+[cache]
+maintenance_interval = "100ms"
+"#;
+
+#[derive(QueryableByName)]
+struct Note {
+    #[diesel(sql_type = Text)]
+    text: String,
+}
+
+fn create_notes<'a>(_t: &'a TenantId, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, Result<(), BoxError>> {
+    Box::pin(async move {
+        conn.batch_execute("CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT NOT NULL)")
+            .await?;
+        Ok(())
+    })
+}
+
+fn tenants() -> Vec<TenantId> {
+    vec![TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap()]
+}
+
+fn registry(directory: TemplateDirectory) -> Registry<AsyncPgConnection> {
+    Registry::<AsyncPgConnection>::builder(Settings::from_toml_str(SETTINGS).unwrap())
+        .directory(directory.allow(tenants()))
+        .on_tenant_start(create_notes)
+        .build()
+        .unwrap()
+}
+
+async fn add_note(mut conn: TenantConn<AsyncPgConnection>, body: String) -> HttpResponse {
+    match diesel::sql_query("INSERT INTO notes (text) VALUES ($1)")
+        .bind::<Text, _>(body)
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => HttpResponse::Created().finish(),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+async fn list_notes(mut conn: TenantConn<AsyncPgConnection>) -> HttpResponse {
+    match diesel::sql_query("SELECT text FROM notes ORDER BY id").load::<Note>(&mut conn).await {
+        Ok(notes) => HttpResponse::Ok().json(notes.into_iter().map(|n| n.text).collect::<Vec<_>>()),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+async fn current_database<R: tenantpool_actix::Role>(mut conn: TenantConn<AsyncPgConnection, R>) -> HttpResponse {
+    match diesel::select(diesel::dsl::sql::<Text>("current_database()"))
+        .get_result::<String>(&mut conn)
+        .await
+    {
+        Ok(db) => HttpResponse::Ok().body(db),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+async fn panics(mut conn: TenantConn<AsyncPgConnection>) -> HttpResponse {
+    <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut *conn)
+        .await
+        .unwrap();
+    diesel::sql_query("INSERT INTO notes (text) VALUES ('written before a panic')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    panic!("a bug in a handler, in the middle of a transaction");
+}
+
+async fn fails(mut conn: TenantConn<AsyncPgConnection>) -> Result<HttpResponse, actix_web::Error> {
+    (*conn)
+        .transaction::<(), diesel::result::Error, _>(async |c| {
+            diesel::sql_query("INSERT INTO notes (text) VALUES ('written before an error')")
+                .execute(c)
+                .await?;
+            diesel::sql_query("SELECT * FROM no_such_table").execute(c).await?;
+            Ok(())
+        })
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn sleeps(mut conn: TenantConn<AsyncPgConnection>, secs: web::Path<f64>) -> HttpResponse {
+    match diesel::sql_query(format!("SELECT pg_sleep({})", secs.into_inner()))
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => HttpResponse::Ok().body("slept"),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+fn header_resolver() -> Resolver {
+    Resolver::builder().header("X-Tenant-Id").build().unwrap()
+}
+
+macro_rules! notes_app {
+    ($registry:expr) => {{
+        let registry = $registry.clone();
+        move || {
+            App::new()
+                .app_data(TenantRegistry::new(registry.clone()))
+                .wrap(ResolveTenant::new(header_resolver()))
+                .route("/notes", web::get().to(list_notes))
+                .route("/notes", web::post().to(add_note))
+                .route("/db", web::get().to(current_database::<tenantpool_actix::Primary>))
+                .route("/panic", web::get().to(panics))
+                .route("/fail", web::get().to(fails))
+                .route("/sleep/{secs}", web::get().to(sleeps))
+        }
+    }};
+}
+
+/// Interleaves writes of both tenants, then interleaves reads, all concurrently.
+async fn assert_isolated(addr: std::net::SocketAddr) {
+    let writes = (0..20).map(|i| {
+        let tenant = if i % 2 == 0 { "acme" } else { "globex" };
+        async move {
+            let resp = client()
+                .post(format!("http://{addr}/notes"))
+                .insert_header(("X-Tenant-Id", tenant))
+                .send_body(format!("{tenant}-{i}"))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201, "{tenant}-{i}");
+        }
+    });
+    join_all(writes).await;
+    let reads = (0..10).map(|i| async move {
+        let tenant = if i % 2 == 0 { "acme" } else { "globex" };
+        let (status, _, body) = get(addr, "/notes", &[("X-Tenant-Id", tenant)]).await;
+        assert_eq!(status, 200, "{body}");
+        let notes: Vec<String> = serde_json::from_str(&body).unwrap();
+        assert_eq!(notes.len(), 10, "{tenant}: {notes:?}");
+        assert!(notes.iter().all(|n| n.starts_with(&format!("{tenant}-"))), "{tenant} sees {notes:?}");
+    });
+    join_all(reads).await;
+}
+
+#[actix_web::test]
+async fn tenants_never_see_each_others_notes_with_a_database_each() {
+    let Some(admin) = pg_admin().await else { return };
+    let prefix = unique("dbiso");
+    for t in ["acme", "globex"] {
+        create_pg_db(&admin, &format!("{prefix}_{t}")).await;
+    }
+    let registry = registry(
+        TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}?application_name={prefix}", pg_url())).unwrap(),
+    );
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    assert_isolated(addr).await;
+    let (_, _, db) = get(addr, "/db", &[("X-Tenant-Id", "globex")]).await;
+    assert_eq!(db, format!("{prefix}_globex"));
+    assert!(pg_count(&admin, &prefix).await <= 6, "the budget caps server-side connections");
+    registry.shutdown(Duration::from_secs(5)).await;
+    for t in ["acme", "globex"] {
+        drop_pg_db(&admin, &format!("{prefix}_{t}")).await;
+    }
+}
+
+#[actix_web::test]
+async fn tenants_never_see_each_others_notes_with_a_schema_each() {
+    let Some(admin) = pg_admin().await else { return };
+    let db = unique("schemaiso");
+    create_pg_db(&admin, &db).await;
+    let registry = registry(
+        TemplateDirectory::schema(&format!("{}/{db}?application_name={db}", pg_url()), "{tenant}")
+            .unwrap()
+            .creating_missing(),
+    );
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    assert_isolated(addr).await;
+    // One shared pool for the database, within its size.
+    let stats = registry.stats();
+    assert_eq!(stats.pools.len(), 1);
+    assert!(pg_count(&admin, &db).await <= 2);
+    registry.shutdown(Duration::from_secs(5)).await;
+    drop_pg_db(&admin, &db).await;
+}
+
+#[actix_web::test]
+async fn each_route_uses_the_registry_its_extractor_names() {
+    let Some(admin) = pg_admin().await else { return };
+    let prefix = unique("roles");
+    create_pg_db(&admin, &format!("{prefix}_acme")).await;
+    create_pg_db(&admin, &format!("{prefix}_r_acme")).await;
+    let primary = registry(
+        TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}?application_name={prefix}", pg_url())).unwrap(),
+    );
+    let replica = registry(
+        TemplateDirectory::database(&format!("{}/{prefix}_r_{{tenant}}?application_name={prefix}", pg_url())).unwrap(),
+    );
+    let (p, r) = (primary.clone(), replica.clone());
+    let (addr, _h) = spawn_server!(move || {
+        App::new()
+            .app_data(TenantRegistry::new(p.clone()))
+            .app_data(TenantRegistry::<AsyncPgConnection, Replica>::with_role(r.clone()))
+            .wrap(ResolveTenant::new(header_resolver()))
+            .route("/db", web::get().to(current_database::<tenantpool_actix::Primary>))
+            .route("/replica/db", web::get().to(current_database::<Replica>))
+    });
+    let (_, _, db) = get(addr, "/db", &[("X-Tenant-Id", "acme")]).await;
+    assert_eq!(db, format!("{prefix}_acme"));
+    let (_, _, db) = get(addr, "/replica/db", &[("X-Tenant-Id", "acme")]).await;
+    assert_eq!(db, format!("{prefix}_r_acme"));
+    primary.shutdown(Duration::from_secs(5)).await;
+    replica.shutdown(Duration::from_secs(5)).await;
+    wait_pg_count(&admin, &prefix, 0, Duration::from_secs(10)).await;
+    drop_pg_db(&admin, &format!("{prefix}_acme")).await;
+    drop_pg_db(&admin, &format!("{prefix}_r_acme")).await;
+}
+
+/// Starts a database-per-tenant app for `acme`; returns what the error-path tests need.
+async fn error_path_setup(tag: &str) -> Option<(tokio_postgres::Client, String, Registry<AsyncPgConnection>)> {
+    let admin = pg_admin().await?;
+    let prefix = unique(tag);
+    create_pg_db(&admin, &format!("{prefix}_acme")).await;
+    let registry = registry(
+        TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}?application_name={prefix}", pg_url())).unwrap(),
+    );
+    assert_eq!(pg_count(&admin, &prefix).await, 0, "baseline");
+    Some((admin, prefix, registry))
+}
+
+/// No checked-out connection left, the app still serves, and once the tenant is evicted the
+/// server-side count is back at its baseline of zero: nothing leaked a connection.
+async fn assert_back_at_baseline(
+    admin: &tokio_postgres::Client,
+    prefix: &str,
+    registry: &Registry<AsyncPgConnection>,
+    addr: std::net::SocketAddr,
+) {
+    wait_until("every connection back in its pool", Duration::from_secs(15), || {
+        registry.stats().pools.iter().all(|p| p.in_use == 0)
+    })
+    .await;
+    let (status, _, body) = get(addr, "/notes", &[("X-Tenant-Id", "acme")]).await;
+    assert_eq!(status, 200, "{body}");
+    let notes: Vec<String> = serde_json::from_str(&body).unwrap();
+    assert!(notes.is_empty(), "an aborted transaction was committed: {notes:?}");
+    registry.evict(&TenantId::parse("acme").unwrap());
+    registry.run_maintenance();
+    wait_pg_count(admin, prefix, 0, Duration::from_secs(15)).await;
+    drop_pg_db(admin, &format!("{prefix}_acme")).await;
+}
+
+#[actix_web::test]
+async fn a_panicking_handler_leaks_no_connection() {
+    let Some((admin, prefix, registry)) = error_path_setup("panic").await else { return };
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    for _ in 0..3 {
+        match client().get(format!("http://{addr}/panic")).insert_header(("X-Tenant-Id", "acme")).send().await {
+            Ok(resp) => assert_eq!(resp.status(), 500),
+            Err(_) => {} // the connection was dropped with the panicking task
+        }
+    }
+    assert!(registry.stats().counters.discarded_dirty >= 3);
+    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+}
+
+#[actix_web::test]
+async fn a_handler_returning_an_error_leaks_no_connection() {
+    let Some((admin, prefix, registry)) = error_path_setup("error").await else { return };
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    for _ in 0..5 {
+        let (status, _, _) = get(addr, "/fail", &[("X-Tenant-Id", "acme")]).await;
+        assert_eq!(status, 500);
+    }
+    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+}
+
+#[actix_web::test]
+async fn a_client_disconnecting_mid_query_leaks_no_connection() {
+    let Some((admin, prefix, registry)) = error_path_setup("disconnect").await else { return };
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /sleep/2 HTTP/1.1\r\nHost: localhost\r\nX-Tenant-Id: acme\r\n\r\n")
+            .await
+            .unwrap();
+        // Wait until the query runs on the server, then hang up.
+        let started = std::time::Instant::now();
+        loop {
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                    &[&prefix],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, i64>(0) == 1 {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the sleeping query never started");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(stream);
+    }
+    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+}
+
+#[actix_web::test]
+async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
+    let Some(admin) = pg_admin().await else { return };
+    let prefix = unique("shutdown");
+    for t in ["acme", "globex"] {
+        create_pg_db(&admin, &format!("{prefix}_{t}")).await;
+    }
+    let registry = registry(
+        TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}?application_name={prefix}", pg_url())).unwrap(),
+    );
+    let (addr, handle, server) = serve!(notes_app!(registry));
+    let closing = actix_web::rt::spawn(
+        GracefulShutdown::new(Duration::from_secs(5)).registry(registry.clone()).run(server),
+    );
+    // Both tenants, two connections each.
+    let warm = ["acme", "acme", "globex", "globex"]
+        .map(|t| async move { get(addr, "/sleep/0.3", &[("X-Tenant-Id", t)]).await.0 });
+    assert_eq!(join_all(warm).await, vec![200; 4]);
+    assert_eq!(pg_count(&admin, &prefix).await, 4);
+
+    // A request in flight when the stop comes still completes.
+    let in_flight = actix_web::rt::spawn(async move { get(addr, "/sleep/1", &[("X-Tenant-Id", "acme")]).await });
+    wait_until("the slow request to hold a connection", Duration::from_secs(10), || {
+        registry.stats().pools.iter().map(|p| p.in_use).sum::<usize>() == 1
+    })
+    .await;
+    handle.stop(true).await;
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "slept"));
+
+    let reports = closing.await.unwrap().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].clean, "{:?}", reports[0]);
+    assert_eq!(reports[0].pools_closed, 2);
+    wait_pg_count(&admin, &prefix, 0, Duration::from_secs(10)).await;
+    for t in ["acme", "globex"] {
+        drop_pg_db(&admin, &format!("{prefix}_{t}")).await;
+    }
+}

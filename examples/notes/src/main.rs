@@ -1,1 +1,71 @@
-fn main() {}
+//! `tenantpool-notes [--config PATH]`: serves the notes API.
+//!
+//! The configuration file is `--config PATH`, else `$NOTES_CONFIG`, else
+//! `config/default.toml`. `NOTES_*` environment variables override it
+//! (`NOTES_SERVER__BIND=0.0.0.0:8080`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn config_path() -> Result<PathBuf, String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from).ok_or_else(|| "--config needs a path".into());
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Ok(PathBuf::from(path));
+        }
+        if arg == "--help" || arg == "-h" {
+            return Err("usage: tenantpool-notes [--config PATH]   (or NOTES_CONFIG=PATH)".into());
+        }
+        return Err(format!("unknown argument {arg:?}; usage: tenantpool-notes [--config PATH]"));
+    }
+    if let Ok(path) = std::env::var("NOTES_CONFIG") {
+        return Ok(PathBuf::from(path));
+    }
+    let default = PathBuf::from("config/default.toml");
+    if default.exists() {
+        return Ok(default);
+    }
+    // `cargo run -p tenantpool-notes` from anywhere in the workspace.
+    Ok(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/default.toml")))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let path = match config_path() {
+        Ok(path) => path,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = tenantpool_notes::load_config(Some(&path)).and_then(|c| tenantpool_notes::start(&c));
+    let notes = match started {
+        Ok(notes) => notes,
+        Err(e) => {
+            eprintln!("cannot start with {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tests and scripts read this line to find the port.
+    println!("notes listening on http://{} (config {})", notes.addr(), path.display());
+    match notes.run().await {
+        Ok(reports) if reports.iter().all(|r| r.clean) => ExitCode::SUCCESS,
+        Ok(reports) => {
+            eprintln!("stopped, but connections were still in use at the deadline: {reports:?}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
