@@ -392,6 +392,22 @@ pub mod my {
         pub async fn kill(&self, connection_id: i64) {
             self.exec(&format!("KILL CONNECTION {connection_id}")).await;
         }
+
+        /// Sessions of `user` running a statement whose text starts with `prefix`.
+        pub async fn count_running(&self, user: &str, prefix: &str) -> i64 {
+            let Ok(mut conn) = self.pool.get_conn().await else {
+                return -1;
+            };
+            conn.exec_first::<i64, _, _>(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE USER = ? AND INFO LIKE CONCAT(?, '%')",
+                (user, prefix),
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(-1)
+        }
     }
 
     /// True when a fresh session (as the admin) can take the lock on row `id = 1` of

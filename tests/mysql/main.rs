@@ -9,6 +9,7 @@
 mod common;
 
 mod budget;
+mod driver;
 mod errors;
 mod lifecycle;
 mod scale;
