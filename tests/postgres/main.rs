@@ -9,6 +9,7 @@ mod budget;
 mod cancel;
 mod errors;
 mod lifecycle;
+mod reliability;
 mod scale;
 mod schema;
 
