@@ -1,0 +1,48 @@
+//! Load, cold-start and memory benchmarks of tenantpool, side by side with the designs a user
+//! would otherwise write by hand. Run them with `scripts/loadbench` (see docs/benchmarks.md).
+//!
+//! - [`server`]: the HTTP servers under test, one per variant (A: a hand-written single
+//!   deadpool pool; B: tenantpool with one tenant; C1/C2: tenantpool with 1,000 tenants, schema
+//!   or database per tenant; D: a new connection per request; E: a `HashMap` of pools).
+//! - [`sampler`]: polls `pg_stat_activity` from its own connection, counting the connections
+//!   tagged with a variant's `application_name`.
+//! - [`wrk`]: runs wrk with the Zipf Lua script and reads its JSON summary.
+//! - [`driver`]: runs every variant in one invocation, the cold-start experiment and the
+//!   memory binary, then writes the results table.
+
+pub mod args;
+pub mod client;
+pub mod driver;
+pub mod sampler;
+pub mod server;
+pub mod wrk;
+
+/// Any error, with a message meant for the person running the benchmark.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A result whose error is reported to the person running the benchmark.
+pub type Result<T> = std::result::Result<T, BoxError>;
+
+/// Builds an error from a message.
+pub fn fail<T>(message: impl Into<String>) -> Result<T> {
+    Err(message.into().into())
+}
+
+/// The database of tenant `k` in database-per-tenant mode.
+pub fn tenant_db(k: usize) -> String {
+    format!("lb_t{k}")
+}
+
+/// The database holding one schema per tenant (schemas `t1` .. `tN`).
+pub const SCHEMA_DB: &str = "lb_schemas";
+
+/// The tenant key of tenant `k` (`t1` .. `tN`), also its schema name in schema mode.
+pub fn tenant_key(k: usize) -> String {
+    format!("t{k}")
+}
+
+/// A PostgreSQL URL for `db` on the server `pg` (`postgres://user@host:port`), tagging its
+/// connections with `application_name = app`.
+pub fn db_url(pg: &str, db: &str, app: &str) -> String {
+    format!("{}/{db}?application_name={app}", pg.trim_end_matches('/'))
+}

@@ -1,0 +1,471 @@
+//! The servers under test. Every variant answers `GET /` with one `SELECT 1` on a connection
+//! to the request's tenant, plus `GET /_lb/health` and `GET /_lb/stats` (JSON) for the driver.
+//!
+//! | variant | what | connections |
+//! | --- | --- | --- |
+//! | A | hand-written actix-web + diesel-async deadpool pool, built outside `HttpServer::new` | one pool of `pool_size` (`RecyclingMethod::Fast`) |
+//! | B | tenantpool, one tenant, `ResolveTenant` middleware (Host header) + `TenantConn` | budget |
+//! | C1 | tenantpool, schema per tenant: one database, one schema per tenant, one shared pool | budget |
+//! | C2 | tenantpool, database per tenant: one pool per tenant | budget |
+//! | D | a new connection per request (the anti-pattern) | unbounded |
+//! | E | a naive `Mutex<HashMap<tenant, Pool>>`, a pool of 5 per tenant | unbounded |
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::FutureExt;
+use serde_json::json;
+use tenantpool::actix::resolve::Resolver;
+use tenantpool::actix::{ResolveTenant, TenantConn, TenantRegistry};
+use tenantpool::{Registry, Settings, TemplateDirectory};
+
+use crate::args::Args;
+use crate::{db_url, fail, tenant_db, Result, SCHEMA_DB};
+
+/// One of the designs under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// A hand-written single deadpool pool.
+    A,
+    /// tenantpool with one tenant.
+    B,
+    /// tenantpool, schema per tenant.
+    C1,
+    /// tenantpool, database per tenant.
+    C2,
+    /// A new connection per request.
+    D,
+    /// A naive `HashMap<tenant, Pool>`.
+    E,
+}
+
+impl Variant {
+    /// Every variant, in report order.
+    pub const ALL: [Variant; 6] = [Self::A, Self::B, Self::C1, Self::C2, Self::D, Self::E];
+
+    /// Parses `a`, `b`, `c1`, `c2`, `d` or `e` (any case).
+    pub fn parse(raw: &str) -> Result<Self> {
+        Ok(match raw.to_ascii_lowercase().as_str() {
+            "a" => Self::A,
+            "b" => Self::B,
+            "c1" => Self::C1,
+            "c2" => Self::C2,
+            "d" => Self::D,
+            "e" => Self::E,
+            other => return fail(format!("unknown variant {other:?} (a, b, c1, c2, d, e)")),
+        })
+    }
+
+    /// `A`, `B`, `C1`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::B => "B",
+            Self::C1 => "C1",
+            Self::C2 => "C2",
+            Self::D => "D",
+            Self::E => "E",
+        }
+    }
+
+    /// What the variant is, for the results table.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::A => "hand-written single deadpool pool",
+            Self::B => "tenantpool, 1 tenant",
+            Self::C1 => "tenantpool, schema per tenant",
+            Self::C2 => "tenantpool, database per tenant",
+            Self::D => "new connection per request",
+            Self::E => "naive HashMap<tenant, Pool>, 5 per tenant",
+        }
+    }
+
+    /// The `application_name` its connections carry.
+    pub fn app_name(self) -> String {
+        format!("lb_{}", self.label().to_ascii_lowercase())
+    }
+
+    /// Whether the variant runs on tenantpool (and so has a budget).
+    pub fn is_tenantpool(self) -> bool {
+        matches!(self, Self::B | Self::C1 | Self::C2)
+    }
+}
+
+/// How to run one server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The design.
+    pub variant: Variant,
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    /// The PostgreSQL server, `postgres://user@host:port` (no database).
+    pub pg: String,
+    /// tenantpool's connection budget for the server.
+    pub budget: usize,
+    /// Pool size of A, and of every tenantpool pool.
+    pub pool_size: usize,
+    /// Pool size of each of E's pools.
+    pub naive_pool_size: usize,
+    /// actix workers.
+    pub workers: usize,
+    /// Tenants are subdomains of this domain (`t1.<domain>`).
+    pub domain: String,
+}
+
+impl ServeOptions {
+    /// Reads `--variant --port --pg --budget --pool-size --naive-pool-size --workers --domain`.
+    pub fn from_args(args: &Args) -> Result<Self> {
+        let Some(variant) = args.str("variant") else {
+            return fail("serve needs --variant a|b|c1|c2|d|e");
+        };
+        Ok(Self {
+            variant: Variant::parse(variant)?,
+            port: args.get("port", 18080)?,
+            pg: args
+                .get("pg", "postgres://postgres@127.0.0.1:5432".to_string())?
+                .trim_end_matches('/')
+                .to_string(),
+            budget: args.get("budget", 80)?,
+            pool_size: args.get("pool-size", 10)?,
+            naive_pool_size: args.get("naive-pool-size", 5)?,
+            workers: args.get("workers", 2)?,
+            domain: args.get("domain", "lb.localhost".to_string())?,
+        })
+    }
+}
+
+/// Records errors by message (only on error paths), so that the report can name them.
+#[derive(Default)]
+struct ErrorLog {
+    total: AtomicU64,
+    by_message: Mutex<HashMap<String, u64>>,
+}
+
+impl ErrorLog {
+    fn record(&self, error: impl Display) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let mut message = error.to_string();
+        if message.len() > 160 {
+            let mut cut = 160;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let mut map = self
+            .by_message
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(message).or_default() += 1;
+    }
+
+    fn snapshot(&self) -> serde_json::Value {
+        let map = self
+            .by_message
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        json!({ "total": self.total.load(Ordering::Relaxed), "by_message": *map })
+    }
+}
+
+/// What every variant's handler does with its connection.
+async fn select_one(conn: &mut AsyncPgConnection) -> HttpResponse {
+    use diesel_async::RunQueryDsl as _;
+    match diesel::sql_query("SELECT 1").execute(conn).await {
+        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+/// A deadpool pool as a user would build it: diesel-async's manager, `RecyclingMethod::Fast`.
+/// `connects` counts connection attempts (instrumentation only).
+fn hand_written_pool(
+    url: &str,
+    size: usize,
+    connects: Arc<AtomicU64>,
+) -> Result<Pool<AsyncPgConnection>> {
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        connects.fetch_add(1, Ordering::Relaxed);
+        AsyncPgConnection::establish(url).boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    Ok(Pool::builder(manager).max_size(size).build()?)
+}
+
+macro_rules! run_server {
+    ($opts:expr, $factory:expr) => {
+        HttpServer::new($factory)
+            .workers($opts.workers)
+            .backlog(2048)
+            .shutdown_timeout(2)
+            .bind(("127.0.0.1", $opts.port))?
+            .run()
+            .await
+    };
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn serve(opts: ServeOptions) -> Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        match opts.variant {
+            Variant::A => serve_a(&opts).await,
+            Variant::B | Variant::C1 | Variant::C2 => serve_tenantpool(&opts).await,
+            Variant::D => serve_d(&opts).await,
+            Variant::E => serve_e(&opts).await,
+        }
+    })
+}
+
+// ---- A: the hand-written single pool -------------------------------------------------------
+
+struct SinglePool {
+    pool: Pool<AsyncPgConnection>,
+    connects: Arc<AtomicU64>,
+    errors: ErrorLog,
+}
+
+async fn a_handler(state: web::Data<SinglePool>) -> HttpResponse {
+    match state.pool.get().await {
+        Ok(mut conn) => select_one(&mut conn).await,
+        Err(e) => {
+            state.errors.record(&e);
+            HttpResponse::ServiceUnavailable().body(e.to_string())
+        }
+    }
+}
+
+async fn a_stats(state: web::Data<SinglePool>) -> HttpResponse {
+    let status = state.pool.status();
+    HttpResponse::Ok().json(json!({
+        "variant": "A",
+        "connects": state.connects.load(Ordering::Relaxed),
+        "pool": { "size": status.size, "available": status.available, "max_size": status.max_size },
+        "errors": state.errors.snapshot(),
+    }))
+}
+
+async fn serve_a(opts: &ServeOptions) -> Result<()> {
+    let app = opts.variant.app_name();
+    let connects = Arc::new(AtomicU64::new(0));
+    // Built once, outside HttpServer::new: every worker shares it.
+    let pool = hand_written_pool(
+        &db_url(&opts.pg, &tenant_db(1), &app),
+        opts.pool_size,
+        connects.clone(),
+    )?;
+    let state = web::Data::new(SinglePool {
+        pool,
+        connects,
+        errors: ErrorLog::default(),
+    });
+    run_server!(opts, move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/", web::get().to(a_handler))
+            .route("/_lb/health", web::get().to(health))
+            .route("/_lb/stats", web::get().to(a_stats))
+    })?;
+    Ok(())
+}
+
+// ---- B, C1, C2: tenantpool -----------------------------------------------------------------
+
+async fn tp_handler(mut conn: TenantConn<AsyncPgConnection>) -> HttpResponse {
+    select_one(&mut conn).await
+}
+
+async fn tp_stats(
+    registry: TenantRegistry<AsyncPgConnection>,
+    variant: web::Data<&'static str>,
+) -> HttpResponse {
+    let stats = registry.stats();
+    HttpResponse::Ok().json(json!({
+        "variant": **variant,
+        "connects": stats.counters.connections_created,
+        "connect_failures": stats.counters.connect_failures,
+        "registry": stats,
+    }))
+}
+
+async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
+    let app = opts.variant.app_name();
+    let mut settings = Settings::default();
+    settings.pool.max_size = opts.pool_size;
+    settings.budget.max_connections = opts.budget;
+    let directory = match opts.variant {
+        Variant::C1 => TemplateDirectory::schema(&db_url(&opts.pg, SCHEMA_DB, &app), "{tenant}")?,
+        _ => TemplateDirectory::database(&db_url(&opts.pg, "lb_{tenant}", &app))?,
+    };
+    // Built once, outside HttpServer::new: every worker shares it.
+    let registry = Registry::<AsyncPgConnection>::builder(settings)
+        .directory(directory)
+        .build()?;
+    let resolver = Resolver::builder()
+        .subdomain_of(&opts.domain)
+        .exempt("/_lb")
+        .build()?;
+    let label: &'static str = opts.variant.label();
+    let app_registry = registry.clone();
+    run_server!(opts, move || {
+        App::new()
+            .app_data(TenantRegistry::<AsyncPgConnection>::new(
+                app_registry.clone(),
+            ))
+            .app_data(web::Data::new(label))
+            .wrap(ResolveTenant::new(resolver.clone()))
+            .route("/", web::get().to(tp_handler))
+            .route("/_lb/health", web::get().to(health))
+            .route("/_lb/stats", web::get().to(tp_stats))
+    })?;
+    registry.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+// ---- D: a new connection per request -------------------------------------------------------
+
+struct Direct {
+    url: String,
+    connects: AtomicU64,
+    errors: ErrorLog,
+}
+
+async fn d_handler(state: web::Data<Direct>) -> HttpResponse {
+    state.connects.fetch_add(1, Ordering::Relaxed);
+    match AsyncPgConnection::establish(&state.url).await {
+        Ok(mut conn) => select_one(&mut conn).await,
+        Err(e) => {
+            state.errors.record(&e);
+            HttpResponse::InternalServerError().body(e.to_string())
+        }
+    }
+}
+
+async fn d_stats(state: web::Data<Direct>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "variant": "D",
+        "connects": state.connects.load(Ordering::Relaxed),
+        "errors": state.errors.snapshot(),
+    }))
+}
+
+async fn serve_d(opts: &ServeOptions) -> Result<()> {
+    let state = web::Data::new(Direct {
+        url: db_url(&opts.pg, &tenant_db(1), &opts.variant.app_name()),
+        connects: AtomicU64::new(0),
+        errors: ErrorLog::default(),
+    });
+    run_server!(opts, move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/", web::get().to(d_handler))
+            .route("/_lb/health", web::get().to(health))
+            .route("/_lb/stats", web::get().to(d_stats))
+    })?;
+    Ok(())
+}
+
+// ---- E: a naive HashMap<tenant, Pool> ------------------------------------------------------
+
+struct Naive {
+    pg: String,
+    app: String,
+    pool_size: usize,
+    pools: Mutex<HashMap<String, Pool<AsyncPgConnection>>>,
+    connects: Arc<AtomicU64>,
+    errors: ErrorLog,
+}
+
+impl Naive {
+    /// The tenant's pool, built on first use and kept forever.
+    fn pool(&self, tenant: &str) -> Result<Pool<AsyncPgConnection>> {
+        let mut pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pool) = pools.get(tenant) {
+            return Ok(pool.clone());
+        }
+        let url = db_url(&self.pg, &format!("lb_{tenant}"), &self.app);
+        let pool = hand_written_pool(&url, self.pool_size, self.connects.clone())?;
+        pools.insert(tenant.to_string(), pool.clone());
+        Ok(pool)
+    }
+}
+
+async fn e_handler(req: HttpRequest, state: web::Data<Naive>) -> HttpResponse {
+    let tenant = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split('.').next())
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let Some(tenant) = tenant else {
+        return HttpResponse::BadRequest().body("no tenant in the Host header");
+    };
+    let pool = match state.pool(tenant) {
+        Ok(pool) => pool,
+        Err(e) => {
+            state.errors.record(&e);
+            return HttpResponse::InternalServerError().body(e.to_string());
+        }
+    };
+    match pool.get().await {
+        Ok(mut conn) => select_one(&mut conn).await,
+        Err(e) => {
+            state.errors.record(&e);
+            HttpResponse::InternalServerError().body(e.to_string())
+        }
+    }
+}
+
+async fn e_stats(state: web::Data<Naive>) -> HttpResponse {
+    let (pools, open) = {
+        let pools = state
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open: usize = pools.values().map(|p| p.status().size).sum();
+        (pools.len(), open)
+    };
+    HttpResponse::Ok().json(json!({
+        "variant": "E",
+        "connects": state.connects.load(Ordering::Relaxed),
+        "pools": pools,
+        "open": open,
+        "errors": state.errors.snapshot(),
+    }))
+}
+
+async fn serve_e(opts: &ServeOptions) -> Result<()> {
+    let state = web::Data::new(Naive {
+        pg: opts.pg.clone(),
+        app: opts.variant.app_name(),
+        pool_size: opts.naive_pool_size,
+        pools: Mutex::new(HashMap::new()),
+        connects: Arc::new(AtomicU64::new(0)),
+        errors: ErrorLog::default(),
+    });
+    run_server!(opts, move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/", web::get().to(e_handler))
+            .route("/_lb/health", web::get().to(health))
+            .route("/_lb/stats", web::get().to(e_stats))
+    })?;
+    Ok(())
+}
