@@ -1,0 +1,188 @@
+//! The core's behaviours on SQLite: one database file per tenant under a per-test data
+//! directory. Connections are counted by the registry's stats and, where it is exact, by the
+//! file descriptors this process holds on a tenant's database file.
+//!
+//! Several tests run on tokio's current-thread runtime on purpose: every actix worker is one,
+//! and a cancelled SQLite call must not panic there.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod budget;
+mod cancel;
+mod errors;
+mod lifecycle;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
+use tenantpool::{Registry, Settings, SqliteConnection, TenantDirectory, TenantId};
+
+pub type Lite = SqliteConnection;
+
+/// A recursive CTE that keeps SQLite busy for a while (about a second or more in a debug build).
+pub const SLOW_QUERY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                              WHERE x < 2000000) SELECT count(*) AS n FROM c";
+
+/// Settings small enough to keep the numbers readable.
+pub fn settings(budget: usize, max_size: usize) -> Settings {
+    let mut s = Settings::default();
+    s.budget.max_connections = budget;
+    s.pool.max_size = max_size;
+    s.pool.checkout_timeout = Duration::from_secs(10);
+    s.cache.maintenance_interval = Duration::from_millis(100);
+    s.runtime.io_threads = 1;
+    s
+}
+
+pub fn registry(settings: Settings, directory: impl TenantDirectory) -> Registry<Lite> {
+    common::init_tracing();
+    Registry::<Lite>::builder(settings)
+        .directory(directory)
+        .build()
+        .expect("registry")
+}
+
+pub fn tenant(key: &str) -> TenantId {
+    TenantId::parse(key).expect("valid tenant key")
+}
+
+/// A fresh, empty data directory for one test.
+pub fn data_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join("tenantpool-tests")
+        .join("sqlite")
+        .join(test);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clean the test's data directory");
+    }
+    std::fs::create_dir_all(&dir).expect("create the test's data directory");
+    dir
+}
+
+/// The URL of a tenant's file: `sqlite://<dir>/<name>.db`.
+pub fn file_url(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}/{name}.db", dir.display())
+}
+
+/// The file behind `file_url(dir, name)`.
+pub fn file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.db"))
+}
+
+/// File descriptors this process holds on `path` (each open SQLite connection holds one on
+/// its database file), or `None` where `/proc/self/fd` cannot be read.
+pub fn open_fds(path: &Path) -> Option<i64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some(
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|target| target == path)
+            .count() as i64,
+    )
+}
+
+/// File descriptors this process holds on any `*.db` file directly inside `dir`.
+pub fn open_db_fds(dir: &Path) -> Option<i64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some(
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|t| t.parent() == Some(dir) && t.extension().is_some_and(|x| x == "db"))
+            .count() as i64,
+    )
+}
+
+/// Checks out `n` connections for `key` at once and keeps them.
+pub async fn hold(
+    registry: &Registry<Lite>,
+    key: &str,
+    n: usize,
+) -> Vec<tenantpool::PooledConnection<Lite>> {
+    let t = tenant(key);
+    futures_util::future::try_join_all((0..n).map(|_| registry.get(&t)))
+        .await
+        .unwrap_or_else(|e| panic!("holding {n} connections for {key}: {e}"))
+}
+
+#[derive(QueryableByName, Debug)]
+pub struct Row {
+    #[diesel(sql_type = Text)]
+    pub value: String,
+}
+
+#[derive(QueryableByName, Debug)]
+pub struct Num {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// Runs `sql`, which must return one text column named `value`.
+pub async fn text(conn: &mut Lite, sql: &str) -> String {
+    diesel::sql_query(sql)
+        .get_result::<Row>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .value
+}
+
+/// Runs `sql`, which must return one integer column named `n`.
+pub async fn number(conn: &mut Lite, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Num>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+}
+
+/// Whether diesel's transaction manager on this connection has a transaction open (or is in
+/// an error state).
+pub fn diesel_transaction_open(conn: &mut Lite) -> bool {
+    !matches!(
+        <<Lite as AsyncConnection>::TransactionManager as TransactionManager<Lite>>::transaction_manager_status_mut(conn)
+            .transaction_depth(),
+        Ok(None)
+    )
+}
+
+/// Whether the SQLite session is inside a transaction, asked of SQLite itself: `BEGIN` fails
+/// inside one. Leaves no transaction behind.
+pub async fn in_transaction(conn: &mut Lite) -> bool {
+    conn.spawn_blocking(|c| {
+        use diesel::connection::SimpleConnection;
+        match c.batch_execute("BEGIN") {
+            Ok(()) => c.batch_execute("ROLLBACK").map(|()| false),
+            Err(_) => Ok(true),
+        }
+    })
+    .await
+    .expect("probe the transaction state")
+}
+
+/// True when another connection to the file can take SQLite's write lock (`BEGIN IMMEDIATE`)
+/// within `wait`: nobody holds an uncommitted write.
+pub async fn write_lock_is_free(path: &Path, wait: Duration) -> bool {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut c = diesel::SqliteConnection::establish(&path.display().to_string())
+            .expect("probe connection");
+        c.batch_execute(&format!("PRAGMA busy_timeout = {}", wait.as_millis()))
+            .expect("busy timeout");
+        match c.batch_execute("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                c.batch_execute("ROLLBACK").expect("rollback the probe");
+                true
+            }
+            Err(_) => false,
+        }
+    })
+    .await
+    .expect("probe task")
+}
