@@ -20,7 +20,9 @@ fn registry() -> Registry<SqliteConnection> {
         dir.display()
     ))
     .unwrap();
-    Registry::<SqliteConnection>::builder(settings).build().unwrap()
+    Registry::<SqliteConnection>::builder(settings)
+        .build()
+        .unwrap()
 }
 
 fn load(toml: &str) -> AdminConfig {
@@ -33,7 +35,9 @@ fn load(toml: &str) -> AdminConfig {
 
 #[actix_web::test]
 async fn the_admin_scope_is_off_by_default() {
-    assert!(Admin::from_config(&load("[server]\nbind = \"x\"")).unwrap().is_none());
+    assert!(Admin::from_config(&load("[server]\nbind = \"x\""))
+        .unwrap()
+        .is_none());
     let err = Admin::from_config(&load("[admin]\nenabled = true")).unwrap_err();
     assert!(err.to_string().contains("admin.token"), "{err}");
     let err = Admin::from_config(&load("[admin]\nenabled = true\ntoken = \"short\"")).unwrap_err();
@@ -44,11 +48,17 @@ async fn the_admin_scope_is_off_by_default() {
 #[actix_web::test]
 async fn stats_need_the_bearer_token_and_show_masked_pools() {
     let registry = registry();
-    let admin = Admin::from_config(&load(&format!("[admin]\nenabled = true\ntoken = \"{TOKEN}\"")))
-        .unwrap()
-        .expect("enabled")
-        .registry("primary", registry.clone());
-    let resolver = Resolver::builder().header("X-Tenant-Id").exempt(admin.path()).build().unwrap();
+    let admin = Admin::from_config(&load(&format!(
+        "[admin]\nenabled = true\ntoken = \"{TOKEN}\""
+    )))
+    .unwrap()
+    .expect("enabled")
+    .registry("primary", registry.clone());
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .exempt(admin.path())
+        .build()
+        .unwrap();
     let (addr, _h) = spawn_server!(move || {
         App::new()
             .app_data(TenantRegistry::new(registry.clone()))
@@ -64,7 +74,13 @@ async fn stats_need_the_bearer_token_and_show_masked_pools() {
     let (status, _, _) = get(addr, "/ping", &[("X-Tenant-Id", "acme")]).await;
     assert_eq!(status, 200);
 
-    for auth in [None, Some("Bearer wrong"), Some(&format!("Bearer {TOKEN}x")[..]), Some(&format!("Basic {TOKEN}")[..]), Some(&TOKEN[..10])] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some(&format!("Bearer {TOKEN}x")[..]),
+        Some(&format!("Basic {TOKEN}")[..]),
+        Some(&TOKEN[..10]),
+    ] {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
         let (status, resp_headers, body) = get(addr, "/_tenantpool/stats", &headers).await;
         assert_eq!(status, 401, "{auth:?}");

@@ -20,12 +20,16 @@ fn sqlite_registry(settings: &str) -> (Registry<SqliteConnection>, std::path::Pa
     let mut directory = StaticDirectory::new();
     for tenant in ["acme", "globex"] {
         let url = DatabaseUrl::parse(&format!("sqlite://{}/{tenant}.db", dir.display())).unwrap();
-        directory.insert(TenantId::parse(tenant).unwrap(), TenantTarget::database(url).creating_missing());
+        directory.insert(
+            TenantId::parse(tenant).unwrap(),
+            TenantTarget::database(url).creating_missing(),
+        );
     }
-    let registry = Registry::<SqliteConnection>::builder(Settings::from_toml_str(settings).unwrap())
-        .directory(directory)
-        .build()
-        .unwrap();
+    let registry =
+        Registry::<SqliteConnection>::builder(Settings::from_toml_str(settings).unwrap())
+            .directory(directory)
+            .build()
+            .unwrap();
     (registry, dir)
 }
 
@@ -57,7 +61,13 @@ async fn a_malformed_tenant_key_is_400_and_a_missing_one_too() {
     let (status, _, body) = get(addr, "/ping", &[("X-Tenant-Id", "acme.corp")]).await;
     assert_eq!(status, 400);
     let body = error_body(&body);
-    assert!(body["error"].as_str().unwrap().starts_with("invalid tenant key"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid tenant key"),
+        "{body}"
+    );
     assert!(body["tenant"].is_null());
 
     let (status, _, body) = get(addr, "/ping", &[]).await;
@@ -88,7 +98,9 @@ async fn an_unknown_tenant_is_the_registrys_404() {
 async fn a_database_that_is_down_is_503_with_retry_after_and_no_secret() {
     let directory = StaticDirectory::new().with(
         TenantId::parse("down").unwrap(),
-        TenantTarget::database(DatabaseUrl::parse("postgres://app:hunter2@127.0.0.1:1/tenant_down").unwrap()),
+        TenantTarget::database(
+            DatabaseUrl::parse("postgres://app:hunter2@127.0.0.1:1/tenant_down").unwrap(),
+        ),
     );
     let registry = Registry::<AsyncPgConnection>::builder(
         Settings::from_toml_str("[pool]\nconnect_timeout = \"2s\"").unwrap(),
@@ -122,7 +134,10 @@ async fn a_database_that_is_down_is_503_with_retry_after_and_no_secret() {
         assert!(retry >= 1);
         let json = error_body(&body);
         assert_eq!(json["tenant"], "down");
-        assert_eq!(json["error"], "the tenant's database is unavailable; retry later");
+        assert_eq!(
+            json["error"],
+            "the tenant's database is unavailable; retry later"
+        );
         for secret in ["hunter2", "127.0.0.1", "tenant_down", "app:"] {
             assert!(!body.contains(secret), "{secret} leaked: {body}");
         }
@@ -139,17 +154,29 @@ async fn an_exhausted_pool_is_503_with_retry_after() {
             .wrap(ResolveTenant::new(resolver()))
             .route("/hold", web::get().to(hold))
     });
-    let holder = actix_web::rt::spawn(async move { get(addr, "/hold", &[("X-Tenant-Id", "acme")]).await });
-    wait_until("the first request to hold the only connection", Duration::from_secs(10), || {
-        stats.stats().pools.iter().map(|p| p.in_use).sum::<usize>() == 1
-    })
+    let holder =
+        actix_web::rt::spawn(async move { get(addr, "/hold", &[("X-Tenant-Id", "acme")]).await });
+    wait_until(
+        "the first request to hold the only connection",
+        Duration::from_secs(10),
+        || stats.stats().pools.iter().map(|p| p.in_use).sum::<usize>() == 1,
+    )
     .await;
     let (status, headers, body) = get(addr, "/hold", &[("X-Tenant-Id", "acme")]).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
     let json = error_body(&body);
     assert_eq!(json["tenant"], "acme");
-    assert!(json["error"].as_str().unwrap().contains("no database connection became free within 200ms"), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("no database connection became free within 200ms"),
+        "{json}"
+    );
     let (status, _, body) = holder.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "acme"));
 }
@@ -188,11 +215,17 @@ async fn missing_app_data_is_a_500_naming_the_type() {
 #[actix_web::test]
 async fn a_route_without_the_middleware_is_a_500_not_a_panic() {
     let (addr, _h) = spawn_server!(|| {
-        App::new().route("/whoami", web::get().to(|t: Tenant| async move { t.to_string() }))
+        App::new().route(
+            "/whoami",
+            web::get().to(|t: Tenant| async move { t.to_string() }),
+        )
     });
     let (status, _, body) = get(addr, "/whoami", &[("X-Tenant-Id", "acme")]).await;
     assert_eq!(status, 500);
-    assert!(error_body(&body)["error"].as_str().unwrap().contains("ResolveTenant"));
+    assert!(error_body(&body)["error"]
+        .as_str()
+        .unwrap()
+        .contains("ResolveTenant"));
 }
 
 fn failing_hook<'a>(
@@ -207,8 +240,10 @@ async fn a_failing_start_hook_is_a_500_that_keeps_its_details_in_the_log() {
     let dir = std::env::temp_dir().join(unique("hook"));
     let directory = StaticDirectory::new().with(
         TenantId::parse("acme").unwrap(),
-        TenantTarget::database(DatabaseUrl::parse(&format!("sqlite://{}/acme.db", dir.display())).unwrap())
-            .creating_missing(),
+        TenantTarget::database(
+            DatabaseUrl::parse(&format!("sqlite://{}/acme.db", dir.display())).unwrap(),
+        )
+        .creating_missing(),
     );
     let registry = Registry::<SqliteConnection>::builder(Settings::default())
         .directory(directory)

@@ -14,7 +14,9 @@ use tenantpool_actix::resolve::Resolver;
 use tenantpool_actix::{ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool_core::{Registry, Settings, TemplateDirectory, TenantId};
 
-use common::{create_pg_db, drop_pg_db, get, mysql_url, pg_admin, pg_url, unique, unreachable, wait_pg_count};
+use common::{
+    create_pg_db, drop_pg_db, get, mysql_url, pg_admin, pg_url, unique, unreachable, wait_pg_count,
+};
 
 const SETTINGS: &str = "[pool]\nmax_size = 2\n[budget]\nmax_connections = 4";
 
@@ -34,21 +36,30 @@ async fn mysql_db(mut conn: TenantConn<AsyncMysqlConnection>) -> HttpResponse {
 
 #[actix_web::test]
 async fn postgres_and_mysql_registries_serve_side_by_side() {
-    let Some(pg_admin) = pg_admin().await else { return };
-    let mut my_admin = match mysql_async::Conn::new(mysql_async::Opts::from_url(&mysql_url()).unwrap()).await {
-        Ok(conn) => conn,
-        Err(e) => return unreachable("MariaDB", &e),
+    let Some(pg_admin) = pg_admin().await else {
+        return;
     };
+    let mut my_admin =
+        match mysql_async::Conn::new(mysql_async::Opts::from_url(&mysql_url()).unwrap()).await {
+            Ok(conn) => conn,
+            Err(e) => return unreachable("MariaDB", &e),
+        };
     let prefix = unique("mixed");
     create_pg_db(&pg_admin, &format!("{prefix}_acme")).await;
-    my_admin.query_drop(format!("CREATE DATABASE {prefix}_acme")).await.unwrap();
+    my_admin
+        .query_drop(format!("CREATE DATABASE {prefix}_acme"))
+        .await
+        .unwrap();
 
     let acme = [TenantId::parse("acme").unwrap()];
     let pg = Registry::<AsyncPgConnection>::builder(Settings::from_toml_str(SETTINGS).unwrap())
         .directory(
-            TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}?application_name={prefix}", pg_url()))
-                .unwrap()
-                .allow(acme.clone()),
+            TemplateDirectory::database(&format!(
+                "{}/{prefix}_{{tenant}}?application_name={prefix}",
+                pg_url()
+            ))
+            .unwrap()
+            .allow(acme.clone()),
         )
         .build()
         .unwrap();
@@ -65,7 +76,9 @@ async fn postgres_and_mysql_registries_serve_side_by_side() {
         App::new()
             .app_data(TenantRegistry::new(p.clone()))
             .app_data(TenantRegistry::new(m.clone()))
-            .wrap(ResolveTenant::new(Resolver::builder().header("X-Tenant-Id").build().unwrap()))
+            .wrap(ResolveTenant::new(
+                Resolver::builder().header("X-Tenant-Id").build().unwrap(),
+            ))
             .route("/pg", web::get().to(pg_db))
             .route("/mysql", web::get().to(mysql_db))
     });
@@ -82,6 +95,8 @@ async fn postgres_and_mysql_registries_serve_side_by_side() {
     my.shutdown(Duration::from_secs(5)).await;
     wait_pg_count(&pg_admin, &prefix, 0, Duration::from_secs(10)).await;
     drop_pg_db(&pg_admin, &format!("{prefix}_acme")).await;
-    let _ = my_admin.query_drop(format!("DROP DATABASE IF EXISTS {prefix}_acme")).await;
+    let _ = my_admin
+        .query_drop(format!("DROP DATABASE IF EXISTS {prefix}_acme"))
+        .await;
     let _ = my_admin.disconnect().await;
 }

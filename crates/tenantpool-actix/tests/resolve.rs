@@ -15,7 +15,9 @@ async fn whoami(tenant: Tenant) -> HttpResponse {
     HttpResponse::Ok().body(format!("{} {}", tenant, tenant.source()))
 }
 
-fn app(resolver: Resolver) -> App<
+fn app(
+    resolver: Resolver,
+) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -28,7 +30,10 @@ fn app(resolver: Resolver) -> App<
         .wrap(ResolveTenant::new(resolver))
         .route("/whoami", web::get().to(whoami))
         .route("/", web::get().to(whoami))
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
 }
 
 fn full_resolver() -> ResolverBuilder {
@@ -44,7 +49,12 @@ fn full_resolver() -> ResolverBuilder {
 async fn subdomain_source_strips_the_port_folds_case_and_handles_a_trailing_dot() {
     let resolver = full_resolver().build().unwrap();
     let (addr, _h) = spawn_server!(move || app(resolver.clone()));
-    for host in ["acme.example.com", "ACME.Example.Com:8080", "acme.example.com.", "acme.example.com.:1"] {
+    for host in [
+        "acme.example.com",
+        "ACME.Example.Com:8080",
+        "acme.example.com.",
+        "acme.example.com.:1",
+    ] {
         let (status, _, body) = get(addr, "/whoami", &[("Host", host)]).await;
         assert_eq!((status, body.as_str()), (200, "acme subdomain"), "{host}");
     }
@@ -54,9 +64,22 @@ async fn subdomain_source_strips_the_port_folds_case_and_handles_a_trailing_dot(
 async fn reserved_names_apex_ip_and_foreign_hosts_are_not_tenants() {
     let resolver = full_resolver().build().unwrap();
     let (addr, _h) = spawn_server!(move || app(resolver.clone()));
-    for host in ["www.example.com", "api.example.com", "example.com", "127.0.0.1:8080", "[::1]:8080", "evil.com", "acme.example.com.evil.com"] {
+    for host in [
+        "www.example.com",
+        "api.example.com",
+        "example.com",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "evil.com",
+        "acme.example.com.evil.com",
+    ] {
         // Not a tenant host: the next source (the header) decides.
-        let (status, _, body) = get(addr, "/whoami", &[("Host", host), ("X-Tenant-Id", "globex")]).await;
+        let (status, _, body) = get(
+            addr,
+            "/whoami",
+            &[("Host", host), ("X-Tenant-Id", "globex")],
+        )
+        .await;
         assert_eq!((status, body.as_str()), (200, "globex header"), "{host}");
         // And with no other source, the request names no tenant: 400.
         let (status, _, body) = get(addr, "/whoami", &[("Host", host)]).await;
@@ -83,7 +106,12 @@ async fn nested_punycode_and_invalid_subdomains_are_refused_with_400() {
         &format!("{}.example.com", "a".repeat(64)),
     ] {
         // A malformed host is refused even when another source could answer.
-        let (status, _, body) = get(addr, "/whoami", &[("Host", host), ("X-Tenant-Id", "globex")]).await;
+        let (status, _, body) = get(
+            addr,
+            "/whoami",
+            &[("Host", host), ("X-Tenant-Id", "globex")],
+        )
+        .await;
         assert_eq!(status, 400, "{host}: {body}");
         let body = error_body(&body);
         assert!(body["tenant"].is_null(), "{host}");
@@ -140,12 +168,28 @@ async fn custom_domain_map_resolves_whole_hosts() {
 async fn header_source_validates_the_key() {
     let resolver = full_resolver().build().unwrap();
     let (addr, _h) = spawn_server!(move || app(resolver.clone()));
-    let (status, _, body) = get(addr, "/whoami", &[("Host", "localhost"), ("X-Tenant-Id", " Globex ")]).await;
+    let (status, _, body) = get(
+        addr,
+        "/whoami",
+        &[("Host", "localhost"), ("X-Tenant-Id", " Globex ")],
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, "globex header"));
-    let (status, _, body) = get(addr, "/whoami", &[("Host", "localhost"), ("X-Tenant-Id", "bad_key")]).await;
+    let (status, _, body) = get(
+        addr,
+        "/whoami",
+        &[("Host", "localhost"), ("X-Tenant-Id", "bad_key")],
+    )
+    .await;
     assert_eq!(status, 400);
     let body = error_body(&body);
-    assert!(body["error"].as_str().unwrap().contains("invalid tenant key in the header"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid tenant key in the header"),
+        "{body}"
+    );
     let status = raw_status(
         addr,
         b"GET /whoami HTTP/1.1\r\nConnection: close\r\nHost: localhost\r\nX-Tenant-Id: a\r\nX-Tenant-Id: b\r\n\r\n",
@@ -173,11 +217,15 @@ async fn path_prefix_source_strips_the_prefix_for_routing() {
 
 #[actix_web::test]
 async fn path_prefix_can_be_kept_for_a_tenant_scope() {
-    let resolver = Resolver::builder().path_prefix("/t").keep_path_prefix().build().unwrap();
+    let resolver = Resolver::builder()
+        .path_prefix("/t")
+        .keep_path_prefix()
+        .build()
+        .unwrap();
     let (addr, _h) = spawn_server!(move || {
-        App::new().wrap(ResolveTenant::new(resolver.clone())).service(
-            web::scope("/t/{tenant}").route("/whoami", web::get().to(whoami)),
-        )
+        App::new()
+            .wrap(ResolveTenant::new(resolver.clone()))
+            .service(web::scope("/t/{tenant}").route("/whoami", web::get().to(whoami)))
     });
     let (status, _, body) = get(addr, "/t/acme/whoami", &[]).await;
     assert_eq!((status, body.as_str()), (200, "acme path"));
@@ -213,24 +261,57 @@ async fn forwarded_hosts_are_honoured_only_from_trusted_proxies() {
     // The test client connects from 127.0.0.1: trusted by one server, not by the other.
     let trusting = full_resolver().trust_proxy("127.0.0.0/8").build().unwrap();
     let (trusted, _h1) = spawn_server!(move || app(trusting.clone()));
-    let wary = full_resolver().trust_proxy("10.0.0.0/8").trust_proxy("::1").build().unwrap();
+    let wary = full_resolver()
+        .trust_proxy("10.0.0.0/8")
+        .trust_proxy("::1")
+        .build()
+        .unwrap();
     let (untrusted, _h2) = spawn_server!(move || app(wary.clone()));
 
-    let xfh = [("Host", "acme.example.com"), ("X-Forwarded-Host", "evil.example.com, globex.example.com")];
-    let fwd = [("Host", "acme.example.com"), ("Forwarded", "host=evil.example.com, for=10.1.1.1;host=\"initech.example.com:443\"")];
+    let xfh = [
+        ("Host", "acme.example.com"),
+        ("X-Forwarded-Host", "evil.example.com, globex.example.com"),
+    ];
+    let fwd = [
+        ("Host", "acme.example.com"),
+        (
+            "Forwarded",
+            "host=evil.example.com, for=10.1.1.1;host=\"initech.example.com:443\"",
+        ),
+    ];
 
     let (status, _, body) = get(trusted, "/whoami", &xfh).await;
     assert_eq!((status, body.as_str()), (200, "globex subdomain"));
     let (status, _, body) = get(trusted, "/whoami", &fwd).await;
     assert_eq!((status, body.as_str()), (200, "initech subdomain"));
-    let (status, _, _) = get(trusted, "/whoami", &[("Host", "acme.example.com"), ("X-Forwarded-Host", "a.b.example.com")]).await;
+    let (status, _, _) = get(
+        trusted,
+        "/whoami",
+        &[
+            ("Host", "acme.example.com"),
+            ("X-Forwarded-Host", "a.b.example.com"),
+        ],
+    )
+    .await;
     assert_eq!(status, 400);
-    let (status, _, _) = get(trusted, "/whoami", &[("Host", "acme.example.com"), ("Forwarded", "host=\"unterminated")]).await;
+    let (status, _, _) = get(
+        trusted,
+        "/whoami",
+        &[
+            ("Host", "acme.example.com"),
+            ("Forwarded", "host=\"unterminated"),
+        ],
+    )
+    .await;
     assert_eq!(status, 400);
 
     for headers in [&xfh, &fwd] {
         let (status, _, body) = get(untrusted, "/whoami", headers).await;
-        assert_eq!((status, body.as_str()), (200, "acme subdomain"), "{headers:?}");
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "acme subdomain"),
+            "{headers:?}"
+        );
     }
 }
 
@@ -247,7 +328,11 @@ async fn exempt_paths_need_no_tenant() {
 
 #[actix_web::test]
 async fn optional_resolution_lets_the_extractor_refuse() {
-    let resolver = Resolver::builder().header("X-Tenant-Id").optional().build().unwrap();
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .optional()
+        .build()
+        .unwrap();
     let (addr, _h) = spawn_server!(move || {
         App::new()
             .wrap(ResolveTenant::new(resolver.clone()))
@@ -263,7 +348,10 @@ async fn optional_resolution_lets_the_extractor_refuse() {
     assert_eq!((status, body.as_str()), (200, "nobody"));
     let (status, _, body) = get(addr, "/whoami", &[]).await;
     assert_eq!(status, 400);
-    assert!(error_body(&body)["error"].as_str().unwrap().contains("needs a tenant"));
+    assert!(error_body(&body)["error"]
+        .as_str()
+        .unwrap()
+        .contains("needs a tenant"));
 }
 
 #[actix_web::test]
@@ -289,29 +377,54 @@ async fn the_resolve_section_configures_sources_and_their_order() {
     let section = ResolveConfig::from_config(&cfg).unwrap();
     let resolver = ResolverBuilder::from_config(&section)
         .unwrap()
-        .custom("jwt", |req| Ok(req.headers().get("x-jwt-tenant").and_then(|v| v.to_str().ok()).and_then(|v| TenantId::parse(v).ok())))
+        .custom("jwt", |req| {
+            Ok(req
+                .headers()
+                .get("x-jwt-tenant")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| TenantId::parse(v).ok()))
+        })
         .build()
         .unwrap();
     let (addr, _h) = spawn_server!(move || app(resolver.clone()));
     // Header first, then subdomain.
-    let (_, _, body) = get(addr, "/whoami", &[("Host", "acme.example.com"), ("X-Tenant", "globex")]).await;
+    let (_, _, body) = get(
+        addr,
+        "/whoami",
+        &[("Host", "acme.example.com"), ("X-Tenant", "globex")],
+    )
+    .await;
     assert_eq!(body, "globex header");
     // The longest base domain wins; `api` is no longer reserved.
     let (_, _, body) = get(addr, "/whoami", &[("Host", "acme.eu.example.com")]).await;
     assert_eq!(body, "acme subdomain");
     let (_, _, body) = get(addr, "/whoami", &[("Host", "api.example.com")]).await;
     assert_eq!(body, "api subdomain");
-    let (_, _, body) = get(addr, "/whoami", &[("Host", "www.example.com"), ("X-Jwt-Tenant", "initech")]).await;
+    let (_, _, body) = get(
+        addr,
+        "/whoami",
+        &[("Host", "www.example.com"), ("X-Jwt-Tenant", "initech")],
+    )
+    .await;
     assert_eq!(body, "initech jwt");
 
     // Misconfigurations fail at startup with the setting's name.
     for (toml, setting) in [
         ("[resolve]\nsources = [\"cookie\"]", "resolve.sources"),
         ("[resolve]\nsources = [\"header\"]", "resolve.sources"),
-        ("[resolve]\nbase_domains = [\"127.0.0.1\"]", "resolve.base_domains"),
-        ("[resolve]\ntrusted_proxies = [\"10.0.0.0/33\"]", "resolve.trusted_proxies"),
+        (
+            "[resolve]\nbase_domains = [\"127.0.0.1\"]",
+            "resolve.base_domains",
+        ),
+        (
+            "[resolve]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+            "resolve.trusted_proxies",
+        ),
         ("[resolve]\npath_prefix = \"t/\"", "resolve.path_prefix"),
-        ("[resolve.domains]\n\"x.com\" = \"bad_key\"", "resolve.domains"),
+        (
+            "[resolve.domains]\n\"x.com\" = \"bad_key\"",
+            "resolve.domains",
+        ),
     ] {
         let cfg = config::Config::builder()
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
@@ -323,7 +436,10 @@ async fn the_resolve_section_configures_sources_and_their_order() {
         assert!(err.to_string().contains(setting), "{toml}: {err}");
     }
     let cfg = config::Config::builder()
-        .add_source(config::File::from_str("[resolve]\nbase_domain = \"typo\"", config::FileFormat::Toml))
+        .add_source(config::File::from_str(
+            "[resolve]\nbase_domain = \"typo\"",
+            config::FileFormat::Toml,
+        ))
         .build()
         .unwrap();
     assert!(ResolveConfig::from_config(&cfg).is_err());

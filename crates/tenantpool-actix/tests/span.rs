@@ -41,7 +41,9 @@ impl Visit for Grab<'_> {
 
 impl<S: Subscriber> Layer<S> for TenantFields {
     fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
-        if attrs.metadata().fields().field("tenant").is_some() && attrs.metadata().fields().field("http.method").is_some() {
+        if attrs.metadata().fields().field("tenant").is_some()
+            && attrs.metadata().fields().field("http.method").is_some()
+        {
             *self.declared.lock().unwrap() += 1;
         }
     }
@@ -59,12 +61,19 @@ async fn the_root_span_records_the_resolved_tenant() {
     let fields = TenantFields::default();
     tracing_subscriber::registry().with(fields.clone()).init();
 
-    let resolver = Resolver::builder().header("X-Tenant-Id").exempt("/healthz").build().unwrap();
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .exempt("/healthz")
+        .build()
+        .unwrap();
     let (addr, _h) = spawn_server!(move || {
         App::new()
             .wrap(ResolveTenant::new(resolver.clone()))
             .wrap(TracingLogger::<TenantRootSpan>::new())
-            .route("/whoami", web::get().to(|t: Tenant| async move { t.to_string() }))
+            .route(
+                "/whoami",
+                web::get().to(|t: Tenant| async move { t.to_string() }),
+            )
             .route("/healthz", web::get().to(HttpResponse::Ok))
     });
     let (status, _, body) = common::get(addr, "/whoami", &[("X-Tenant-Id", "Acme")]).await;
@@ -73,5 +82,8 @@ async fn the_root_span_records_the_resolved_tenant() {
     assert_eq!(status, 200);
 
     assert_eq!(*fields.recorded.lock().unwrap(), vec!["acme".to_string()]);
-    assert!(*fields.declared.lock().unwrap() >= 2, "root spans must declare `tenant`");
+    assert!(
+        *fields.declared.lock().unwrap() >= 2,
+        "root spans must declare `tenant`"
+    );
 }

@@ -64,7 +64,9 @@ pub struct Notes {
 
 impl std::fmt::Debug for Notes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notes").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Notes")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +121,9 @@ pub fn start(config: &config::Config) -> Result<Notes, NotesError> {
     let resolver = ResolverBuilder::from_config(&ResolveConfig::from_config(config)?)?.build()?;
     let admin = Admin::from_config(&AdminConfig::from_config(config)?)?;
     match server.backend {
-        BackendChoice::Sqlite => serve::<SqliteConnection>(server, settings, resolver, admin, SqliteMigrations),
+        BackendChoice::Sqlite => {
+            serve::<SqliteConnection>(server, settings, resolver, admin, SqliteMigrations)
+        }
         BackendChoice::Postgres => {
             let hook = ServerMigrations {
                 directory: directory(&settings)?,
@@ -146,7 +150,9 @@ fn serve<C: NotesStore>(
     admin: Option<Admin>,
     migrations: impl TenantInit<C>,
 ) -> Result<Notes, NotesError> {
-    let registry = Registry::<C>::builder(settings).on_tenant_start(migrations).build()?;
+    let registry = Registry::<C>::builder(settings)
+        .on_tenant_start(migrations)
+        .build()?;
     let admin = admin.map(|a| a.registry("notes", registry.clone()));
     let app_registry = registry.clone();
     let http = HttpServer::new(move || {

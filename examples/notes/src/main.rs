@@ -8,18 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn config_path() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(PathBuf::from).ok_or_else(|| "--config needs a path".into());
+    const USAGE: &str = "usage: tenantpool-notes [--config PATH]   (or NOTES_CONFIG=PATH)";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {}
+        [flag, path] if flag == "--config" => return Ok(PathBuf::from(path)),
+        [arg] if arg.starts_with("--config=") => {
+            return Ok(PathBuf::from(&arg["--config=".len()..]));
         }
-        if let Some(path) = arg.strip_prefix("--config=") {
-            return Ok(PathBuf::from(path));
-        }
-        if arg == "--help" || arg == "-h" {
-            return Err("usage: tenantpool-notes [--config PATH]   (or NOTES_CONFIG=PATH)".into());
-        }
-        return Err(format!("unknown argument {arg:?}; usage: tenantpool-notes [--config PATH]"));
+        _ => return Err(USAGE.into()),
     }
     if let Ok(path) = std::env::var("NOTES_CONFIG") {
         return Ok(PathBuf::from(path));
@@ -29,7 +26,10 @@ fn config_path() -> Result<PathBuf, String> {
         return Ok(default);
     }
     // `cargo run -p tenantpool-notes` from anywhere in the workspace.
-    Ok(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/default.toml")))
+    Ok(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/default.toml"
+    )))
 }
 
 #[actix_web::main]
@@ -48,7 +48,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let started = tenantpool_notes::load_config(Some(&path)).and_then(|c| tenantpool_notes::start(&c));
+    let started =
+        tenantpool_notes::load_config(Some(&path)).and_then(|c| tenantpool_notes::start(&c));
     let notes = match started {
         Ok(notes) => notes,
         Err(e) => {
@@ -57,7 +58,11 @@ async fn main() -> ExitCode {
         }
     };
     // Tests and scripts read this line to find the port.
-    println!("notes listening on http://{} (config {})", notes.addr(), path.display());
+    println!(
+        "notes listening on http://{} (config {})",
+        notes.addr(),
+        path.display()
+    );
     match notes.run().await {
         Ok(reports) if reports.iter().all(|r| r.clean) => ExitCode::SUCCESS,
         Ok(reports) => {

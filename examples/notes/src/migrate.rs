@@ -15,7 +15,10 @@
 
 use std::sync::Arc;
 
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, AsyncPgConnection,
+    SimpleAsyncConnection,
+};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::future::BoxFuture;
 use tenantpool::{BoxError, SqliteConnection, TenantDirectory, TenantId, TenantInit, TenantTarget};
@@ -106,7 +109,8 @@ impl TenantInit<AsyncMysqlConnection> for ServerMigrations {
                 .await
                 .map_err(|e| target.url.redact(&e.to_string()))?;
             if let Some(schema) = target.isolation.schema() {
-                conn.batch_execute(&format!("USE `{}`", schema.as_str())).await?;
+                conn.batch_execute(&format!("USE `{}`", schema.as_str()))
+                    .await?;
             }
             let applied = migrate(conn, MYSQL)?;
             tracing::info!(%tenant, applied, "tenant migrated");

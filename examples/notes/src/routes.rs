@@ -64,14 +64,18 @@ impl ResponseError for ApiError {
 }
 
 pub(crate) fn notes<C: NotesStore>(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
-        let message = format!("invalid JSON body: {err}");
-        actix_web::error::InternalError::from_response(
-            err,
-            error_response(StatusCode::BAD_REQUEST, message, None),
-        )
-        .into()
-    }))
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|err, _req| {
+                let message = format!("invalid JSON body: {err}");
+                actix_web::error::InternalError::from_response(
+                    err,
+                    error_response(StatusCode::BAD_REQUEST, message, None),
+                )
+                .into()
+            }),
+    )
     .service(
         web::resource("/notes")
             .route(web::get().to(list::<C>))

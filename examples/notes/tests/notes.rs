@@ -31,11 +31,19 @@ fn unreachable(what: &str, error: &dyn std::fmt::Display) {
 }
 
 fn client() -> awc::Client {
-    awc::Client::builder().timeout(Duration::from_secs(30)).finish()
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
 }
 
 /// Sends a request with a `Host` header; returns status and JSON body (`Null` when empty).
-async fn call(addr: SocketAddr, method: &str, host: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = format!("http://{addr}{path}");
     let req = match method {
         "GET" => client().get(url),
@@ -53,7 +61,8 @@ async fn call(addr: SocketAddr, method: &str, host: &str, path: &str, body: Opti
     let value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     (resp.status().as_u16(), value)
 }
@@ -63,16 +72,42 @@ async fn exercise(addr: SocketAddr, acme: &str, globex: &str) {
     let (status, body) = call(addr, "GET", "localhost", "/healthz", None).await;
     assert_eq!((status, body), (200, Value::String("ok".into())));
 
-    let (status, a1) = call(addr, "POST", acme, "/notes", Some(json!({"text": "acme one"}))).await;
+    let (status, a1) = call(
+        addr,
+        "POST",
+        acme,
+        "/notes",
+        Some(json!({"text": "acme one"})),
+    )
+    .await;
     assert_eq!(status, 201, "{a1}");
-    let (status, _) = call(addr, "POST", acme, "/notes", Some(json!({"text": "acme two"}))).await;
+    let (status, _) = call(
+        addr,
+        "POST",
+        acme,
+        "/notes",
+        Some(json!({"text": "acme two"})),
+    )
+    .await;
     assert_eq!(status, 201);
-    let (status, g1) = call(addr, "POST", globex, "/notes", Some(json!({"text": "globex one"}))).await;
+    let (status, g1) = call(
+        addr,
+        "POST",
+        globex,
+        "/notes",
+        Some(json!({"text": "globex one"})),
+    )
+    .await;
     assert_eq!(status, 201, "{g1}");
 
     let (status, list) = call(addr, "GET", acme, "/notes", None).await;
     assert_eq!(status, 200);
-    let texts: Vec<&str> = list.as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts, ["acme one", "acme two"]);
     let (_, list) = call(addr, "GET", globex, "/notes", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -97,13 +132,20 @@ async fn exercise(addr: SocketAddr, acme: &str, globex: &str) {
     let (status, _) = call(addr, "DELETE", acme, &a1_path, None).await;
     assert_eq!(status, 404);
     let (_, list) = call(addr, "GET", globex, "/notes", None).await;
-    assert_eq!(list.as_array().unwrap().len(), 1, "deleting acme's note touched globex");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "deleting acme's note touched globex"
+    );
 
     let (status, body) = call(addr, "POST", acme, "/notes", Some(json!({"text": "  "}))).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = call(addr, "POST", acme, "/notes", Some(json!({"txt": "x"}))).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().starts_with("invalid JSON body"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid JSON body"));
 
     let (status, body) = call(addr, "GET", "initech.localhost", "/notes", None).await;
     assert_eq!(status, 404, "{body}");
@@ -126,7 +168,9 @@ async fn the_binary_serves_two_tenants_on_sqlite_with_its_default_config() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr: SocketAddr = line
         .split("http://")
         .nth(1)
@@ -140,9 +184,16 @@ async fn the_binary_serves_two_tenants_on_sqlite_with_its_default_config() {
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)));
 
     assert!(dir.join("data/acme.db").exists() && dir.join("data/globex.db").exists());
-    assert!(!dir.join("data/initech.db").exists(), "an unknown tenant must not get a file");
+    assert!(
+        !dir.join("data/initech.db").exists(),
+        "an unknown tenant must not get a file"
+    );
 
-    let stopped = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let stopped = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(stopped.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown failed: {status}");
@@ -164,7 +215,10 @@ async fn concurrent_first_requests_migrate_a_tenant_once() {
     let url = format!("sqlite://{}/{{tenant}}.db", dir.display());
     let config = config_with(
         "config/default.toml",
-        &[("server.bind", "127.0.0.1:0"), ("directory.template.url", &url)],
+        &[
+            ("server.bind", "127.0.0.1:0"),
+            ("directory.template.url", &url),
+        ],
     );
     let notes = tenantpool_notes::start(&config).unwrap();
     let (addr, handle) = (notes.addr(), notes.handle());
@@ -173,8 +227,20 @@ async fn concurrent_first_requests_migrate_a_tenant_once() {
     // The first requests of two cold tenants, all at once: each tenant's migrations run once,
     // and no request sees a tenant without its table.
     let first = (0..16).map(|i| async move {
-        let host = if i % 2 == 0 { "acme.localhost" } else { "globex.localhost" };
-        call(addr, "POST", host, "/notes", Some(json!({"text": format!("n{i}")}))).await.0
+        let host = if i % 2 == 0 {
+            "acme.localhost"
+        } else {
+            "globex.localhost"
+        };
+        call(
+            addr,
+            "POST",
+            host,
+            "/notes",
+            Some(json!({"text": format!("n{i}")})),
+        )
+        .await
+        .0
     });
     assert_eq!(join_all(first).await, vec![201; 16]);
     for (host, parity) in [("acme.localhost", 0), ("globex.localhost", 1)] {
@@ -196,7 +262,8 @@ async fn concurrent_first_requests_migrate_a_tenant_once() {
 }
 
 async fn pg_admin() -> Option<tokio_postgres::Client> {
-    let base = std::env::var("TENANTPOOL_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = std::env::var("TENANTPOOL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     match tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             actix_web::rt::spawn(async move {
@@ -212,7 +279,8 @@ async fn pg_admin() -> Option<tokio_postgres::Client> {
 }
 
 fn pg_base() -> String {
-    std::env::var("TENANTPOOL_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TENANTPOOL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn run_with(config: config::Config, acme: &str, globex: &str) {
@@ -227,39 +295,65 @@ async fn run_with(config: config::Config, acme: &str, globex: &str) {
 
 #[actix_web::test]
 async fn the_postgres_config_serves_a_database_per_tenant() {
-    let Some(admin) = pg_admin().await else { return };
+    let Some(admin) = pg_admin().await else {
+        return;
+    };
     let prefix = unique("pgdb");
     for t in ["acme", "globex"] {
-        admin.batch_execute(&format!("CREATE DATABASE {prefix}_{t}")).await.unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {prefix}_{t}"))
+            .await
+            .unwrap();
     }
     let url = format!("{}/{prefix}_{{tenant}}", pg_base());
     let config = config_with(
         "config/postgres.toml",
-        &[("server.bind", "127.0.0.1:0"), ("directory.template.url", &url), ("budget.max_connections", "6")],
+        &[
+            ("server.bind", "127.0.0.1:0"),
+            ("directory.template.url", &url),
+            ("budget.max_connections", "6"),
+        ],
     );
     run_with(config, "acme.localhost", "globex.localhost").await;
     for t in ["acme", "globex"] {
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {prefix}_{t} WITH (FORCE)")).await;
+        let _ = admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {prefix}_{t} WITH (FORCE)"
+            ))
+            .await;
     }
 }
 
 #[actix_web::test]
 async fn the_postgres_schema_config_serves_a_schema_per_tenant() {
-    let Some(admin) = pg_admin().await else { return };
+    let Some(admin) = pg_admin().await else {
+        return;
+    };
     let db = unique("pgschema");
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
     let url = format!("{}/{db}", pg_base());
     let config = config_with(
         "config/postgres-schema.toml",
-        &[("server.bind", "127.0.0.1:0"), ("directory.template.url", &url), ("budget.max_connections", "6"), ("pool.max_size", "4")],
+        &[
+            ("server.bind", "127.0.0.1:0"),
+            ("directory.template.url", &url),
+            ("budget.max_connections", "6"),
+            ("pool.max_size", "4"),
+        ],
     );
     run_with(config, "acme.localhost", "globex.localhost").await;
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await;
 }
 
 #[actix_web::test]
 async fn the_mysql_config_serves_a_database_per_tenant() {
-    let base = std::env::var("TENANTPOOL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let base = std::env::var("TENANTPOOL_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let opts = mysql_async::Opts::from_url(&base).unwrap();
     let mut admin = match mysql_async::Conn::new(opts).await {
         Ok(conn) => conn,
@@ -268,16 +362,25 @@ async fn the_mysql_config_serves_a_database_per_tenant() {
     use mysql_async::prelude::Queryable;
     let prefix = unique("my");
     for t in ["acme", "globex"] {
-        admin.query_drop(format!("CREATE DATABASE {prefix}_{t}")).await.unwrap();
+        admin
+            .query_drop(format!("CREATE DATABASE {prefix}_{t}"))
+            .await
+            .unwrap();
     }
     let url = format!("{base}/{prefix}_{{tenant}}");
     let config = config_with(
         "config/mysql.toml",
-        &[("server.bind", "127.0.0.1:0"), ("directory.template.url", &url), ("budget.max_connections", "6")],
+        &[
+            ("server.bind", "127.0.0.1:0"),
+            ("directory.template.url", &url),
+            ("budget.max_connections", "6"),
+        ],
     );
     run_with(config, "acme.localhost", "globex.localhost").await;
     for t in ["acme", "globex"] {
-        let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS {prefix}_{t}")).await;
+        let _ = admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {prefix}_{t}"))
+            .await;
     }
     let _ = admin.disconnect().await;
 }

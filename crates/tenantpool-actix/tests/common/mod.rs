@@ -35,11 +35,13 @@ macro_rules! spawn_server {
 }
 
 pub fn pg_url() -> String {
-    std::env::var("TENANTPOOL_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TENANTPOOL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn mysql_url() -> String {
-    std::env::var("TENANTPOOL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    std::env::var("TENANTPOOL_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
 /// The policy for an unreachable database server: fail under CI, skip loudly elsewhere.
@@ -58,7 +60,11 @@ pub fn unique(tag: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() % 10_000)
         .unwrap_or(0);
-    format!("tpa_{tag}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "tpa_{tag}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// An admin connection to PostgreSQL (database `postgres`), or `None` after the skip policy.
@@ -104,7 +110,12 @@ pub async fn pg_count(admin: &tokio_postgres::Client, app: &str) -> i64 {
 }
 
 /// Waits until `pg_count` is `want`; panics with the last count after `timeout`.
-pub async fn wait_pg_count(admin: &tokio_postgres::Client, app: &str, want: i64, timeout: Duration) {
+pub async fn wait_pg_count(
+    admin: &tokio_postgres::Client,
+    app: &str,
+    want: i64,
+    timeout: Duration,
+) {
     let start = Instant::now();
     loop {
         let n = pg_count(admin, app).await;
@@ -129,7 +140,9 @@ pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -
 }
 
 pub fn client() -> awc::Client {
-    awc::Client::builder().timeout(Duration::from_secs(30)).finish()
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
 }
 
 /// A GET with extra headers; returns status, headers and body text.
@@ -142,8 +155,14 @@ pub async fn get(
     for (name, value) in headers {
         req = req.insert_header((*name, *value));
     }
-    let mut resp = req.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let body = resp.body().await.unwrap_or_else(|e| panic!("GET {path} body: {e}"));
+    let mut resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let body = resp
+        .body()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} body: {e}"));
     (
         resp.status().as_u16(),
         resp.headers().clone(),
