@@ -240,7 +240,8 @@ impl FromRequest for Tenant {
 /// extractor of the same `C` and `R` finds it there. Build the registry once, outside the
 /// `HttpServer::new` closure, and clone it in: every worker must share it.
 ///
-/// ```no_run
+#[cfg_attr(feature = "postgres", doc = "```no_run")]
+#[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
 /// use actix_web::{web, App, HttpServer};
 /// use diesel_async::AsyncPgConnection;
 /// use tenantpool_actix::{Replica, TenantRegistry};
@@ -422,7 +423,8 @@ impl<C: Backend, R: Role> FromRequest for TenantRegistry<C, R> {
 /// Derefs to `C`, so diesel-async queries take `&mut conn`. It goes back to its pool when
 /// dropped (closed instead when a transaction is still open, or when the handler panicked).
 ///
-/// ```no_run
+#[cfg_attr(feature = "postgres", doc = "```no_run")]
+#[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
 /// use actix_web::{get, HttpResponse};
 /// use diesel_async::{AsyncPgConnection, RunQueryDsl};
 /// use tenantpool_actix::{Replica, TenantConn, TenantError};

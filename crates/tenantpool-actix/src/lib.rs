@@ -19,7 +19,8 @@
 //!    [`admin`] scope serves pool statistics behind a bearer token; [`GracefulShutdown`]
 //!    closes every pool after the server has drained.
 //!
-//! ```no_run
+#![cfg_attr(feature = "sqlite", doc = "```no_run")]
+#![cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
 //! use std::time::Duration;
 //! use actix_web::{web, App, HttpResponse, HttpServer};
 //! use diesel_async::RunQueryDsl;
