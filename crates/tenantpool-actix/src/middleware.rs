@@ -20,25 +20,13 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform, Url};
 use actix_web::http::uri::{PathAndQuery, Uri};
-use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 use tracing_actix_web::RootSpan;
 
 use crate::extract::NoTenant;
 use crate::resolve::{ResolveError, Resolver};
-use crate::response::error_response;
 use crate::Tenant;
-
-impl ResponseError for ResolveError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-
-    fn error_response(&self) -> actix_web::HttpResponse {
-        error_response(self.status_code(), self.to_string(), None)
-    }
-}
 
 /// Middleware that resolves the tenant of each request (see the [module docs](self)).
 ///

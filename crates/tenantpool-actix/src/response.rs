@@ -167,6 +167,16 @@ impl ResponseError for TenantError {
     }
 }
 
+impl ResponseError for crate::resolve::ResolveError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(self.status_code(), self.to_string(), None)
+    }
+}
+
 /// Whole seconds for `Retry-After`, rounded up, at least 1.
 pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

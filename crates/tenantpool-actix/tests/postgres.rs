@@ -436,7 +436,11 @@ async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
     let warm = ["acme", "acme", "globex", "globex"]
         .map(|t| async move { get(addr, "/sleep/0.3", &[("X-Tenant-Id", t)]).await.0 });
     assert_eq!(join_all(warm).await, vec![200; 4]);
-    assert_eq!(pg_count(&admin, &prefix).await, 4);
+    let open = pg_count(&admin, &prefix).await;
+    assert!(
+        (2..=4).contains(&open),
+        "{open} connections after warming two tenants"
+    );
 
     // A request in flight when the stop comes still completes.
     let in_flight =
