@@ -119,6 +119,27 @@ impl<C: Backend> PooledConnection<C> {
         self.obj.discard = true;
     }
 
+    /// Whether this connection's socket is known to be closed (the server restarted, the
+    /// backend was terminated; PostgreSQL can tell, other backends say no). After a query
+    /// error, true means "the database is unavailable" (answer 503 and retry) rather than
+    /// "the query is wrong"; such a connection is closed, not reused, when the guard drops.
+    /// [`is_connection_error`](crate::is_connection_error) classifies the error itself.
+    ///
+    /// ```no_run
+    /// use diesel_async::RunQueryDsl;
+    /// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut conn = registry.get(&"acme".parse()?).await?;
+    /// if let Err(e) = diesel::sql_query("SELECT 1").execute(&mut conn).await {
+    ///     if conn.is_lost() || tenantpool_core::is_connection_error(&e) {
+    ///         // 503, try again
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn is_lost(&mut self) -> bool {
+        self.obj.conn.is_closed()
+    }
+
     /// Puts the connection on `schema`, skipping the round trip when it provably is already.
     ///
     /// The tracked schema is cleared *before* the switch and set only after it succeeded, so

@@ -47,7 +47,7 @@ mod stats;
 mod target;
 mod tenant;
 
-pub use crate::backend::{Backend, ConnectContext, ConnectFailure};
+pub use crate::backend::{is_connection_error, Backend, ConnectContext, ConnectFailure};
 #[cfg(feature = "sqlite")]
 pub use crate::backend::{BlockingSpawner, SqliteConnection};
 pub use crate::budget::{Budgets, ConnectionPermit};

@@ -116,6 +116,12 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     /// would have ended.
     fn abandon(&mut self, _io: &IoRuntime) {}
 
+    /// Whether the connection's socket is known to be closed (a local check). PostgreSQL
+    /// knows (its driver task ends with the socket); the default cannot tell and says no.
+    fn is_closed(&mut self) -> bool {
+        false
+    }
+
     /// A local check (no I/O) for a connection that must not be reused: a transaction still
     /// open, a transaction manager in an error state or interrupted mid-BEGIN/COMMIT, a closed
     /// socket.
@@ -151,4 +157,46 @@ where
     });
     task.await
         .map_err(|e| ConnectFailure::Unavailable(format!("connect task failed: {e}")))?
+}
+
+/// Whether a diesel error says the connection to the server was lost (a closed socket, a
+/// terminated backend, a server shutting down or not yet accepting connections), as opposed
+/// to the query itself failing. Such errors mean "the database is unavailable right now":
+/// the web adapter answers them with 503 and `Retry-After`.
+///
+/// ```
+/// use diesel::result::{DatabaseErrorKind, Error};
+/// let lost = Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new("closed".to_string()));
+/// assert!(tenantpool_core::is_connection_error(&lost));
+/// assert!(!tenantpool_core::is_connection_error(&Error::NotFound));
+/// ```
+pub fn is_connection_error(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            // PostgreSQL's FATAL messages of SQLSTATE classes 57P and 08, and MySQL's
+            // client-side I/O errors, as diesel-async passes them on.
+            [
+                "terminating connection",
+                "the database system is",
+                "server closed the connection",
+                "connection closed",
+                "connection reset",
+                "broken pipe",
+                "lost connection",
+                "connectionclosed",
+                "input/output error",
+                "server has gone away",
+            ]
+            .iter()
+            .any(|needle| message.contains(needle))
+        }
+        _ => false,
+    }
 }

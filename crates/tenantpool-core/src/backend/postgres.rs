@@ -81,6 +81,12 @@ impl Backend for AsyncPgConnection {
         Ok(found.present)
     }
 
+    fn is_closed(&mut self) -> bool {
+        // `is_broken` is "transaction manager broken, or socket closed".
+        diesel_async::pooled_connection::PoolableConnection::is_broken(self)
+            && !<diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<Self>>::is_broken_transaction_manager(self)
+    }
+
     fn abandon(&mut self, io: &IoRuntime) {
         cancel_on(io, self.cancel_token());
     }
