@@ -410,6 +410,108 @@ pub mod my {
         }
     }
 
+    impl Admin {
+        /// Server-side sessions of `user` that this process still holds open: the sessions
+        /// listed in `PROCESSLIST` minus those whose client socket this process has already
+        /// closed (the server lists a session until its thread has noticed the close and
+        /// cleaned up, a lag of milliseconds on a busy machine that no client can avoid).
+        /// Sessions that cannot be matched to a local TCP port (a Unix socket, no `/proc`)
+        /// are counted. While the raw count is within `limit`, it is returned as is (it bounds
+        /// the held count, and reading `/proc` is slow).
+        pub async fn count_held(&self, user: &str, limit: i64) -> i64 {
+            let Ok(mut conn) = self.pool.get_conn().await else {
+                return -1;
+            };
+            let Ok(hosts) = conn
+                .exec::<String, _, _>(
+                    "SELECT HOST FROM information_schema.PROCESSLIST WHERE USER = ?",
+                    (user,),
+                )
+                .await
+            else {
+                return -1;
+            };
+            if hosts.len() as i64 <= limit {
+                return hosts.len() as i64;
+            }
+            let held = local_ports_connected_to(server_port());
+            hosts
+                .iter()
+                .filter(|host| {
+                    let port = host
+                        .rsplit_once(':')
+                        .and_then(|(_, p)| p.parse::<u16>().ok());
+                    match (port, &held) {
+                        (Some(port), Some(held)) => held.contains(&port),
+                        _ => true,
+                    }
+                })
+                .count() as i64
+        }
+    }
+
+    /// Samples `count_held(user, limit)` (see there) on its own admin connection.
+    pub async fn held_sampler(user: &str, limit: i64) -> PeakSampler {
+        let admin = Arc::new(admin().await.expect("admin connection for the sampler"));
+        let user = user.to_string();
+        PeakSampler::start(move || {
+            let admin = admin.clone();
+            let user = user.clone();
+            async move { admin.count_held(&user, limit).await }
+        })
+    }
+
+    /// The server's TCP port, from the base URL.
+    fn server_port() -> u16 {
+        host_part()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.split('/').next()?.parse().ok())
+            .unwrap_or(3306)
+    }
+
+    /// Local ports of the TCP connections this process holds open to `server_port`, from
+    /// `/proc`; `None` where `/proc` cannot be read.
+    fn local_ports_connected_to(server_port: u16) -> Option<std::collections::HashSet<u16>> {
+        let inodes: std::collections::HashSet<u64> = std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_str()?;
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let mut ports = std::collections::HashSet::new();
+        for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.len() < 10 {
+                    continue;
+                }
+                let port = |addr: &str| {
+                    addr.rsplit_once(':')
+                        .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                };
+                let (Some(local), Some(remote), Ok(inode)) =
+                    (port(fields[1]), port(fields[2]), fields[9].parse::<u64>())
+                else {
+                    continue;
+                };
+                if remote == server_port && inodes.contains(&inode) {
+                    ports.insert(local);
+                }
+            }
+        }
+        Some(ports)
+    }
+
     /// True when a fresh session (as the admin) can take the lock on row `id = 1` of
     /// `db.table` within `wait_secs` seconds (`innodb_lock_wait_timeout`).
     pub async fn row_lock_is_free(db: &str, table: &str, wait_secs: u32) -> bool {

@@ -34,7 +34,9 @@ async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout
     assert_eq!(admin.count(user).await, BUDGET as i64);
     assert_eq!(registry.stats().budgets[0].open, BUDGET);
 
-    let sampler = my::sampler(user).await;
+    // The steal closes one of a's connections and opens one for b at once: count the
+    // sessions this process still holds (see `count_held`).
+    let sampler = my::held_sampler(user, BUDGET as i64).await;
     let mut b = registry
         .get(&tenant("b"))
         .await
