@@ -13,6 +13,7 @@
 pub mod args;
 pub mod client;
 pub mod driver;
+pub mod profile;
 pub mod sampler;
 pub mod server;
 pub mod wrk;

@@ -11,11 +11,12 @@ use std::process::ExitCode;
 
 use tenantpool_loadbench::args::Args;
 use tenantpool_loadbench::server::{serve, ServeOptions};
-use tenantpool_loadbench::{driver, Result};
+use tenantpool_loadbench::{driver, profile, Result};
 
 const USAGE: &str =
     "usage: tenantpool-loadbench run [--smoke] [--out DIR] [--pg URL] [--variants a,b,c1,c2,d,e]
        tenantpool-loadbench serve --variant a|b|c1|c2|d|e [--port P] [--pg URL] [--budget N]
+       tenantpool-loadbench profile --which deadpool|registry|schema|many [--iterations N]
 (scripts/loadbench runs everything; see docs/benchmarks.md)";
 
 fn main() -> ExitCode {
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let outcome = Args::parse(rest.clone()).and_then(|args| match command.as_str() {
         "run" => run(args, &rest),
         "serve" => serve(ServeOptions::from_args(&args)?).map(|()| true),
+        "profile" => profile::run(&args).map(|()| true),
         _ => Err(USAGE.into()),
     });
     match outcome {
