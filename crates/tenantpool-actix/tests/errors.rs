@@ -228,11 +228,11 @@ async fn a_route_without_the_middleware_is_a_500_not_a_panic() {
         .contains("ResolveTenant"));
 }
 
-fn failing_hook<'a>(
-    _tenant: &'a TenantId,
-    _conn: &'a mut SqliteConnection,
-) -> futures_util::future::BoxFuture<'a, Result<(), tenantpool_core::BoxError>> {
-    Box::pin(async { Err("migration 7 failed: secret=s3cr3t".into()) })
+async fn failing_hook(
+    _tenant: TenantId,
+    _conn: tenantpool_core::PooledConnection<SqliteConnection>,
+) -> Result<(), tenantpool_core::BoxError> {
+    Err("migration 7 failed: secret=s3cr3t".into())
 }
 
 #[actix_web::test]

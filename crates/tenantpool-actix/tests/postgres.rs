@@ -14,7 +14,7 @@ use diesel::QueryableByName;
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
 };
-use futures_util::future::{join_all, BoxFuture};
+use futures_util::future::join_all;
 use tenantpool_actix::resolve::Resolver;
 use tenantpool_actix::{GracefulShutdown, Replica, ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool_core::{BoxError, Registry, Settings, TemplateDirectory, TenantId};
@@ -41,17 +41,15 @@ struct Note {
     text: String,
 }
 
-fn create_notes<'a>(
-    _t: &'a TenantId,
-    conn: &'a mut AsyncPgConnection,
-) -> BoxFuture<'a, Result<(), BoxError>> {
-    Box::pin(async move {
-        conn.batch_execute(
-            "CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT NOT NULL)",
-        )
-        .await?;
-        Ok(())
-    })
+async fn create_notes(
+    _t: TenantId,
+    mut conn: tenantpool_core::PooledConnection<AsyncPgConnection>,
+) -> Result<(), BoxError> {
+    conn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT NOT NULL)",
+    )
+    .await?;
+    Ok(())
 }
 
 fn tenants() -> Vec<TenantId> {

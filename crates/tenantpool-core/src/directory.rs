@@ -370,15 +370,19 @@ impl TemplateDirectory {
             }
             _ => {}
         }
-        // Validate with the longest and shortest possible keys, so that every valid key
-        // produces a valid target.
+        // Every key gives a valid URL and schema name, except that a schema template with a
+        // prefix can exceed 63 characters for the longest keys: such keys are unknown
+        // tenants (see `lookup`), and a key on the allow-list must fit (see `allow`).
         for probe in ["a", &"a".repeat(crate::tenant::MAX_TENANT_ID_LEN)] {
             DatabaseUrl::parse(&url.replace(PLACEHOLDER, probe))?;
-            if let Some(s) = schema {
-                SchemaName::parse(&s.replace(PLACEHOLDER, probe)).map_err(|_| {
-                    invalid(s, "the schema template must give 1-63 characters of A-Z, a-z, 0-9, '_' and '-' for every tenant key")
-                })?;
-            }
+        }
+        if let Some(s) = schema {
+            SchemaName::parse(&s.replace(PLACEHOLDER, "a")).map_err(|_| {
+                invalid(
+                    s,
+                    "the schema template must give 1-63 characters of A-Z, a-z, 0-9, '_' and '-'",
+                )
+            })?;
         }
         Ok(Self {
             url: url.to_string(),
@@ -401,6 +405,28 @@ impl TemplateDirectory {
     pub fn allow(mut self, tenants: impl IntoIterator<Item = TenantId>) -> Self {
         self.allow = Some(tenants.into_iter().collect());
         self
+    }
+
+    /// Like [`allow`](Self::allow), but first checks that every allowed key gives a valid
+    /// target (a schema name of at most 63 characters).
+    ///
+    /// ```
+    /// use tenantpool_core::{TemplateDirectory, TenantId};
+    /// let long = TenantId::parse(&"a".repeat(60))?;
+    /// let dir = TemplateDirectory::schema("postgres://h/db", "tenant_{tenant}")?;
+    /// assert!(dir.clone().try_allow([TenantId::parse("acme")?]).is_ok());
+    /// assert!(dir.try_allow([long]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_allow(
+        self,
+        tenants: impl IntoIterator<Item = TenantId>,
+    ) -> Result<Self, ConfigError> {
+        let tenants: Vec<TenantId> = tenants.into_iter().collect();
+        for t in &tenants {
+            self.target_for(t)?;
+        }
+        Ok(self.allow(tenants))
     }
 
     /// Creates missing SQLite files or schemas on first use.
@@ -454,9 +480,15 @@ impl TenantDirectory for TemplateDirectory {
                 return Ok(None);
             }
         }
-        self.target_for(tenant)
-            .map(Some)
-            .map_err(|e| DirectoryError::new(e.to_string()))
+        match self.target_for(tenant) {
+            Ok(target) => Ok(Some(target)),
+            // Only a schema name too long for this key can fail here: no such tenant can
+            // exist under this template.
+            Err(e) => {
+                tracing::debug!(%tenant, error = %e, "tenant key does not fit the template");
+                Ok(None)
+            }
+        }
     }
 
     async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
@@ -675,7 +707,7 @@ impl DirectoryConfig {
                         setting: "directory.template.allow",
                         reason: e.to_string(),
                     })?;
-                dir = dir.allow(keys);
+                dir = dir.try_allow(keys)?;
             }
             chain = chain.then(dir);
         }
@@ -698,8 +730,19 @@ mod tests {
     fn template_rejects_schema_templates_that_could_break_quoting() {
         assert!(TemplateDirectory::schema("postgres://h/db", "x\"{tenant}").is_err());
         assert!(TemplateDirectory::schema("postgres://h/db", "{tenant}").is_ok());
-        // 63 + 7 characters would be too long for some keys.
-        assert!(TemplateDirectory::schema("postgres://h/db", "tenant_{tenant}").is_err());
+        assert!(TemplateDirectory::schema("postgres://h/db", "tenant_{tenant}").is_ok());
+    }
+
+    #[test]
+    fn keys_too_long_for_a_prefixed_schema_template_are_unknown() {
+        let dir = TemplateDirectory::schema("postgres://h/db", "tenant_{tenant}").unwrap();
+        let long = TenantId::parse(&"a".repeat(60)).unwrap();
+        assert!(block_on(dir.lookup(&long)).unwrap().is_none());
+        let short = block_on(dir.lookup(&TenantId::parse("acme").unwrap())).unwrap();
+        assert_eq!(
+            short.unwrap().isolation.schema().unwrap().as_str(),
+            "tenant_acme"
+        );
     }
 
     #[test]

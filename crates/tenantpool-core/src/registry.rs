@@ -46,48 +46,51 @@ use crate::{
 /// schema): run migrations, check a version, warm a cache. An error fails the start (HTTP 500)
 /// and is retried after the backoff.
 ///
-/// Any `Fn(&TenantId, &mut C) -> BoxFuture<Result<(), BoxError>>` closure is a `TenantInit`.
+/// The hook owns the connection (so that harnesses that need a `'static` connection, such as
+/// diesel-async's `AsyncMigrationHarness`, can take it) and runs as a task on the registry's
+/// multi-thread I/O runtime (so that harnesses that block with `block_in_place` work). The
+/// connection goes back to the pool, or is discarded when dirty, when the hook drops it.
+///
+/// Any `Fn(TenantId, PooledConnection<C>) -> impl Future<Output = Result<(), BoxError>>`
+/// closure is a `TenantInit`.
 ///
 /// ```no_run
 /// use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 /// use tenantpool_core::{Registry, Settings};
 ///
 /// let registry = Registry::<AsyncPgConnection>::builder(Settings::default())
-///     .on_tenant_start(|_tenant, conn| {
-///         Box::pin(async move {
-///             conn.batch_execute("CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT NOT NULL)")
-///                 .await?;
-///             Ok(())
-///         })
+///     .on_tenant_start(|_tenant, mut conn| async move {
+///         conn.batch_execute("CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT NOT NULL)")
+///             .await?;
+///         Ok(())
 ///     })
 ///     .build()?;
 /// # Ok::<(), tenantpool_core::ConfigError>(())
 /// ```
-pub trait TenantInit<C>: Send + Sync + 'static {
+pub trait TenantInit<C: Backend>: Send + Sync + 'static {
     /// Prepares a freshly started tenant.
-    fn init<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        conn: &'a mut C,
-    ) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn init(
+        &self,
+        tenant: TenantId,
+        conn: PooledConnection<C>,
+    ) -> BoxFuture<'static, Result<(), BoxError>>;
 }
 
 /// A boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-impl<C, F> TenantInit<C> for F
+impl<C, F, Fut> TenantInit<C> for F
 where
-    F: for<'a> Fn(&'a TenantId, &'a mut C) -> BoxFuture<'a, Result<(), BoxError>>
-        + Send
-        + Sync
-        + 'static,
+    C: Backend,
+    F: Fn(TenantId, PooledConnection<C>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
 {
-    fn init<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        conn: &'a mut C,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        self(tenant, conn)
+    fn init(
+        &self,
+        tenant: TenantId,
+        conn: PooledConnection<C>,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
+        Box::pin(self(tenant, conn))
     }
 }
 
@@ -175,12 +178,35 @@ impl<C: Backend> RegistryBuilder<C> {
     /// ```
     /// # use tenantpool_core::*;
     /// let b = Registry::<SqliteConnection>::builder(Settings::default())
-    ///     .on_tenant_start(|tenant, _conn| Box::pin(async move {
+    ///     .on_tenant_start(|tenant, _conn| async move {
     ///         tracing::info!(%tenant, "starting");
     ///         Ok(())
-    ///     }));
+    ///     });
     /// ```
-    pub fn on_tenant_start(mut self, hook: impl TenantInit<C>) -> Self {
+    pub fn on_tenant_start<F, Fut>(self, hook: F) -> Self
+    where
+        F: Fn(TenantId, PooledConnection<C>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.tenant_init(hook)
+    }
+
+    /// Runs a [`TenantInit`] implementation once per tenant start; the same as
+    /// [`on_tenant_start`](Self::on_tenant_start), for hooks written as types.
+    ///
+    /// ```
+    /// # use tenantpool_core::*;
+    /// struct Audit;
+    /// impl TenantInit<SqliteConnection> for Audit {
+    ///     fn init(&self, tenant: TenantId, _conn: PooledConnection<SqliteConnection>)
+    ///         -> futures_util::future::BoxFuture<'static, Result<(), BoxError>>
+    ///     {
+    ///         Box::pin(async move { tracing::info!(%tenant, "started"); Ok(()) })
+    ///     }
+    /// }
+    /// let b = Registry::<SqliteConnection>::builder(Settings::default()).tenant_init(Audit);
+    /// ```
+    pub fn tenant_init(mut self, hook: impl TenantInit<C>) -> Self {
         self.init = Some(Arc::new(hook));
         self
     }
@@ -461,6 +487,8 @@ impl<C: Backend> Registry<C> {
     /// ```
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
+        // moka's entry count is updated by its pending maintenance.
+        inner.cache.run_pending_tasks();
         let pools = inner
             .live_pools()
             .iter()
@@ -754,15 +782,16 @@ impl<C: Backend> Inner<C> {
             }
             conn.switch_to(schema).await?;
         }
-        if let Some(init) = &self.init {
-            init.init(tenant, &mut *conn)
+        match &self.init {
+            Some(init) => init
+                .init(tenant.clone(), conn)
                 .await
                 .map_err(|e| Error::Setup {
                     tenant: tenant.clone(),
                     reason: target.url.redact(&format!("tenant start hook failed: {e}")),
-                })?;
+                })?,
+            None => drop(conn),
         }
-        drop(conn);
         Ok(entry)
     }
 

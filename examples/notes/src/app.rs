@@ -1,7 +1,6 @@
 //! Wiring: configuration → registry → actix server → graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
@@ -9,7 +8,7 @@ use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::actix::admin::{Admin, AdminConfig};
 use tenantpool::actix::resolve::{ResolveConfig, Resolver, ResolverBuilder};
 use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry, TenantRootSpan};
-use tenantpool::{Registry, Settings, SqliteConnection, TenantDirectory, TenantInit};
+use tenantpool::{Registry, Settings, SqliteConnection, TenantInit};
 use tracing_actix_web::TracingLogger;
 
 use crate::migrate::{ServerMigrations, SqliteMigrations};
@@ -125,22 +124,12 @@ pub fn start(config: &config::Config) -> Result<Notes, NotesError> {
             serve::<SqliteConnection>(server, settings, resolver, admin, SqliteMigrations)
         }
         BackendChoice::Postgres => {
-            let hook = ServerMigrations {
-                directory: directory(&settings)?,
-            };
-            serve::<AsyncPgConnection>(server, settings, resolver, admin, hook)
+            serve::<AsyncPgConnection>(server, settings, resolver, admin, ServerMigrations)
         }
         BackendChoice::Mysql => {
-            let hook = ServerMigrations {
-                directory: directory(&settings)?,
-            };
-            serve::<AsyncMysqlConnection>(server, settings, resolver, admin, hook)
+            serve::<AsyncMysqlConnection>(server, settings, resolver, admin, ServerMigrations)
         }
     }
-}
-
-fn directory(settings: &Settings) -> Result<Arc<dyn TenantDirectory>, NotesError> {
-    Ok(Arc::new(settings.directory.build()?))
 }
 
 fn serve<C: NotesStore>(
@@ -151,7 +140,7 @@ fn serve<C: NotesStore>(
     migrations: impl TenantInit<C>,
 ) -> Result<Notes, NotesError> {
     let registry = Registry::<C>::builder(settings)
-        .on_tenant_start(migrations)
+        .tenant_init(migrations)
         .build()?;
     let admin = admin.map(|a| a.registry("notes", registry.clone()));
     let app_registry = registry.clone();

@@ -6,22 +6,16 @@
 //!
 //! - SQLite: diesel's synchronous harness runs on the hook's own connection, inside
 //!   `spawn_blocking`.
-//! - PostgreSQL and MySQL: diesel-async's `AsyncMigrationHarness` needs to own a `'static`
-//!   connection, and the hook only borrows one. So the hook opens a short-lived migration
-//!   connection of its own to the tenant's target (on its schema, in schema mode), runs the
-//!   harness (which waits with `block_in_place`: allowed, the hook runs on a multi-thread
-//!   runtime), and closes it. That connection is outside the connection budget for the few milliseconds it
-//!   lives.
-
-use std::sync::Arc;
+//! - PostgreSQL and MySQL: diesel-async's `AsyncMigrationHarness` takes the hook's connection
+//!   (the hook owns it) and waits with `block_in_place`, which is allowed because the hook runs
+//!   on a multi-thread runtime. The connection goes back to the pool when the harness is done.
 
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, AsyncPgConnection,
-    SimpleAsyncConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::future::BoxFuture;
-use tenantpool::{BoxError, SqliteConnection, TenantDirectory, TenantId, TenantInit, TenantTarget};
+use tenantpool::{BoxError, PooledConnection, SqliteConnection, TenantId, TenantInit};
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -31,11 +25,11 @@ const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 pub(crate) struct SqliteMigrations;
 
 impl TenantInit<SqliteConnection> for SqliteMigrations {
-    fn init<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        conn: &'a mut SqliteConnection,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    fn init(
+        &self,
+        tenant: TenantId,
+        mut conn: PooledConnection<SqliteConnection>,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
         Box::pin(async move {
             let applied = conn
                 .spawn_blocking(|c| {
@@ -50,20 +44,8 @@ impl TenantInit<SqliteConnection> for SqliteMigrations {
     }
 }
 
-/// Migrates a PostgreSQL or MySQL tenant through a migration connection of its own.
-pub(crate) struct ServerMigrations {
-    pub(crate) directory: Arc<dyn TenantDirectory>,
-}
-
-impl ServerMigrations {
-    async fn target(&self, tenant: &TenantId) -> Result<TenantTarget, BoxError> {
-        Ok(self
-            .directory
-            .lookup(tenant)
-            .await?
-            .ok_or("the tenant left the directory during its start")?)
-    }
-}
+/// Migrates a PostgreSQL or MySQL tenant on its first connection.
+pub(crate) struct ServerMigrations;
 
 fn migrate<C>(conn: C, migrations: EmbeddedMigrations) -> Result<usize, BoxError>
 where
@@ -76,20 +58,12 @@ where
 }
 
 impl TenantInit<AsyncPgConnection> for ServerMigrations {
-    fn init<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        _conn: &'a mut AsyncPgConnection,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    fn init(
+        &self,
+        tenant: TenantId,
+        conn: PooledConnection<AsyncPgConnection>,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
         Box::pin(async move {
-            let target = self.target(tenant).await?;
-            let mut conn = AsyncPgConnection::establish(target.url.expose_secret())
-                .await
-                .map_err(|e| target.url.redact(&e.to_string()))?;
-            if let Some(schema) = target.isolation.schema() {
-                conn.batch_execute(&format!("SET search_path TO \"{}\"", schema.as_str()))
-                    .await?;
-            }
             let applied = migrate(conn, POSTGRES)?;
             tracing::info!(%tenant, applied, "tenant migrated");
             Ok(())
@@ -98,20 +72,12 @@ impl TenantInit<AsyncPgConnection> for ServerMigrations {
 }
 
 impl TenantInit<AsyncMysqlConnection> for ServerMigrations {
-    fn init<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        _conn: &'a mut AsyncMysqlConnection,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    fn init(
+        &self,
+        tenant: TenantId,
+        conn: PooledConnection<AsyncMysqlConnection>,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
         Box::pin(async move {
-            let target = self.target(tenant).await?;
-            let mut conn = AsyncMysqlConnection::establish(target.url.expose_secret())
-                .await
-                .map_err(|e| target.url.redact(&e.to_string()))?;
-            if let Some(schema) = target.isolation.schema() {
-                conn.batch_execute(&format!("USE `{}`", schema.as_str()))
-                    .await?;
-            }
             let applied = migrate(conn, MYSQL)?;
             tracing::info!(%tenant, applied, "tenant migrated");
             Ok(())
