@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use diesel_async::RunQueryDsl;
+
 use crate::common::{self, my};
 use crate::{connection_id, databases, registry, settings, tenant, text};
 
@@ -133,6 +135,53 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() {
     let new_id = connection_id(&mut c).await;
     assert_ne!(new_id, id);
     assert!(registry.stats().counters.discarded_broken >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_on_the_server_fails_at_most_one_request_and_is_never_reused() {
+    let _slots = common::reserve(5).await;
+    let Some(admin) = my::admin().await else {
+        return;
+    };
+    let user = "tp_lost";
+    admin.user(user).await;
+    admin.databases_with_items(&["tp_lost".to_string()]).await;
+    let registry = registry(settings(3, 1), databases(user, &[("victim", "tp_lost")]));
+    let mut c = registry.get(&tenant("victim")).await.expect("checkout");
+    let id = connection_id(&mut c).await;
+    drop(c);
+    // What a server restart or a network cut does to every pooled connection.
+    admin.kill(id).await;
+    let (left, _) = admin.wait_for_zero(user, Duration::from_secs(5)).await;
+    assert_eq!(left, 0, "the killed session is still on the server");
+
+    // A request may meet the dead connection once, and must then see a connection error...
+    let mut c = registry.get(&tenant("victim")).await.expect("checkout");
+    if let Err(e) = diesel::sql_query("SELECT 'x' AS value")
+        .get_result::<crate::Row>(&mut *c)
+        .await
+    {
+        assert!(
+            tenantpool::is_connection_error(&e),
+            "not reported as a lost connection: {e}"
+        );
+    }
+    drop(c);
+    // ...but every later request works, on a new session: the dead one is not reused.
+    for i in 0..3 {
+        let mut c = registry.get(&tenant("victim")).await.expect("checkout");
+        let again = diesel::sql_query("SELECT CAST(CONNECTION_ID() AS SIGNED) AS n")
+            .get_result::<crate::Num>(&mut *c)
+            .await
+            .unwrap_or_else(|e| panic!("request {i} after the loss got the dead connection: {e}"));
+        assert_ne!(again.n, id, "request {i}");
+    }
+    let c = registry.stats().counters;
+    assert!(
+        c.discarded_broken + c.discarded_dirty >= 1,
+        "the dead connection was never discarded: {c:?}"
+    );
+    assert_eq!(admin.count(user).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

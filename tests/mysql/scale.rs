@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tenantpool::{DatabaseUrl, SchemaName, StaticDirectory, TemplateDirectory, TenantTarget};
+use tenantpool::TemplateDirectory;
 
 use crate::common::{self, my};
 use crate::{registry, settings, tenant, text, My};
@@ -137,12 +137,8 @@ async fn a_hundred_schema_tenants_share_one_pool_within_budget_and_drain_when_id
     s.cache.time_to_idle = Duration::from_secs(2);
     s.pool.idle_timeout = Duration::from_secs(600);
     s.pool.checkout_timeout = Duration::from_secs(30);
-    let url = DatabaseUrl::parse(&my::url(user, None)).expect("url");
-    let mut dir = StaticDirectory::new();
-    for (key, db) in &keys {
-        let schema = SchemaName::parse(db).expect("schema name");
-        dir.insert(tenant(key), TenantTarget::schema(url.clone(), schema));
-    }
+    let dir =
+        TemplateDirectory::schema(&my::url(user, None), "tp_msch_{tenant}").expect("template");
     let registry = registry(s, dir);
 
     let sampler = my::sampler(user).await;
