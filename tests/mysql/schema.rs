@@ -26,6 +26,16 @@ struct Owner {
     owner: String,
 }
 
+/// `SELECT owner FROM item WHERE id = 1` as a DSL query: prepared, and cached by its type
+/// when the connection's statement cache is on.
+async fn owner_by_dsl(conn: &mut AsyncMysqlConnection) -> diesel::QueryResult<String> {
+    item::table
+        .select(item::owner)
+        .filter(diesel::ExpressionMethods::eq(item::id, 1))
+        .first(conn)
+        .await
+}
+
 /// A static directory of schema-mode tenants: each `(tenant, database)` on one shared URL.
 fn schemas(user: &str, pairs: &[(String, String)]) -> StaticDirectory {
     let url = DatabaseUrl::parse(&my::url(user, None)).expect("url");
@@ -113,30 +123,24 @@ async fn prepared_statements_on_one_shared_connection_never_resolve_another_tena
     admin.databases_with_items(&dbs(&tenants)).await;
 
     // The hazard this test guards against, shown on a plain connection with diesel-async's
-    // default statement cache: a statement prepared on one database, reused after `USE`.
+    // default statement cache: a cached statement prepared on one database, reused after
+    // `USE`. (`sql_query` is never cached by diesel; DSL queries are, by their type.)
     {
         let mut plain = AsyncMysqlConnection::establish(&my::url(user, Some(&tenants[0].1)))
             .await
             .expect("plain connection");
-        let first: Vec<Owner> = diesel::sql_query("SELECT owner FROM item")
-            .load(&mut plain)
-            .await
-            .expect("first read");
+        let first = owner_by_dsl(&mut plain).await.expect("first read");
         plain
             .batch_execute(&format!("USE `{}`", tenants[1].1))
             .await
             .expect("USE");
-        let after_use: Vec<Owner> = diesel::sql_query("SELECT owner FROM item")
-            .load(&mut plain)
-            .await
-            .expect("read after USE");
+        let after_use = owner_by_dsl(&mut plain).await.expect("read after USE");
+        let stale = after_use == tenants[0].1;
         eprintln!(
-            "control: a cached prepared statement read {:?} then, after USE {}, {:?}{}",
-            first[0].owner,
+            "control: a cached statement read {first:?} then, after USE {}, {after_use:?}{}",
             tenants[1].1,
-            after_use[0].owner,
-            if after_use[0].owner == tenants[0].1 {
-                " (stale: the server binds prepared statements to their database)"
+            if stale {
+                " (stale: the server keeps a prepared statement on its database)"
             } else {
                 " (this server re-resolves prepared statements)"
             }
@@ -180,10 +184,7 @@ async fn prepared_statements_on_one_shared_connection_never_resolve_another_tena
         );
 
         // A DSL query: cached by its type when caching is on.
-        let dsl: String = item::table
-            .select(item::owner)
-            .filter(diesel::ExpressionMethods::eq(item::id, 1))
-            .first(&mut conn)
+        let dsl = owner_by_dsl(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
         assert_eq!(
