@@ -68,7 +68,7 @@ async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() {
                 diesel::sql_query("UPDATE ledger SET v = v + 1 WHERE k = 0")
                     .execute(conn)
                     .await?;
-                diesel::sql_query(&format!("INSERT INTO ledger VALUES ({}, 1)", k + 1))
+                diesel::sql_query(format!("INSERT INTO ledger VALUES ({}, 1)", k + 1))
                     .execute(conn)
                     .await?;
                 Ok(())
