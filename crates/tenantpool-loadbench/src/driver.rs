@@ -250,6 +250,8 @@ pub struct Report {
     pub memory: Vec<Value>,
     /// Each target, measured.
     pub targets: Vec<Target>,
+    /// Parts that failed (cold start, memory), with their errors.
+    pub failures: Vec<String>,
 }
 
 /// A target of the issue, and whether this run met it.
@@ -305,6 +307,7 @@ impl Server {
             .args(["--naive-pool-size", &plan.naive_pool_size.to_string()])
             .args(["--workers", &plan.workers.to_string()])
             .args(["--domain", &plan.domain])
+            .args(["--tenants", &plan.tenants.to_string()])
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true)
@@ -606,6 +609,11 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
     for (variant, round) in order {
         let run = run_variant(&plan, variant, round, port, &script, &admin).await?;
         runs.push(run);
+        // Kept as it goes, so that a failure later leaves what was measured.
+        std::fs::write(
+            plan.out.join("runs.json"),
+            serde_json::to_string_pretty(&runs)?,
+        )?;
         port += 1;
     }
     let rows: Vec<Row> = plan
@@ -617,19 +625,33 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         })
         .collect();
 
+    let mut failures = Vec::new();
     let coldstart = if plan.coldstart {
         port += 1;
-        Some(cold_start(&plan, port, &admin).await?)
+        match cold_start(&plan, port, &admin).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log(format!("error: the cold-start experiment failed: {e}"));
+                failures.push(format!("cold start: {e}"));
+                None
+            }
+        }
     } else {
         None
     };
     let mut memory = Vec::new();
     for tenants in &plan.memory_tenants {
-        memory.push(memory_run(&plan, *tenants).await?);
+        match memory_run(&plan, *tenants).await {
+            Ok(m) => memory.push(m),
+            Err(e) => {
+                log(format!("error: the memory measurement failed: {e}"));
+                failures.push(format!("memory at {tenants} tenants: {e}"));
+            }
+        }
     }
 
     let targets = targets(&plan, &rows, coldstart.as_ref(), &memory);
-    let smoke_ok = smoke_checks(&plan, &rows);
+    let smoke_ok = smoke_checks(&plan, &rows) && failures.is_empty();
     let report = Report {
         date,
         machine,
@@ -640,6 +662,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         coldstart,
         memory,
         targets,
+        failures,
     };
     Ok((report, smoke_ok))
 }
@@ -833,6 +856,13 @@ async fn cold_start(plan: &Plan, port: u16, admin: &tokio_postgres::Client) -> R
     let mut connect_query = Vec::new();
     for k in &cold_tenants {
         let url = db_url(&plan.pg, &tenant_db(*k), "lb_raw");
+        // A database's first connection after it was created builds its relation cache
+        // file; connect once untimed so that the raw and the cold measurement both see a
+        // database that has been opened before.
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        let driver = tokio::spawn(connection);
+        drop(client);
+        let _ = driver.await;
         let started = Instant::now();
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         let connected = started.elapsed();
@@ -1105,19 +1135,25 @@ pub fn markdown(report: &Report) -> String {
         );
         let _ = writeln!(
             s,
-            "| tenants | live heap bytes added | bytes per tenant | open connections after reaping |"
+            "| tenants | live heap bytes added | heap bytes per tenant | allocations per tenant | RSS added per tenant | open connections after reaping |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
         for m in &report.memory {
+            let tenants = m["tenants"].as_f64().unwrap_or(1.0).max(1.0);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.1} | {:.0} | {} |",
                 m["tenants"],
                 m["bytes_added"],
                 m["bytes_per_tenant"].as_f64().unwrap_or(0.0),
+                m["allocations_per_tenant"].as_f64().unwrap_or(0.0),
+                m["rss_added_bytes"].as_f64().unwrap_or(0.0) / tenants,
                 m["open_connections"]
             );
         }
+    }
+    for failure in &report.failures {
+        let _ = writeln!(s, "\n**Failed:** {failure}");
     }
     if !report.targets.is_empty() {
         let _ = writeln!(s, "\nTargets:\n");

@@ -26,10 +26,10 @@ use futures_util::FutureExt;
 use serde_json::json;
 use tenantpool::actix::resolve::Resolver;
 use tenantpool::actix::{ResolveTenant, TenantConn, TenantRegistry};
-use tenantpool::{Registry, Settings, TemplateDirectory};
+use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::args::Args;
-use crate::{db_url, fail, tenant_db, Result, SCHEMA_DB};
+use crate::{db_url, fail, tenant_db, tenant_key, Result, SCHEMA_DB};
 
 /// One of the designs under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,8 @@ pub struct ServeOptions {
     pub workers: usize,
     /// Tenants are subdomains of this domain (`t1.<domain>`).
     pub domain: String,
+    /// Tenants `t1..tN` the tenantpool variants' directory lists.
+    pub tenants: usize,
 }
 
 impl ServeOptions {
@@ -139,6 +141,7 @@ impl ServeOptions {
             naive_pool_size: args.get("naive-pool-size", 5)?,
             workers: args.get("workers", 2)?,
             domain: args.get("domain", "lb.localhost".to_string())?,
+            tenants: args.get("tenants", 1000)?,
         })
     }
 }
@@ -311,6 +314,13 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
         Variant::C1 => TemplateDirectory::schema(&db_url(&opts.pg, SCHEMA_DB, &app), "{tenant}")?,
         _ => TemplateDirectory::database(&db_url(&opts.pg, "lb_{tenant}", &app))?,
     };
+    // The tenants are known (as in production, where a directory lists its tenants): the
+    // registry answers other keys with 404 without a lookup, and cold starts of listed
+    // tenants are not rate-limited.
+    let known = (1..=opts.tenants)
+        .map(|k| TenantId::parse(&tenant_key(k)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let directory = directory.allow(known);
     // Built once, outside HttpServer::new: every worker shares it.
     let registry = Registry::<AsyncPgConnection>::builder(settings)
         .directory(directory)
