@@ -151,6 +151,8 @@ pub struct Run {
     pub connects_measured: Option<u64>,
     /// The server's `/_lb/stats` after the measurement.
     pub stats: Value,
+    /// The server process's CPU time and context switches during the measurement.
+    pub server_usage: Usage,
 }
 
 /// One line of the results table: the runs of a variant, medians over rounds.
@@ -186,6 +188,10 @@ pub struct Row {
     pub over_budget: u64,
     /// Connections opened per second during the measurement (median).
     pub connects_per_s: Option<f64>,
+    /// Server CPU time per request, microseconds (median).
+    pub cpu_us_per_req: f64,
+    /// Server context switches per request (median).
+    pub ctx_per_req: f64,
     /// The errors the server saw, by message (first round with errors).
     pub errors: Value,
 }
@@ -346,6 +352,58 @@ impl Server {
     }
 }
 
+/// CPU time and context switches of a process (all its threads), from /proc.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Usage {
+    /// User plus system CPU time, in seconds.
+    pub cpu_s: f64,
+    /// Voluntary plus involuntary context switches, summed over threads.
+    pub ctx_switches: u64,
+}
+
+impl Usage {
+    fn of(pid: Option<u32>) -> Self {
+        let Some(pid) = pid else {
+            return Self::default();
+        };
+        // SAFETY: sysconf has no memory-safety requirements.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which may contain spaces) start at field 3.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 (1-based), 11 and 12 after the name.
+        let cpu_s = (field(11) + field(12)) / ticks;
+        let mut ctx_switches = 0;
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let status =
+                    std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+                for line in status.lines() {
+                    if let Some(v) = line
+                        .strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                    {
+                        ctx_switches += v.trim().parse::<u64>().unwrap_or(0);
+                    }
+                }
+            }
+        }
+        Self {
+            cpu_s,
+            ctx_switches,
+        }
+    }
+}
+
 fn load(plan: &Plan, tenants: usize, duration: Duration) -> Load {
     Load {
         threads: plan.threads,
@@ -401,9 +459,17 @@ async fn run_variant(
     let result = async {
         let warm = wrk::run(&url, script, &load(plan, tenants, warmup)).await?;
         let before = client::stats(server.addr).await?;
+        let usage_before = Usage::of(server.child.id());
         let measure = wrk::run(&url, script, &load(plan, tenants, duration)).await?;
+        let usage_after = Usage::of(server.child.id());
         let after = client::stats(server.addr).await?;
-        Ok::<_, crate::BoxError>((warm, before, measure, after))
+        let usage = Usage {
+            cpu_s: usage_after.cpu_s - usage_before.cpu_s,
+            ctx_switches: usage_after
+                .ctx_switches
+                .saturating_sub(usage_before.ctx_switches),
+        };
+        Ok::<_, crate::BoxError>((warm, before, measure, after, usage))
     }
     .await;
     server.stop().await;
@@ -414,7 +480,7 @@ async fn run_variant(
             "warning: {left} connections tagged {app} outlived the server"
         ));
     }
-    let (warmup, before, measure, stats) = result?;
+    let (warmup, before, measure, stats, usage) = result?;
     let connects_measured = match (connects(&before), connects(&stats)) {
         (Some(b), Some(a)) => Some(a.saturating_sub(b)),
         _ => None,
@@ -437,6 +503,7 @@ async fn run_variant(
         samples,
         connects_measured,
         stats,
+        server_usage: usage,
     })
 }
 
@@ -470,6 +537,8 @@ fn aggregate(variant: Variant, runs: &[&Run]) -> Row {
         samples: runs.iter().map(|r| r.samples.samples).sum(),
         over_budget: runs.iter().map(|r| r.samples.over_budget).sum(),
         connects_per_s: (!connect_rates.is_empty()).then(|| median(connect_rates)),
+        cpu_us_per_req: f(&|r| r.server_usage.cpu_s * 1e6 / r.measure.requests.max(1) as f64),
+        ctx_per_req: f(&|r| r.server_usage.ctx_switches as f64 / r.measure.requests.max(1) as f64),
         errors,
     }
 }
@@ -1028,9 +1097,12 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(s, "Command: `{}`\n", report.command);
     let _ = writeln!(
         s,
-        "| variant | design | req/s | 2xx req/s | p50 ms | p99 ms | non-2xx | socket errors | max server conns | connects/s |"
+        "| variant | design | req/s | 2xx req/s | p50 ms | p99 ms | non-2xx | socket errors | max server conns | connects/s | server CPU µs/req | ctx switches/req |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &report.rows {
         let rounds = if r.rounds > 1 {
             format!(" (median of {})", r.rounds)
@@ -1039,7 +1111,7 @@ pub fn markdown(report: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {}{} | {:.0} | {:.0} | {:.2} | {:.2} | {} (+{} warm-up) | {} (+{} warm-up) | {} | {} |",
+            "| {} | {}{} | {:.0} | {:.0} | {:.2} | {:.2} | {} (+{} warm-up) | {} (+{} warm-up) | {} | {} | {:.1} | {:.2} |",
             r.variant,
             r.design,
             rounds,
@@ -1053,7 +1125,9 @@ pub fn markdown(report: &Report) -> String {
             r.socket_errors_warmup,
             r.max_conns,
             r.connects_per_s
-                .map_or_else(|| "-".to_string(), |c| format!("{c:.0}"))
+                .map_or_else(|| "-".to_string(), |c| format!("{c:.0}")),
+            r.cpu_us_per_req,
+            r.ctx_per_req
         );
     }
     let named: Vec<&Row> = report.rows.iter().filter(|r| !r.errors.is_null()).collect();

@@ -121,6 +121,8 @@ pub struct ServeOptions {
     pub domain: String,
     /// Tenants `t1..tN` the tenantpool variants' directory lists.
     pub tenants: usize,
+    /// Threads of tenantpool's I/O runtime (default: tenantpool's default).
+    pub io_threads: Option<usize>,
 }
 
 impl ServeOptions {
@@ -142,6 +144,7 @@ impl ServeOptions {
             workers: args.get("workers", 2)?,
             domain: args.get("domain", "lb.localhost".to_string())?,
             tenants: args.get("tenants", 1000)?,
+            io_threads: args.str("io-threads").map(str::parse).transpose()?,
         })
     }
 }
@@ -310,6 +313,9 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let mut settings = Settings::default();
     settings.pool.max_size = opts.pool_size;
     settings.budget.max_connections = opts.budget;
+    if let Some(n) = opts.io_threads {
+        settings.runtime.io_threads = n;
+    }
     let directory = match opts.variant {
         Variant::C1 => TemplateDirectory::schema(&db_url(&opts.pg, SCHEMA_DB, &app), "{tenant}")?,
         _ => TemplateDirectory::database(&db_url(&opts.pg, "lb_{tenant}", &app))?,
