@@ -24,8 +24,9 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use tenantpool_core::{Backend, PooledConnection, Registry, TenantId};
+use tenantpool_core::{is_connection_error, Backend, PooledConnection, Registry, TenantId};
 
+use crate::query::QueryError;
 use crate::resolve::ResolvedBy;
 use crate::response::{error_response, TenantError};
 
@@ -462,6 +463,36 @@ impl<C: Backend, R: Role> TenantConn<C, R> {
     /// ```
     pub fn discard(&mut self) {
         self.conn.discard();
+    }
+
+    /// Turns a failed query on this connection into a [`QueryError`]: a 503 with
+    /// `Retry-After` when the connection to the database was lost (its socket is closed, or
+    /// the error says so: see [`tenantpool_core::is_connection_error`]), a generic 500
+    /// otherwise. A lost connection is also marked for closing, so that it is never handed to
+    /// another request (MySQL cannot tell a dead socket locally; this makes sure).
+    ///
+    #[cfg_attr(feature = "postgres", doc = "```no_run")]
+    #[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
+    /// use actix_web::HttpResponse;
+    /// use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    /// use tenantpool_actix::{QueryError, TenantConn};
+    ///
+    /// async fn purge(mut conn: TenantConn<AsyncPgConnection>) -> Result<HttpResponse, QueryError> {
+    ///     let n = diesel::sql_query("DELETE FROM sessions")
+    ///         .execute(&mut conn)
+    ///         .await
+    ///         .map_err(|e| conn.query_error(e))?;
+    ///     Ok(HttpResponse::Ok().body(n.to_string()))
+    /// }
+    /// ```
+    pub fn query_error(&mut self, error: diesel::result::Error) -> QueryError {
+        let tenant = self.conn.tenant().clone();
+        if self.conn.is_lost() || is_connection_error(&error) {
+            self.conn.discard();
+            QueryError::lost(tenant, error)
+        } else {
+            QueryError::new(tenant, error)
+        }
     }
 
     /// The core's guard.

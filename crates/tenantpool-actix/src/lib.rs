@@ -11,7 +11,10 @@
 //! 2. The handler asks for a [`TenantConn<C>`](TenantConn): the extractor checks a connection
 //!    out of the [`TenantRegistry<C>`](TenantRegistry) registered as app data, for that tenant.
 //!    A second type parameter picks another registry (`TenantConn<AsyncPgConnection, Replica>`).
-//! 3. The connection goes back to its pool when the handler ends, whichever way it ends.
+//! 3. The connection goes back to its pool when the handler ends, whichever way it ends. A
+//!    failed query becomes a [`QueryError`] with
+//!    [`TenantConn::query_error`](TenantConn::query_error): 503 with `Retry-After` when the
+//!    connection to the database was lost, a generic 500 otherwise.
 //! 4. Failures answer with JSON `{"error": ..., "tenant": ...}`: 400 malformed, 404 unknown
 //!    tenant, 503 with `Retry-After` when the pool or the database cannot serve now, 500
 //!    otherwise (see [`response`](crate::TenantError)).
@@ -57,6 +60,7 @@
 pub mod admin;
 mod extract;
 mod middleware;
+mod query;
 pub mod resolve;
 mod response;
 mod server;
@@ -67,6 +71,7 @@ pub use crate::extract::{
     TenantRegistry, TenantRejection,
 };
 pub use crate::middleware::{ResolveTenant, ResolveTenantService};
+pub use crate::query::QueryError;
 pub use crate::response::{error_response, ErrorBody, TenantError};
 pub use crate::server::GracefulShutdown;
 pub use crate::span::TenantRootSpan;

@@ -4,7 +4,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 use serde::Deserialize;
-use tenantpool::actix::{error_response, TenantConn};
+use tenantpool::actix::{error_response, QueryError, TenantConn};
 use tenantpool::TenantId;
 
 use crate::store::NotesStore;
@@ -25,21 +25,10 @@ enum ApiError {
     NotFound { tenant: TenantId, id: i64 },
     #[error("{reason}")]
     Invalid { tenant: TenantId, reason: String },
-    #[error("the database failed to answer")]
-    Database {
-        tenant: TenantId,
-        #[source]
-        source: diesel::result::Error,
-    },
-}
-
-impl ApiError {
-    fn db(tenant: &TenantId) -> impl FnOnce(diesel::result::Error) -> Self + '_ {
-        move |source| Self::Database {
-            tenant: tenant.clone(),
-            source,
-        }
-    }
+    /// A failed query: 503 with `Retry-After` when the connection to the database was lost
+    /// (a restart, a terminated backend), a generic 500 otherwise; never driver text.
+    #[error(transparent)]
+    Query(#[from] QueryError),
 }
 
 impl ResponseError for ApiError {
@@ -47,19 +36,17 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Database { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Query(e) => e.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let tenant = match self {
-            Self::NotFound { tenant, .. } | Self::Invalid { tenant, .. } => tenant,
-            Self::Database { tenant, source } => {
-                tracing::error!(%tenant, error = %source, "query failed");
-                tenant
+        match self {
+            Self::NotFound { tenant, .. } | Self::Invalid { tenant, .. } => {
+                error_response(self.status_code(), self.to_string(), Some(tenant))
             }
-        };
-        error_response(self.status_code(), self.to_string(), Some(tenant))
+            Self::Query(e) => e.error_response(),
+        }
     }
 }
 
@@ -93,8 +80,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 async fn list<C: NotesStore>(mut conn: TenantConn<C>) -> Result<HttpResponse, ApiError> {
-    let tenant = conn.tenant().clone();
-    let notes = conn.list().await.map_err(ApiError::db(&tenant))?;
+    let notes = conn.list().await.map_err(|e| conn.query_error(e))?;
     Ok(HttpResponse::Ok().json(notes))
 }
 
@@ -110,7 +96,7 @@ async fn create<C: NotesStore>(
             reason: format!("text must be 1 to {MAX_NOTE_LEN} bytes and not blank"),
         });
     }
-    let note = conn.create(&text).await.map_err(ApiError::db(&tenant))?;
+    let note = conn.create(&text).await.map_err(|e| conn.query_error(e))?;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/notes/{}", note.id)))
         .json(note))
@@ -122,7 +108,7 @@ async fn show<C: NotesStore>(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = conn.tenant().clone();
     let id = id.into_inner();
-    match conn.find(id).await.map_err(ApiError::db(&tenant))? {
+    match conn.find(id).await.map_err(|e| conn.query_error(e))? {
         Some(note) => Ok(HttpResponse::Ok().json(note)),
         None => Err(ApiError::NotFound { tenant, id }),
     }
@@ -134,7 +120,7 @@ async fn delete<C: NotesStore>(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = conn.tenant().clone();
     let id = id.into_inner();
-    if conn.remove(id).await.map_err(ApiError::db(&tenant))? {
+    if conn.remove(id).await.map_err(|e| conn.query_error(e))? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound { tenant, id })

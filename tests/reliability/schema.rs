@@ -1,0 +1,160 @@
+//! Dirty connections over HTTP: schema tenants sharing one pool, requests interleaved at
+//! random, and some requests that leave their connection in a state worth checking (a query
+//! timed out mid-flight, a panic inside a transaction). Every answer must be the asking
+//! tenant's own `search_path` and its own row.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix_web::App;
+use tenantpool::actix::resolve::Resolver;
+use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry};
+use tenantpool::{Registry, Settings, TemplateDirectory};
+
+use crate::app::{self, Pg};
+use crate::support::{self, client, get, percentiles, PgAdmin, Rng};
+
+#[actix_web::test]
+async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_rows() {
+    let _heavy = support::heavy().await;
+    let Some(admin) = PgAdmin::shared().await else {
+        return;
+    };
+    let tenants = support::size(40, 200);
+    let requests = support::size(6_000, 100_000);
+    let concurrency = 32;
+    let app_name = support::unique("schema");
+    let db = format!("tpr_schema_http_{tenants}");
+    let keys: Vec<String> = (0..tenants).map(|i| format!("sch{i:03}")).collect();
+
+    // One database with a schema per tenant, each holding one row that names its owner.
+    admin.drop_database(&db).await;
+    admin.exec(&format!("CREATE DATABASE \"{db}\"")).await;
+    {
+        let setup = PgAdmin::connect(&support::pg_url(&db, "tpr_admin"))
+            .await
+            .expect("setup connection");
+        let mut sql = String::new();
+        for k in &keys {
+            sql.push_str(&format!(
+                "CREATE SCHEMA \"{k}\"; CREATE TABLE \"{k}\".item (id int, owner text); \
+                 INSERT INTO \"{k}\".item VALUES (1, '{k}');"
+            ));
+        }
+        setup.exec(&sql).await;
+    }
+
+    let mut s = Settings::default();
+    s.budget.max_connections = 6;
+    s.pool.max_size = 6;
+    s.pool.tenant_max_in_use = Some(3);
+    s.pool.checkout_timeout = Duration::from_secs(10);
+    s.cache.maintenance_interval = Duration::from_millis(200);
+    let directory =
+        TemplateDirectory::schema(&support::pg_url(&db, &app_name), "{tenant}").expect("template");
+    let registry = Registry::<Pg>::builder(s)
+        .directory(directory)
+        .build()
+        .expect("registry");
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .build()
+        .expect("resolver");
+    let r = registry.clone();
+    let (addr, handle, server) = serve!(
+        move || {
+            App::new()
+                .app_data(TenantRegistry::new(r.clone()))
+                .wrap(ResolveTenant::new(resolver.clone()))
+                .configure(app::routes)
+        },
+        2
+    );
+    let served = actix_web::rt::spawn(
+        GracefulShutdown::new(Duration::from_secs(10))
+            .registry(registry.clone())
+            .run(server),
+    );
+
+    let checked = Rc::new(RefCell::new(0u64));
+    let dirtying: Rc<RefCell<BTreeMap<&'static str, u64>>> = Rc::default();
+    let latencies: Rc<RefCell<Vec<Duration>>> = Rc::default();
+    let started = Instant::now();
+    let per_worker = requests / concurrency;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let keys = keys.clone();
+            let checked = checked.clone();
+            let dirtying = dirtying.clone();
+            let latencies = latencies.clone();
+            actix_web::rt::spawn(async move {
+                let http = client(Duration::from_secs(60));
+                let mut rng = Rng::new(0xd1e7_0000 + w as u64);
+                for i in 0..per_worker {
+                    let key = keys[rng.below(keys.len())].as_str();
+                    match rng.below(100) {
+                        // Leave a statement running on the connection, dropped mid-flight.
+                        0..=3 => {
+                            let a = get(&http, addr, "/timeout/5", ("X-Tenant-Id", key)).await;
+                            assert!(a.status == 503 || a.status == 200, "{a:?}");
+                            *dirtying.borrow_mut().entry("timeout").or_default() += 1;
+                        }
+                        // Panic inside a transaction.
+                        4 => {
+                            let a = get(&http, addr, "/panic", ("X-Tenant-Id", key)).await;
+                            assert!(a.status == 500 || a.status == 0, "{a:?}");
+                            *dirtying.borrow_mut().entry("panic").or_default() += 1;
+                        }
+                        // A failed transaction.
+                        5..=7 => {
+                            let a = get(&http, addr, "/txfail", ("X-Tenant-Id", key)).await;
+                            assert_eq!(a.status, 500, "{a:?}");
+                            *dirtying.borrow_mut().entry("txfail").or_default() += 1;
+                        }
+                        _ => {
+                            let a = get(&http, addr, "/schema", ("X-Tenant-Id", key)).await;
+                            assert_eq!(
+                                (a.status, a.body.as_str()),
+                                (200, format!("{key}|{key}").as_str()),
+                                "request {i} of worker {w} for {key}: {a:?}"
+                            );
+                            latencies.borrow_mut().push(a.took);
+                            *checked.borrow_mut() += 1;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("a client worker failed");
+    }
+    let took = started.elapsed();
+    let stats = registry.stats();
+    handle.stop(true).await;
+    let reports = served.await.expect("server task").expect("server");
+    assert!(reports.iter().all(|r| r.clean), "{reports:?}");
+    let (left, _) = admin
+        .wait_for_zero(&app_name, Duration::from_secs(10))
+        .await;
+    assert_eq!(left, 0, "connections left after shutdown");
+    let checked = *checked.borrow();
+    assert!(
+        checked as usize > requests * 8 / 10,
+        "only {checked} checked answers"
+    );
+    assert_eq!(stats.pools.len(), 1, "schema tenants share one pool");
+    let c = &stats.counters;
+    let (p50, p99, max) = percentiles(latencies.take());
+    eprintln!(
+        "FIGURES schema_http: requests={} checked_answers={checked} tenants={tenants} took={took:?} \
+         schema_switches={} discarded_dirty={} dirtying={:?} latency_ms p50={p50:.1} p99={p99:.1} max={max:.1}",
+        per_worker * concurrency,
+        c.schema_switches,
+        c.discarded_dirty,
+        dirtying.borrow()
+    );
+    admin.drop_database(&db).await;
+}
