@@ -169,6 +169,19 @@ pub mod pg {
                 .unwrap_or(-1)
         }
 
+        /// Sessions tagged `app` that are running `query` right now.
+        pub async fn count_running(&self, app: &str, query: &str) -> i64 {
+            self.client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                     AND state = 'active' AND query = $2",
+                    &[&app, &query],
+                )
+                .await
+                .map(|row| row.get::<_, i64>(0))
+                .unwrap_or(-1)
+        }
+
         /// Creates the databases that do not exist yet (one session, like `\gexec`).
         pub async fn ensure_databases(&self, names: &[String]) {
             let rows = self

@@ -320,3 +320,104 @@ async fn a_password_never_appears_in_errors_debug_output_or_stats() {
 fn guards_are_send(c: tenantpool::PooledConnection<Pg>) -> impl Send {
     c
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_abandoned_outside_a_transaction_is_stopped_and_nobody_queues_behind_it() {
+    let _slots = common::reserve(5).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_abandoned_stmt";
+    admin
+        .ensure_databases(&["tp_abandoned_stmt".to_string()])
+        .await;
+    let registry = registry(
+        settings(3, 1),
+        databases(app, &[("s", "tp_abandoned_stmt")]),
+    );
+    let abandoned = tokio::time::timeout(Duration::from_millis(200), async {
+        let mut conn = registry.get(&tenant("s")).await.expect("checkout");
+        diesel::sql_query("SELECT pg_sleep(30)")
+            .execute(&mut conn)
+            .await
+    })
+    .await;
+    assert!(abandoned.is_err(), "the timeout should have fired");
+    // The one-connection pool serves the next request at once, not after the sleep.
+    let mut next = tokio::time::timeout(Duration::from_secs(10), registry.get(&tenant("s")))
+        .await
+        .expect("the next checkout queued behind the abandoned statement")
+        .expect("checkout");
+    assert_eq!(text(&mut next, "SELECT 'free' AS value").await, "free");
+    drop(next);
+    // The server stopped the statement.
+    let (sleeping, _) = common::wait_until(
+        Duration::from_secs(5),
+        || admin.count_running(app, "SELECT pg_sleep(30)"),
+        |n| *n == 0,
+    )
+    .await;
+    assert_eq!(
+        sleeping, 0,
+        "the abandoned pg_sleep still runs on the server"
+    );
+    assert_eq!(registry.stats().counters.discarded_dirty, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_use_of_a_connection_never_marks_it_dirty() {
+    use diesel_async::SimpleAsyncConnection;
+    let _slots = common::reserve(4).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_no_false_dirty";
+    admin
+        .ensure_databases(&["tp_no_false_dirty".to_string()])
+        .await;
+    let registry = registry(
+        settings(2, 1),
+        databases(app, &[("n", "tp_no_false_dirty")]),
+    );
+    for round in 0..5 {
+        let mut conn = registry.get(&tenant("n")).await.expect("checkout");
+        conn.batch_execute("CREATE TABLE IF NOT EXISTS t (x int); DELETE FROM t; INSERT INTO t VALUES (1), (2), (3);")
+            .await
+            .expect("batch");
+        let rows: Vec<crate::Int> = diesel::sql_query("SELECT x AS n FROM t ORDER BY x")
+            .load(&mut conn)
+            .await
+            .expect("load");
+        assert_eq!(rows.len(), 3);
+        let first: crate::Int = diesel::sql_query("SELECT x AS n FROM t ORDER BY x")
+            .get_result(&mut conn)
+            .await
+            .expect("first row of three");
+        assert_eq!(first.n, 1);
+        assert!(diesel::sql_query("SELECT no_such_column FROM t")
+            .execute(&mut conn)
+            .await
+            .is_err());
+        conn.transaction::<_, diesel::result::Error, _>(async |c| {
+            diesel::sql_query("UPDATE t SET x = x + 1")
+                .execute(c)
+                .await?;
+            Ok(())
+        })
+        .await
+        .expect("transaction");
+        let _ = conn
+            .transaction::<(), diesel::result::Error, _>(async |c| {
+                diesel::sql_query("UPDATE t SET x = x + 1")
+                    .execute(c)
+                    .await?;
+                Err(diesel::result::Error::RollbackTransaction)
+            })
+            .await;
+        assert!(!conn.is_lost(), "round {round}");
+    }
+    let c = registry.stats().counters;
+    assert_eq!(c.connections_created, 1, "a clean connection was replaced");
+    assert_eq!(c.discarded_dirty, 0);
+    assert_eq!(c.discarded_broken, 0);
+}

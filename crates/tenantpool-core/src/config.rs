@@ -196,7 +196,10 @@ pub struct PoolSettings {
     #[serde(with = "humantime_serde")]
     pub start_timeout: Duration,
     /// A connection idle for longer than this is checked with a round trip before it is
-    /// handed out; one used more recently is checked only locally (transaction state, socket).
+    /// handed out; one used more recently is checked only locally (transaction state,
+    /// abandoned statements, and on PostgreSQL the socket). MySQL cannot see a closed socket
+    /// locally: a connection the server closed while it was idle for less than this fails the
+    /// one request that next uses it, and is then discarded. `0s` validates every checkout.
     /// Default 30 s.
     #[serde(with = "humantime_serde")]
     pub validate_after_idle: Duration,

@@ -22,7 +22,8 @@ use deadpool::managed::Object;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::backend::Backend;
-use crate::pool::{Manager, SharedPool};
+use crate::budget::ServerBudget;
+use crate::pool::{Manager, Pooled, SharedPool};
 use crate::stats::Counters;
 use crate::{Error, SchemaName, TenantId};
 
@@ -137,7 +138,7 @@ impl<C: Backend> PooledConnection<C> {
     /// # Ok(()) }
     /// ```
     pub fn is_lost(&mut self) -> bool {
-        self.obj.conn.is_closed()
+        self.obj.is_lost()
     }
 
     /// Puts the connection on `schema`, skipping the round trip when it provably is already.
@@ -190,11 +191,8 @@ impl<C: Backend> Drop for PooledConnection<C> {
         let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
         let counters = &self.pool.counters;
         let panicking = std::thread::panicking();
-        let dirty = panicking || obj.conn.is_dirty();
+        let dirty = panicking || obj.is_dirty();
         if dirty || obj.discard {
-            if dirty {
-                obj.conn.abandon(&self.pool.pool.manager().io);
-            }
             Counters::bump(&counters.discarded_dirty);
             tracing::warn!(
                 tenant = %self.tenant,
@@ -202,7 +200,13 @@ impl<C: Backend> Drop for PooledConnection<C> {
                 panicking,
                 "discarding a dirty connection instead of returning it to the pool"
             );
-            drop(Object::take(obj));
+            let cancel = if dirty { obj.conn.abandon() } else { None };
+            obj.abandoned = dirty;
+            let pooled = Object::take(obj);
+            match cancel {
+                Some(cancel) => abandon(pooled, cancel, self.pool.budget.clone(), counters.clone()),
+                None => drop(pooled),
+            }
         } else if self.pool.budget.has_waiters() && self.pool.pool.status().waiting == 0 {
             Counters::bump(&counters.handed_off);
             tracing::debug!(
@@ -217,6 +221,35 @@ impl<C: Backend> Drop for PooledConnection<C> {
         }
     }
 }
+
+/// Stops the abandoned connection's statement on the server, then closes the connection.
+///
+/// The stop request is a connection of its own (a PostgreSQL cancel request, a MySQL
+/// `KILL QUERY` session), so it runs under a budget permit of its own; the abandoned
+/// connection keeps its permit until it is closed after the request.
+fn abandon<C: Backend>(
+    pooled: Pooled<C>,
+    cancel: futures_util::future::BoxFuture<'static, ()>,
+    budget: Arc<ServerBudget>,
+    counters: Arc<Counters>,
+) {
+    let io = pooled.io().clone();
+    io.handle().spawn(async move {
+        let stop = async {
+            if let Ok(permit) = budget.acquire(&counters).await {
+                cancel.await;
+                drop(permit);
+            }
+        };
+        if tokio::time::timeout(ABANDON_TIMEOUT, stop).await.is_err() {
+            tracing::debug!("stopping an abandoned statement timed out; closing the connection");
+        }
+        drop(pooled);
+    });
+}
+
+/// How long stopping an abandoned statement may take before its connection is simply closed.
+const ABANDON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<C: Backend> std::fmt::Debug for PooledConnection<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

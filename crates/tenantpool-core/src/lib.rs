@@ -46,6 +46,7 @@ mod runtime;
 mod stats;
 mod target;
 mod tenant;
+mod tracking;
 
 pub use crate::backend::{is_connection_error, Backend, ConnectContext, ConnectFailure};
 #[cfg(feature = "sqlite")]

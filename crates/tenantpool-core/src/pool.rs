@@ -7,6 +7,7 @@
 //! compares identities or counts users by hand: an entry rebuilt while a stale eviction notice
 //! is in flight shares the same live pool, and the notice only drops one reference.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,14 +17,18 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::{BudgetError, IdleSource, ServerBudget};
 use crate::stats::Counters;
+use crate::tracking::{StatementState, StatementTracker};
 use crate::{ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
 
 /// A connection as the pool stores it: the driver connection plus what the registry needs to
 /// know about it.
-pub(crate) struct Pooled<C> {
-    // Field order matters: the connection closes before its budget permit is released.
-    pub(crate) conn: C,
-    _permit: Option<ConnectionPermit>,
+pub(crate) struct Pooled<C: Backend> {
+    // Taken exactly once, in `Drop`, and handed to `Backend::close` with the permit, which
+    // releases the permit only once the server-side session is gone.
+    pub(crate) conn: ManuallyDrop<C>,
+    permit: Option<ConnectionPermit>,
+    statements: Arc<StatementState>,
+    io: IoRuntime,
     created: Instant,
     /// When it last went back to the pool idle.
     pub(crate) returned_at: Instant,
@@ -32,12 +37,34 @@ pub(crate) struct Pooled<C> {
     pub(crate) schema: Option<SchemaName>,
     /// Set when the connection must not be reused (a failed switch, a user's `discard`).
     pub(crate) discard: bool,
+    /// Set when the connection was abandoned mid-statement: close it without draining.
+    pub(crate) abandoned: bool,
     counters: Arc<Counters>,
 }
 
-impl<C> Drop for Pooled<C> {
+impl<C: Backend> Pooled<C> {
+    /// Must not be reused: a transaction open or broken, a closed socket, a statement whose
+    /// future was dropped, or a statement that failed because the connection was lost.
+    pub(crate) fn is_dirty(&mut self) -> bool {
+        self.statements.abandoned() || self.statements.lost() || self.conn.is_dirty()
+    }
+
+    /// The connection to the server is gone.
+    pub(crate) fn is_lost(&mut self) -> bool {
+        self.statements.lost() || self.conn.is_closed()
+    }
+
+    pub(crate) fn io(&self) -> &IoRuntime {
+        &self.io
+    }
+}
+
+impl<C: Backend> Drop for Pooled<C> {
     fn drop(&mut self) {
         Counters::bump(&self.counters.connections_closed);
+        // SAFETY: `conn` is never used again after this line; `drop` runs once.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        conn.close(self.permit.take(), &self.io, !self.abandoned);
     }
 }
 
@@ -81,6 +108,8 @@ impl<C: Backend> managed::Manager for Manager<C> {
         };
         match C::connect(self.url.clone(), ctx).await {
             Ok((mut conn, permit)) => {
+                let statements = Arc::new(StatementState::default());
+                conn.set_instrumentation(StatementTracker::new(statements.clone()));
                 self.budget.record_success();
                 Counters::bump(&self.counters.connections_created);
                 if self.shared {
@@ -88,12 +117,15 @@ impl<C: Backend> managed::Manager for Manager<C> {
                 }
                 let now = Instant::now();
                 Ok(Pooled {
-                    conn,
-                    _permit: permit,
+                    conn: ManuallyDrop::new(conn),
+                    permit,
+                    statements,
+                    io: self.io.clone(),
                     created: now,
                     returned_at: now,
                     schema: None,
                     discard: false,
+                    abandoned: false,
                     counters: self.counters.clone(),
                 })
             }
@@ -114,7 +146,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
     }
 
     async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
-        if obj.discard || obj.conn.is_dirty() {
+        if obj.discard || obj.is_dirty() {
             Counters::bump(&self.counters.discarded_broken);
             return Err(RecycleError::message("connection is broken"));
         }

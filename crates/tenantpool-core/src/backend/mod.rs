@@ -11,6 +11,7 @@ use std::time::Duration;
 use diesel::result::QueryResult;
 use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{AsyncConnection, TransactionManager};
+use futures_util::future::BoxFuture;
 
 use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
 
@@ -110,11 +111,22 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     /// it was prepared.
     fn prepare_for_sharing(&mut self) {}
 
-    /// Called when a dirty connection is about to be closed: it may be in the middle of a
-    /// query whose future was dropped. PostgreSQL sends a cancel request on `io`, so that the
-    /// server stops the statement and releases its locks now instead of when the statement
-    /// would have ended.
-    fn abandon(&mut self, _io: &IoRuntime) {}
+    /// For a dirty connection about to be closed, which may be in the middle of a statement
+    /// whose future was dropped: a request that makes the server stop that statement now
+    /// (releasing its locks) instead of when it would have ended. PostgreSQL sends a cancel
+    /// request, MySQL a `KILL QUERY` from a short-lived second session. The registry runs it
+    /// on the I/O runtime under a budget permit of its own, then closes the connection.
+    fn abandon(&mut self) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
+
+    /// Closes the connection; `permit` must be released only once the server-side session
+    /// is gone. `clean` is false for abandoned connections, which must not be drained. The
+    /// default drops the connection, then the permit.
+    fn close(self, permit: Option<ConnectionPermit>, _io: &IoRuntime, _clean: bool) {
+        drop(self);
+        drop(permit);
+    }
 
     /// Whether the connection's socket is known to be closed (a local check). PostgreSQL
     /// knows (its driver task ends with the socket); the default cannot tell and says no.

@@ -9,9 +9,10 @@ use diesel::connection::CacheSize;
 use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::future::BoxFuture;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, SchemaName};
+use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
 
 /// MySQL's "Unknown database" error code.
 const ER_BAD_DB_ERROR: u16 = 1049;
@@ -38,6 +39,14 @@ impl Backend for AsyncMysqlConnection {
         on_io(&io, timeout, async move {
             let opts = mysql_async::Opts::from_url(url.expose_secret())
                 .map_err(|e| ConnectFailure::Unavailable(url.redact(&e.to_string())))?;
+            // As diesel-async's own `establish`: diesel's statement cache replaces
+            // mysql_async's, and affected rows are matched rows. And one TCP session: by
+            // default mysql_async reconnects over the server's Unix socket after logging in,
+            // which opens a second session behind the budget's back.
+            let opts = mysql_async::OptsBuilder::from_opts(opts)
+                .prefer_socket(false)
+                .stmt_cache_size(0)
+                .client_found_rows(true);
             let raw = mysql_async::Conn::new(opts).await.map_err(|e| match &e {
                 mysql_async::Error::Server(s) if s.code == ER_BAD_DB_ERROR => {
                     ConnectFailure::DatabaseMissing
@@ -86,5 +95,64 @@ impl Backend for AsyncMysqlConnection {
 
     fn prepare_for_sharing(&mut self) {
         self.set_prepared_statement_cache_size(CacheSize::Disabled);
+    }
+
+    fn abandon(&mut self) -> Option<BoxFuture<'static, ()>> {
+        let token = self.cancel_token();
+        Some(Box::pin(async move {
+            if let Err(e) = token.cancel_query().await {
+                tracing::debug!(error = %e, "KILL QUERY for an abandoned connection failed");
+            }
+        }))
+    }
+
+    fn close(self, permit: Option<ConnectionPermit>, io: &IoRuntime, clean: bool) {
+        if clean {
+            // mysql_async closes a dropped connection with COM_QUIT from a task it spawns on
+            // the current runtime. Drop it on the I/O runtime, let that task run (it finishes
+            // in one poll: nothing is pending on a clean connection), then release the permit.
+            io.handle().spawn(async move {
+                drop(self);
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                drop(permit);
+            });
+        } else {
+            // An abandoned connection may have a result half read: draining it could take as
+            // long as the statement. Outside any runtime, mysql_async closes the socket at once.
+            close_off_runtime(move || {
+                drop(self);
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Runs `job` on a thread with no tokio runtime (one long-lived thread for all closes).
+fn close_off_runtime(job: impl FnOnce() + Send + 'static) {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    type Job = Box<dyn FnOnce() + Send>;
+    static CLOSER: OnceLock<Mutex<Option<Sender<Job>>>> = OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("tenantpool-mysql-close".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            });
+        Mutex::new(spawned.ok().map(|_| tx))
+    });
+    let job: Job = Box::new(job);
+    let sender = crate::budget::lock(closer).clone();
+    match sender {
+        Some(tx) => {
+            if let Err(returned) = tx.send(job) {
+                (returned.0)();
+            }
+        }
+        None => job(),
     }
 }

@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use tokio_postgres::error::SqlState;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+use crate::{BackendKind, ConnectionPermit, DatabaseUrl, SchemaName};
 
 #[derive(QueryableByName)]
 struct Present {
@@ -87,17 +87,14 @@ impl Backend for AsyncPgConnection {
             && !<diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<Self>>::is_broken_transaction_manager(self)
     }
 
-    fn abandon(&mut self, io: &IoRuntime) {
-        cancel_on(io, self.cancel_token());
+    fn abandon(&mut self) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        let token = self.cancel_token();
+        Some(Box::pin(async move {
+            if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                tracing::debug!(error = %e, "cancel request for an abandoned connection failed");
+            }
+        }))
     }
-}
-
-fn cancel_on(io: &IoRuntime, token: tokio_postgres::CancelToken) {
-    io.handle().spawn(async move {
-        if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
-            tracing::debug!(error = %e, "cancel request for an abandoned connection failed");
-        }
-    });
 }
 
 fn classify(url: &DatabaseUrl, e: &tokio_postgres::Error) -> ConnectFailure {
