@@ -1143,21 +1143,27 @@ pub fn markdown(report: &Report) -> String {
     }
     if report.runs.iter().any(|r| r.round > 0) {
         let _ = writeln!(s, "\nEvery round of A and B (interleaved A B A B ...):\n");
-        let _ = writeln!(s, "| run | req/s | p50 ms | p99 ms |");
-        let _ = writeln!(s, "|---|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "| run | req/s | p50 ms | p99 ms | server CPU µs/req | ctx switches/req |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
         for r in report
             .runs
             .iter()
             .filter(|r| matches!(r.variant, "A" | "B"))
         {
+            let n = r.measure.requests.max(1) as f64;
             let _ = writeln!(
                 s,
-                "| {}{} | {:.0} | {:.2} | {:.2} |",
+                "| {}{} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} |",
                 r.variant,
                 r.round + 1,
                 r.measure.rps(),
                 r.measure.p50_us as f64 / 1000.0,
-                r.measure.p99_us as f64 / 1000.0
+                r.measure.p99_us as f64 / 1000.0,
+                r.server_usage.cpu_s * 1e6 / n,
+                r.server_usage.ctx_switches as f64 / n
             );
         }
     }
