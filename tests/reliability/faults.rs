@@ -197,7 +197,7 @@ async fn a_restart_of_postgresql_under_load_gives_503s_then_every_tenant_recover
         let _ = w.await;
     }
 
-    let log = log.borrow();
+    let log = log.take();
     let unavailable = assert_only_ok_or_503(&log, "restart");
     let after: Vec<_> = log.iter().filter(|(_, a)| a.sent >= all_back).collect();
     assert!(!after.is_empty(), "no request was sent after the recovery");
@@ -306,7 +306,7 @@ async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_re
         let _ = w.await;
     }
 
-    let log = log.borrow();
+    let log = log.take();
     let unavailable = assert_only_ok_or_503(&log, "terminate");
     // Requests sent well after the last kill all succeed: nobody keeps getting a dead
     // connection.

@@ -19,6 +19,7 @@ use crate::support::{self, client, get, percentiles, PgAdmin, Rng};
 #[actix_web::test]
 async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_rows() {
     let _heavy = support::heavy().await;
+    support::panics(); // installs the hook that keeps provoked panics quiet
     let Some(admin) = PgAdmin::shared().await else {
         return;
     };

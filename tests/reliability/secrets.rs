@@ -385,10 +385,12 @@ async fn no_password_in_logs_error_bodies_debug_output_or_stats() {
     bodies.push(stats.body.clone());
 
     // Debug and Display of everything a program might print.
-    for r in [&pg_registry] {
-        debug_outputs.push(format!("{r:?} {:?} {:?}", r.stats(), r.settings()));
-        debug_outputs.push(serde_json::to_string(&r.stats()).expect("stats json"));
-    }
+    debug_outputs.push(format!(
+        "{pg_registry:?} {:?} {:?}",
+        pg_registry.stats(),
+        pg_registry.settings()
+    ));
+    debug_outputs.push(serde_json::to_string(&pg_registry.stats()).expect("stats json"));
     debug_outputs.push(format!(
         "{my_registry:?} {:?} {:?}",
         my_registry.stats(),

@@ -63,14 +63,21 @@ pub const EXPECTED_PANIC: &str = "tpr-expected-panic";
 
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
-/// Panics seen by this process since it started (provoked ones included). Installs the
-/// counting hook on first use; provoked panics are counted but not printed.
+/// Panics of server-side threads (actix workers, the registries' runtimes: every thread but
+/// the test harness's, whose names are test paths) since the process started, provoked ones
+/// included. Installs the counting hook on first use; provoked panics are counted but not
+/// printed.
 pub fn panics() -> u64 {
     static HOOK: OnceLock<()> = OnceLock::new();
     HOOK.get_or_init(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            let test_thread = std::thread::current()
+                .name()
+                .is_some_and(|n| n.contains("::") || n == "main");
+            if !test_thread {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
             let expected = info
                 .payload()
                 .downcast_ref::<&str>()
@@ -197,6 +204,41 @@ impl PgAdmin {
             .unwrap_or(-1)
     }
 
+    /// Server-side connections tagged `app` whose client socket this process still holds
+    /// open, next to the raw count: `(held, raw)`. A session whose client has closed its
+    /// socket stays listed until its backend process has noticed and exited, a lag of
+    /// milliseconds; the held count leaves those out.
+    /// While the raw count is within `limit`, it bounds the held count and is returned for
+    /// both (reading /proc is slow).
+    pub async fn count_held(&self, app: &str, limit: i64) -> (i64, i64) {
+        let Ok(rows) = self
+            .client
+            .query(
+                "SELECT client_port FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+        else {
+            return (-1, -1);
+        };
+        let raw = rows.len() as i64;
+        if raw <= limit {
+            return (raw, raw);
+        }
+        let held = local_tcp_ports();
+        let held = rows
+            .iter()
+            .filter(|r| {
+                let port: Option<i32> = r.get(0);
+                match (port, &held) {
+                    (Some(p), Some(held)) => held.contains(&(p as u16)),
+                    _ => true,
+                }
+            })
+            .count() as i64;
+        (held, raw)
+    }
+
     /// Terminates every backend tagged `app` (and only those); returns how many.
     pub async fn terminate(&self, app: &str) -> i64 {
         self.client
@@ -243,8 +285,49 @@ impl PgAdmin {
     }
 }
 
-/// Samples a connection count in the background (every 2 ms) and keeps the maximum.
+/// Local ports of the TCP sockets this process holds open (from /proc), or `None` where
+/// /proc cannot be read.
+pub fn local_tcp_ports() -> Option<std::collections::HashSet<u16>> {
+    let inodes: std::collections::HashSet<u64> = std::fs::read_dir("/proc/self/fd")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|target| {
+            target
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let mut ports = std::collections::HashSet::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 {
+                continue;
+            }
+            let local = fields[1]
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if let (Some(port), Ok(inode)) = (local, fields[9].parse::<u64>()) {
+                if inodes.contains(&inode) {
+                    ports.insert(port);
+                }
+            }
+        }
+    }
+    Some(ports)
+}
+
+/// Samples a connection count in the background (every 2 ms) and keeps the maximum: of the
+/// sessions this process holds (`peak`) and of all sessions listed (`peak_raw`).
 pub struct PeakSampler {
+    peak_raw: Arc<AtomicI64>,
     peak: Arc<AtomicI64>,
     samples: Arc<AtomicI64>,
     stop: Arc<AtomicBool>,
@@ -254,11 +337,17 @@ pub struct PeakSampler {
 impl PeakSampler {
     /// Samples `count(app)` through its own admin connection on `url`, on a thread of its
     /// own (so that a busy test runtime does not slow the sampling down).
-    pub fn pg(url: String, app: String) -> Self {
+    pub fn pg(url: String, app: String, limit: i64) -> Self {
         let peak = Arc::new(AtomicI64::new(0));
+        let peak_raw = Arc::new(AtomicI64::new(0));
         let samples = Arc::new(AtomicI64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (p, s, st) = (peak.clone(), samples.clone(), stop.clone());
+        let (p, pr, s, st) = (
+            peak.clone(),
+            peak_raw.clone(),
+            samples.clone(),
+            stop.clone(),
+        );
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -269,8 +358,9 @@ impl PeakSampler {
                 let admin = PgAdmin::connect(&url).await.expect("sampler connection");
                 let _ = ready_tx.send(());
                 while !st.load(Ordering::Relaxed) {
-                    let n = admin.count(&app).await;
-                    p.fetch_max(n, Ordering::Relaxed);
+                    let (held, raw) = admin.count_held(&app, limit).await;
+                    p.fetch_max(held, Ordering::Relaxed);
+                    pr.fetch_max(raw, Ordering::Relaxed);
                     s.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
@@ -278,6 +368,7 @@ impl PeakSampler {
         });
         let _ = ready_rx.recv_timeout(Duration::from_secs(10));
         Self {
+            peak_raw,
             peak,
             samples,
             stop,
@@ -290,12 +381,13 @@ impl PeakSampler {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Stops sampling; returns (peak, number of samples).
-    pub fn finish(self) -> (i64, i64) {
+    /// Stops sampling; returns (peak held, peak listed, number of samples).
+    pub fn finish(self) -> (i64, i64, i64) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         (
             self.peak.load(Ordering::Relaxed),
+            self.peak_raw.load(Ordering::Relaxed),
             self.samples.load(Ordering::Relaxed),
         )
     }
