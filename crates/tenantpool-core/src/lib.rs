@@ -53,8 +53,8 @@ pub use crate::backend::{is_connection_error, Backend, ConnectContext, ConnectFa
 pub use crate::backend::{BlockingSpawner, SqliteConnection};
 pub use crate::budget::{Budgets, ConnectionPermit};
 pub use crate::config::{
-    load_config, BackoffSettings, BudgetSettings, CacheSettings, PoolSettings, RuntimeSettings,
-    Settings,
+    load_config, BackoffSettings, BudgetSettings, CacheSettings, ConnectionPlacement, PoolSettings,
+    RuntimeSettings, Settings,
 };
 pub use crate::connection::PooledConnection;
 pub use crate::directory::{

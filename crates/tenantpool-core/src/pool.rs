@@ -18,14 +18,16 @@ use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::{BudgetError, IdleSource, ServerBudget};
 use crate::stats::Counters;
 use crate::tracking::{StatementState, StatementTracker};
-use crate::{ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+use crate::{ConnectionPermit, ConnectionPlacement, DatabaseUrl, IoRuntime, SchemaName};
 
 /// A connection as the pool stores it: the driver connection plus what the registry needs to
 /// know about it.
 pub(crate) struct Pooled<C: Backend> {
-    // Taken exactly once, in `Drop`, and handed to `Backend::close` with the permit, which
-    // releases the permit only once the server-side session is gone.
-    pub(crate) conn: ManuallyDrop<C>,
+    // Boxed: deadpool moves pooled objects around by value on every checkout and return, and
+    // a driver connection is hundreds of bytes. Taken exactly once, in `Drop`, and handed to
+    // `Backend::close` with the permit, which releases the permit only once the server-side
+    // session is gone.
+    pub(crate) conn: ManuallyDrop<Box<C>>,
     permit: Option<ConnectionPermit>,
     statements: Arc<StatementState>,
     io: IoRuntime,
@@ -64,7 +66,7 @@ impl<C: Backend> Drop for Pooled<C> {
         Counters::bump(&self.counters.connections_closed);
         // SAFETY: `conn` is never used again after this line; `drop` runs once.
         let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
-        conn.close(self.permit.take(), &self.io, !self.abandoned);
+        (*conn).close(self.permit.take(), &self.io, !self.abandoned);
     }
 }
 
@@ -85,6 +87,7 @@ pub(crate) struct Manager<C> {
     pub(crate) shared: bool,
     pub(crate) create_missing: bool,
     pub(crate) connect_timeout: Duration,
+    pub(crate) placement: ConnectionPlacement,
     pub(crate) max_lifetime: Duration,
     pub(crate) validate_after_idle: Duration,
     pub(crate) _conn: std::marker::PhantomData<fn() -> C>,
@@ -100,8 +103,14 @@ impl<C: Backend> managed::Manager for Manager<C> {
             .acquire(&self.counters)
             .await
             .map_err(CreateError::Budget)?;
+        let io = match self.placement {
+            ConnectionPlacement::Io => self.io.clone(),
+            ConnectionPlacement::Caller => tokio::runtime::Handle::try_current()
+                .map(IoRuntime::from_handle)
+                .unwrap_or_else(|_| self.io.clone()),
+        };
         let ctx = ConnectContext {
-            io: self.io.clone(),
+            io,
             permit,
             timeout: self.connect_timeout,
             create_missing: self.create_missing,
@@ -117,7 +126,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
                 }
                 let now = Instant::now();
                 Ok(Pooled {
-                    conn: ManuallyDrop::new(conn),
+                    conn: ManuallyDrop::new(Box::new(conn)),
                     permit,
                     statements,
                     io: self.io.clone(),
@@ -150,11 +159,12 @@ impl<C: Backend> managed::Manager for Manager<C> {
             Counters::bump(&self.counters.discarded_broken);
             return Err(RecycleError::message("connection is broken"));
         }
-        if obj.created.elapsed() >= self.max_lifetime {
+        let now = Instant::now();
+        if now.saturating_duration_since(obj.created) >= self.max_lifetime {
             Counters::bump(&self.counters.reaped_lifetime);
             return Err(RecycleError::message("connection reached its max lifetime"));
         }
-        if obj.returned_at.elapsed() >= self.validate_after_idle
+        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
             && obj.conn.validate().await.is_err()
         {
             Counters::bump(&self.counters.discarded_broken);

@@ -259,7 +259,10 @@ impl<C: Backend> RegistryBuilder<C> {
                     drop(entry);
                 },
             )
-            .build();
+            // Only tenants the directory vouched for are cached here, so the keys are not an
+            // attacker's to choose: a fast, randomly seeded hasher instead of SipHash. (The
+            // failure cache below, whose keys anyone can send, keeps SipHash.)
+            .build_with_hasher(TenantHasher::default());
         let failures = moka::sync::Cache::builder()
             .name("tenantpool-failures")
             .max_capacity(settings.backoff.max_failed_tenants)
@@ -343,10 +346,12 @@ impl<C: Backend> std::fmt::Debug for Registry<C> {
 
 type PoolKey = (DatabaseUrl, bool);
 
+type TenantHasher = foldhash::fast::RandomState;
+
 struct Inner<C: Backend> {
     directory: Arc<dyn TenantDirectory>,
     settings: Settings,
-    cache: Cache<TenantId, Arc<TenantEntry<C>>>,
+    cache: Cache<TenantId, Arc<TenantEntry<C>>, TenantHasher>,
     failures: moka::sync::Cache<TenantId, Arc<Failure>>,
     pools: Mutex<HashMap<PoolKey, Weak<SharedPool<C>>>>,
     budgets: Budgets,
@@ -427,7 +432,8 @@ impl<C: Backend> Registry<C> {
         }
         let entry = match inner.cache.get(tenant) {
             Some(entry) => entry,
-            None => inner.entry_cold(tenant).await?,
+            // Boxed, so that the cold path's state is not part of every warm checkout's future.
+            None => Box::pin(inner.entry_cold(tenant)).await?,
         };
         inner.checkout(&entry).await
     }
@@ -836,6 +842,7 @@ impl<C: Backend> Inner<C> {
             shared,
             create_missing: target.create_missing,
             connect_timeout: p.connect_timeout,
+            placement: self.settings.runtime.connections,
             max_lifetime: p.max_lifetime,
             validate_after_idle: p.validate_after_idle,
             _conn: std::marker::PhantomData,
@@ -917,7 +924,7 @@ impl<C: Backend> Inner<C> {
                 pool.clone(),
             ))
         };
-        match tokio::time::timeout(entry.checkout_timeout, wait).await {
+        match with_deadline(entry.checkout_timeout, wait).await {
             Ok(result) => result,
             Err(_) => {
                 Counters::bump(&self.counters.checkout_timeouts);
@@ -988,6 +995,21 @@ impl<C: Backend> Inner<C> {
                 reason: "the pool is misconfigured".into(),
             },
         }
+    }
+}
+
+/// `tokio::time::timeout`, except that the timer is armed only when the first poll of `fut` is
+/// pending: a warm checkout is ready at once and pays for no timer.
+async fn with_deadline<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    use std::task::Poll;
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await,
     }
 }
 
