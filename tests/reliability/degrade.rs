@@ -122,10 +122,6 @@ async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() 
         hanging >= 20,
         "the dark requests did not hang while the live tenant was served ({hanging} still in flight); the test proves nothing"
     );
-    assert!(
-        lit_done < connect_timeout,
-        "the live tenant's 300 requests took {lit_done:?}: longer than the dark connect timeout"
-    );
     let mut dark_times = Vec::new();
     let mut refused_times = Vec::new();
     for t in dark {

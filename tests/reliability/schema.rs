@@ -159,3 +159,93 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
     );
     admin.drop_database(&db).await;
 }
+
+/// A statement dropped mid-flight (a handler's timeout) while the server's budget is full:
+/// the next request must not wait for the abandoned statement's clean-up. Found by the
+/// interleaved run above, which then saw checkouts stall for seconds and time out; this is
+/// the smallest reproduction.
+#[actix_web::test]
+async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_request() {
+    let _heavy = support::heavy().await;
+    let Some(admin) = PgAdmin::shared().await else {
+        return;
+    };
+    let app_name = support::unique("abandon");
+    let db = "tpr_abandon".to_string();
+    admin.ensure_databases(std::slice::from_ref(&db)).await;
+    let mut s = Settings::default();
+    s.budget.max_connections = 2;
+    s.pool.max_size = 2;
+    s.pool.checkout_timeout = Duration::from_secs(10);
+    let directory = tenantpool::StaticDirectory::new().with(
+        tenantpool::TenantId::parse("a").expect("key"),
+        tenantpool::TenantTarget::database(
+            tenantpool::DatabaseUrl::parse(&support::pg_url(&db, &app_name)).expect("url"),
+        ),
+    );
+    let registry = Registry::<Pg>::builder(s)
+        .directory(directory)
+        .build()
+        .expect("registry");
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .build()
+        .expect("resolver");
+    let r = registry.clone();
+    let (addr, handle, server) = serve!(
+        move || {
+            App::new()
+                .app_data(TenantRegistry::new(r.clone()))
+                .wrap(ResolveTenant::new(resolver.clone()))
+                .configure(app::routes)
+        },
+        1
+    );
+    let served = actix_web::rt::spawn(
+        GracefulShutdown::new(Duration::from_secs(10))
+            .registry(registry.clone())
+            .run(server),
+    );
+    let http = client(Duration::from_secs(30));
+    assert_eq!(
+        get(&http, addr, "/q", ("X-Tenant-Id", "a")).await.status,
+        200
+    );
+    // One connection busy for 3 s: the budget of 2 has one permit left.
+    let busy = actix_web::rt::spawn(async move {
+        get(
+            &client(Duration::from_secs(30)),
+            addr,
+            "/sleep/3000",
+            ("X-Tenant-Id", "a"),
+        )
+        .await
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    // The other connection runs `pg_sleep(1)`, dropped after 50 ms: abandoned mid-statement.
+    let dropped = get(&http, addr, "/timeout/50", ("X-Tenant-Id", "a")).await;
+    assert_eq!(dropped.status, 503, "{dropped:?}");
+    // The next request needs a connection: the abandoned one must be gone and its permit
+    // free long before the busy request ends.
+    let next = get(&http, addr, "/q", ("X-Tenant-Id", "a")).await;
+    let busy = busy.await.expect("busy request");
+    let c = registry.stats().counters;
+    eprintln!(
+        "FIGURES abandon_full_budget: next_request_took={:?} (status {}) busy_request_took={:?} discarded_dirty={}",
+        next.took, next.status, busy.took, c.discarded_dirty
+    );
+    assert_eq!(next.status, 200, "{next:?}");
+    assert!(
+        next.took < Duration::from_millis(1500),
+        "the next request waited {:?} for the abandoned statement's clean-up (the busy request ended after {:?})",
+        next.took,
+        busy.took
+    );
+    handle.stop(true).await;
+    let reports = served.await.expect("server task").expect("server");
+    assert!(reports.iter().all(|r| r.clean), "{reports:?}");
+    let (left, _) = admin
+        .wait_for_zero(&app_name, Duration::from_secs(10))
+        .await;
+    assert_eq!(left, 0);
+}
