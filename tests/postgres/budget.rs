@@ -165,3 +165,51 @@ async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_p
     assert_eq!(registry.stats().counters.checkout_timeouts, 0);
     assert!(admin.count(app).await <= BUDGET as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another_tenants_only_one()
+{
+    const BUDGET: usize = 2;
+    let _slots = common::reserve(BUDGET as u32 + 2).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_keep_last";
+    admin
+        .ensure_databases(&["tp_keep_last_a".to_string(), "tp_keep_last_b".to_string()])
+        .await;
+    let mut s = settings(BUDGET, BUDGET);
+    s.pool.checkout_timeout = Duration::from_secs(5);
+    s.budget.warm_steal_after = Duration::from_secs(60);
+    let registry = registry(
+        s,
+        databases(app, &[("a", "tp_keep_last_a"), ("b", "tp_keep_last_b")]),
+    );
+    let a = registry.get(&tenant("a")).await.expect("a");
+    let b1 = registry.get(&tenant("b")).await.expect("b");
+    // b wants a second connection: the budget is full, so it waits.
+    let r = registry.clone();
+    let b2 = tokio::spawn(async move {
+        let mut c = r.get(&tenant("b")).await?;
+        Ok::<_, Error>(text(&mut c, "SELECT current_database()::text AS value").await)
+    });
+    common::wait_until(
+        Duration::from_secs(5),
+        || async { registry.stats().budgets[0].waiting },
+        |w| *w > 0,
+    )
+    .await;
+    // a's only connection goes idle: a keeps it, b does not get it.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!b2.is_finished(), "b took a's only connection");
+    let c = registry.stats().counters;
+    assert_eq!(c.handed_off, 0);
+    assert_eq!(c.budget_steals, 0);
+    assert_eq!(admin.count(app).await, 2);
+    // b's own connection comes back: its waiting checkout takes it, no new connect.
+    drop(b1);
+    let got = b2.await.expect("task").expect("b's second checkout");
+    assert_eq!(got, "tp_keep_last_b");
+    assert_eq!(registry.stats().counters.connections_created, 2);
+}

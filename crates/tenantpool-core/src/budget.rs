@@ -32,6 +32,13 @@ pub struct ConnectionPermit {
     _permit: OwnedSemaphorePermit,
 }
 
+/// A turn to connect: at most `budget.max_concurrent_connects` connects run at once per
+/// server. Held from before the budget permit is taken until the connect has finished.
+#[derive(Debug)]
+pub(crate) struct ConnectTurn {
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
 /// Something that holds idle connections on a server and can close one of them.
 pub(crate) trait IdleSource: Send + Sync {
     /// When the least recently returned idle connection was returned, if any is idle.
@@ -50,6 +57,7 @@ pub(crate) struct ServerBudget {
     waiters: AtomicUsize,
     members: Mutex<Vec<Weak<dyn IdleSource>>>,
     steal_retry: Duration,
+    connects: Option<Arc<Semaphore>>,
     health: Mutex<Health>,
     consecutive_failures: AtomicU32,
     backoff_initial: Duration,
@@ -79,6 +87,7 @@ impl ServerBudget {
         server: ServerKey,
         limit: usize,
         steal_retry: Duration,
+        max_concurrent_connects: usize,
         backoff: (Duration, Duration),
     ) -> Self {
         Self {
@@ -88,6 +97,8 @@ impl ServerBudget {
             waiters: AtomicUsize::new(0),
             members: Mutex::new(Vec::new()),
             steal_retry,
+            connects: (max_concurrent_connects > 0)
+                .then(|| Arc::new(Semaphore::new(max_concurrent_connects))),
             health: Mutex::new(Health::default()),
             consecutive_failures: AtomicU32::new(0),
             backoff_initial: backoff.0,
@@ -128,16 +139,40 @@ impl ServerBudget {
         lock(&self.members).retain(|m| m.strong_count() > 0);
     }
 
+    /// Waits for a turn to connect (see [`ConnectTurn`]). Connects beyond the server's
+    /// capacity to accept them only queue at its door while holding budget permits, so a
+    /// creator takes its turn first and its permit second. Counts as waiting on the budget.
+    pub(crate) async fn connect_turn(&self) -> Result<ConnectTurn, BudgetError> {
+        self.check_health()?;
+        let Some(connects) = &self.connects else {
+            return Ok(ConnectTurn { _turn: None });
+        };
+        if let Ok(turn) = connects.clone().try_acquire_owned() {
+            return Ok(ConnectTurn { _turn: Some(turn) });
+        }
+        let _waiting = WaiterGuard::new(&self.waiters);
+        connects
+            .clone()
+            .acquire_owned()
+            .await
+            .map(|turn| ConnectTurn { _turn: Some(turn) })
+            .map_err(|_| BudgetError::Closed)
+    }
+
     /// Takes a permit for a new connection, stealing an idle connection when the budget is
     /// full, and waiting otherwise. The caller bounds the wait (the checkout timeout); this
     /// future is cancel-safe.
     ///
+    /// Only connections idle for at least `steal_idle_for` are stolen: zero for a pool that
+    /// has no connection at all (a tenant that cannot be served otherwise), longer for a pool
+    /// that only wants to grow, so that busy tenants do not trade connections back and forth.
     /// The steal considers every pool on the server, the requester's own included: a
     /// connection returned to the requester's pool after its creator started waiting would
     /// otherwise sit idle while the creator times out.
     pub(crate) async fn acquire(
         &self,
         counters: &Counters,
+        steal_idle_for: Duration,
     ) -> Result<ConnectionPermit, BudgetError> {
         self.check_health()?;
         if let Ok(permit) = self.semaphore.clone().try_acquire_owned() {
@@ -147,7 +182,7 @@ impl ServerBudget {
         let acquire = self.semaphore.clone().acquire_owned();
         tokio::pin!(acquire);
         loop {
-            if self.steal_one() {
+            if self.steal_one(steal_idle_for) {
                 Counters::bump(&counters.budget_steals);
             }
             tokio::select! {
@@ -162,15 +197,18 @@ impl ServerBudget {
         }
     }
 
-    /// Closes the least recently returned idle connection on this server.
-    fn steal_one(&self) -> bool {
+    /// Closes the least recently returned idle connection on this server, if it has been idle
+    /// for at least `idle_for`.
+    fn steal_one(&self, idle_for: Duration) -> bool {
         let candidates: Vec<Arc<dyn IdleSource>> = lock(&self.members)
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+        let now = Instant::now();
         let victim = candidates
             .iter()
             .filter_map(|m| m.oldest_idle().map(|at| (at, m)))
+            .filter(|(at, _)| now.saturating_duration_since(*at) >= idle_for)
             .min_by_key(|(at, _)| *at);
         let stolen = match victim {
             Some((at, source)) if source.close_idle_at(at) => {
@@ -307,6 +345,7 @@ impl Budgets {
                     server.clone(),
                     self.limit_for(server.as_str()),
                     s.steal_retry,
+                    s.max_concurrent_connects,
                     (s.server_backoff_initial, s.server_backoff_max),
                 ))
             })
@@ -349,19 +388,23 @@ mod tests {
             ServerKey(Arc::from("postgres://h:1")),
             2,
             Duration::from_millis(5),
+            0,
             (Duration::from_millis(10), Duration::from_millis(20)),
         );
         let counters = Counters::default();
-        let a = budget.acquire(&counters).await.unwrap();
-        let _b = budget.acquire(&counters).await.unwrap();
+        let a = budget.acquire(&counters, Duration::ZERO).await.unwrap();
+        let _b = budget.acquire(&counters, Duration::ZERO).await.unwrap();
         assert_eq!(budget.open(), 2);
-        let waiter =
-            tokio::time::timeout(Duration::from_millis(50), budget.acquire(&counters)).await;
+        let waiter = tokio::time::timeout(
+            Duration::from_millis(50),
+            budget.acquire(&counters, Duration::ZERO),
+        )
+        .await;
         assert!(waiter.is_err(), "a third permit was handed out");
         assert_eq!(budget.waiting(), 0, "a cancelled waiter still counts");
         drop(a);
         assert_eq!(budget.open(), 1);
-        let _c = budget.acquire(&counters).await.unwrap();
+        let _c = budget.acquire(&counters, Duration::ZERO).await.unwrap();
         assert_eq!(budget.open(), 2);
     }
 }

@@ -268,6 +268,15 @@ pub struct BudgetSettings {
     /// from another pool. Default 20 ms.
     #[serde(with = "humantime_serde")]
     pub steal_retry: Duration,
+    /// A pool that already has connections and wants another steals only connections idle
+    /// for at least this long (a pool with none steals any idle connection), so that under
+    /// pressure busy tenants keep their connections instead of trading them back and forth.
+    /// Default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub warm_steal_after: Duration,
+    /// Most connects running at once per server (0: no limit). More only queue at the
+    /// server's door while holding budget permits. Default 8.
+    pub max_concurrent_connects: usize,
     /// After a connect to a server fails, further connects to it fail fast for this long,
     /// doubling per consecutive failure. Default 100 ms.
     #[serde(with = "humantime_serde")]
@@ -283,6 +292,8 @@ impl Default for BudgetSettings {
             max_connections: 80,
             servers: BTreeMap::new(),
             steal_retry: Duration::from_millis(20),
+            warm_steal_after: Duration::from_secs(1),
+            max_concurrent_connects: 8,
             server_backoff_initial: Duration::from_millis(100),
             server_backoff_max: Duration::from_secs(1),
         }

@@ -9,8 +9,9 @@
 //!   manager in an error state or interrupted mid-BEGIN/COMMIT, a closed socket, dropped
 //!   during a panic, or marked with [`PooledConnection::discard`]): it closes now, so it
 //!   never sits in the pool holding locks or session state;
-//! - **hand off** when creators on the same server wait for a budget permit and this pool has
-//!   no waiter of its own: it closes, so that its permit passes on;
+//! - **hand off** when creators on the same server wait for a budget permit, this pool has no
+//!   waiter of its own and holds more than this one connection: it closes, so that its permit
+//!   passes on (a pool keeps its last connection; idle ones are stolen by pools that have none);
 //! - **return** otherwise.
 
 use std::mem::ManuallyDrop;
@@ -207,7 +208,16 @@ impl<C: Backend> Drop for PooledConnection<C> {
                 Some(cancel) => abandon(pooled, cancel, self.pool.budget.clone(), counters.clone()),
                 None => drop(pooled),
             }
-        } else if self.pool.budget.has_waiters() && self.pool.pool.status().waiting == 0 {
+        } else if self.pool.budget.has_waiters()
+            && self.pool.pool.status().waiting == 0
+            && self
+                .pool
+                .pool
+                .manager()
+                .live
+                .load(std::sync::atomic::Ordering::Acquire)
+                > 1
+        {
             Counters::bump(&counters.handed_off);
             tracing::debug!(
                 tenant = %self.tenant,
@@ -218,6 +228,9 @@ impl<C: Backend> Drop for PooledConnection<C> {
         } else {
             obj.returned_at = Instant::now();
             drop(obj);
+            if self.pool.budget.has_waiters() {
+                self.pool.pool.manager().returned.notify_one();
+            }
         }
     }
 }
@@ -236,7 +249,7 @@ fn abandon<C: Backend>(
     let io = pooled.io().clone();
     io.handle().spawn(async move {
         let stop = async {
-            if let Ok(permit) = budget.acquire(&counters).await {
+            if let Ok(permit) = budget.acquire(&counters, std::time::Duration::ZERO).await {
                 cancel.await;
                 drop(permit);
             }

@@ -7,6 +7,7 @@
 //! compares identities or counts users by hand: an entry rebuilt while a stale eviction notice
 //! is in flight shares the same live pool, and the notice only drops one reference.
 
+use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub(crate) struct Pooled<C: Backend> {
     permit: Option<ConnectionPermit>,
     statements: Arc<StatementState>,
     io: IoRuntime,
+    live: Arc<AtomicUsize>,
     created: Instant,
     /// When it last went back to the pool idle.
     pub(crate) returned_at: Instant,
@@ -64,6 +66,7 @@ impl<C: Backend> Pooled<C> {
 impl<C: Backend> Drop for Pooled<C> {
     fn drop(&mut self) {
         Counters::bump(&self.counters.connections_closed);
+        self.live.fetch_sub(1, Ordering::AcqRel);
         // SAFETY: `conn` is never used again after this line; `drop` runs once.
         let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
         (*conn).close(self.permit.take(), &self.io, !self.abandoned);
@@ -75,6 +78,9 @@ impl<C: Backend> Drop for Pooled<C> {
 pub(crate) enum CreateError {
     Budget(BudgetError),
     Connect(ConnectFailure),
+    /// A connection came back to this pool while the creator waited for the budget: try the
+    /// pool again instead of opening one more.
+    Retry,
 }
 
 /// The deadpool manager: creates connections under the server budget and recycles them with
@@ -88,6 +94,11 @@ pub(crate) struct Manager<C> {
     pub(crate) create_missing: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) placement: ConnectionPlacement,
+    pub(crate) warm_steal_after: Duration,
+    /// Connections of this pool that exist (idle or in use).
+    pub(crate) live: Arc<AtomicUsize>,
+    /// Notified when a connection goes back to this pool while creators on its server wait.
+    pub(crate) returned: Arc<tokio::sync::Notify>,
     pub(crate) max_lifetime: Duration,
     pub(crate) validate_after_idle: Duration,
     pub(crate) _conn: std::marker::PhantomData<fn() -> C>,
@@ -97,12 +108,51 @@ impl<C: Backend> managed::Manager for Manager<C> {
     type Type = Pooled<C>;
     type Error = CreateError;
 
-    async fn create(&self) -> Result<Pooled<C>, CreateError> {
-        let permit = self
-            .budget
-            .acquire(&self.counters)
-            .await
-            .map_err(CreateError::Budget)?;
+    fn create(&self) -> impl Future<Output = Result<Pooled<C>, CreateError>> + Send {
+        // Boxed: creating is the rare path, and its state (budget wait, connect) would
+        // otherwise sit inline in every checkout's future and be moved with it.
+        Box::pin(self.open())
+    }
+
+    async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
+        if obj.discard || obj.is_dirty() {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection is broken"));
+        }
+        let now = Instant::now();
+        if now.saturating_duration_since(obj.created) >= self.max_lifetime {
+            Counters::bump(&self.counters.reaped_lifetime);
+            return Err(RecycleError::message("connection reached its max lifetime"));
+        }
+        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
+            && Box::pin(obj.conn.validate()).await.is_err()
+        {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection failed its ping"));
+        }
+        Ok(())
+    }
+}
+
+impl<C: Backend> Manager<C> {
+    /// Opens a connection under the server's budget.
+    ///
+    /// A pool that has no connection takes any idle connection on the server to make room. A
+    /// pool that has some and wants one more only takes long-idle ones, and gives up as soon
+    /// as one of its own connections comes back (the checkout then takes that one).
+    async fn open(&self) -> Result<Pooled<C>, CreateError> {
+        let (_turn, permit) = if self.live.load(Ordering::Acquire) > 0 {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            tokio::select! {
+                biased;
+                () = &mut returned => return Err(CreateError::Retry),
+                reserved = self.reserve(self.warm_steal_after) => reserved?,
+            }
+        } else {
+            self.reserve(Duration::ZERO).await?
+        };
         let io = match self.placement {
             ConnectionPlacement::Io => self.io.clone(),
             ConnectionPlacement::Caller => tokio::runtime::Handle::try_current()
@@ -117,6 +167,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
         };
         match C::connect(self.url.clone(), ctx).await {
             Ok((mut conn, permit)) => {
+                self.live.fetch_add(1, Ordering::AcqRel);
                 let statements = Arc::new(StatementState::default());
                 conn.set_instrumentation(StatementTracker::new(statements.clone()));
                 self.budget.record_success();
@@ -130,6 +181,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
                     permit,
                     statements,
                     io: self.io.clone(),
+                    live: self.live.clone(),
                     created: now,
                     returned_at: now,
                     schema: None,
@@ -153,24 +205,25 @@ impl<C: Backend> managed::Manager for Manager<C> {
             }
         }
     }
+}
 
-    async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
-        if obj.discard || obj.is_dirty() {
-            Counters::bump(&self.counters.discarded_broken);
-            return Err(RecycleError::message("connection is broken"));
-        }
-        let now = Instant::now();
-        if now.saturating_duration_since(obj.created) >= self.max_lifetime {
-            Counters::bump(&self.counters.reaped_lifetime);
-            return Err(RecycleError::message("connection reached its max lifetime"));
-        }
-        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
-            && obj.conn.validate().await.is_err()
-        {
-            Counters::bump(&self.counters.discarded_broken);
-            return Err(RecycleError::message("connection failed its ping"));
-        }
-        Ok(())
+impl<C> Manager<C> {
+    /// A turn to connect, then a budget permit.
+    async fn reserve(
+        &self,
+        steal_idle_for: Duration,
+    ) -> Result<(crate::budget::ConnectTurn, ConnectionPermit), CreateError> {
+        let turn = self
+            .budget
+            .connect_turn()
+            .await
+            .map_err(CreateError::Budget)?;
+        let permit = self
+            .budget
+            .acquire(&self.counters, steal_idle_for)
+            .await
+            .map_err(CreateError::Budget)?;
+        Ok((turn, permit))
     }
 }
 

@@ -843,6 +843,9 @@ impl<C: Backend> Inner<C> {
             create_missing: target.create_missing,
             connect_timeout: p.connect_timeout,
             placement: self.settings.runtime.connections,
+            warm_steal_after: self.settings.budget.warm_steal_after,
+            live: Default::default(),
+            returned: Default::default(),
             max_lifetime: p.max_lifetime,
             validate_after_idle: p.validate_after_idle,
             _conn: std::marker::PhantomData,
@@ -912,11 +915,13 @@ impl<C: Backend> Inner<C> {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
                 None => None,
             };
-            let obj = pool
-                .pool
-                .get()
-                .await
-                .map_err(|e| self.pool_error(e, entry))?;
+            let obj = loop {
+                match pool.pool.get().await {
+                    // One of this pool's connections came back while the creator waited.
+                    Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
+                    other => break other.map_err(|e| self.pool_error(e, entry))?,
+                }
+            };
             Ok::<_, Error>(PooledConnection::new(
                 obj,
                 entry.tenant.clone(),
@@ -948,7 +953,8 @@ impl<C: Backend> Inner<C> {
     async fn checkout(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
         let mut conn = self.checkout_raw(entry).await?;
         if let Some(schema) = &entry.schema {
-            conn.switch_to(schema).await?;
+            // Boxed: only a switch pays for it, and it already pays a round trip.
+            Box::pin(conn.switch_to(schema)).await?;
         }
         Counters::bump(&self.counters.checkouts);
         Ok(conn)
@@ -990,7 +996,9 @@ impl<C: Backend> Inner<C> {
                 tenant,
                 waited: entry.checkout_timeout,
             },
-            PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => Error::Setup {
+            PoolError::Backend(CreateError::Retry)
+            | PoolError::NoRuntimeSpecified
+            | PoolError::PostCreateHook(_) => Error::Setup {
                 tenant,
                 reason: "the pool is misconfigured".into(),
             },
@@ -998,18 +1006,49 @@ impl<C: Backend> Inner<C> {
     }
 }
 
-/// `tokio::time::timeout`, except that the timer is armed only when the first poll of `fut` is
-/// pending: a warm checkout is ready at once and pays for no timer.
-async fn with_deadline<F: std::future::Future>(
-    limit: Duration,
-    fut: F,
-) -> Result<F::Output, tokio::time::error::Elapsed> {
-    use std::task::Poll;
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(out) => Ok(out),
-        Poll::Pending => tokio::time::timeout(limit, fut).await,
+pin_project_lite::pin_project! {
+    /// `tokio::time::timeout`, except that the timer is created only once `fut` has been
+    /// pending: a warm checkout is ready at its first poll and pays for no timer. A struct
+    /// rather than an `async fn`, so that the future is stored once, not once per state.
+    struct Deadline<F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        limit: Duration,
+    }
+}
+
+/// The checkout deadline passed.
+struct DeadlinePassed;
+
+fn with_deadline<F: std::future::Future>(limit: Duration, fut: F) -> Deadline<F> {
+    Deadline {
+        fut,
+        timer: None,
+        limit,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Deadline<F> {
+    type Output = Result<F::Output, DeadlinePassed>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        if this.timer.is_none() {
+            this.timer.set(Some(tokio::time::sleep(*this.limit)));
+        }
+        match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(DeadlinePassed)),
+            _ => Poll::Pending,
+        }
     }
 }
 
