@@ -189,3 +189,55 @@ async fn a_missing_schema_is_a_typed_error_unless_the_target_creates_it() {
         "fresh"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema() {
+    let _slots = common::reserve(4).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_schema_affinity";
+    let db = "tp_schema_affinity";
+    let keys = vec!["near".to_string(), "far".to_string()];
+    admin.database_with_schemas(db, &keys, app).await;
+    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
+    // One connection: every checkout below waits for it.
+    let registry = registry(settings(2, 1), dir);
+    drop(registry.get(&tenant("near")).await.expect("start near"));
+    drop(registry.get(&tenant("far")).await.expect("start far"));
+
+    let held = registry.get(&tenant("near")).await.expect("near");
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waiter = |key: &'static str| {
+        let r = registry.clone();
+        let order = order.clone();
+        tokio::spawn(async move {
+            let mut c = r.get(&tenant(key)).await.expect("waiter");
+            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
+            order.lock().expect("order").push(key);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+    };
+    let pool_waiting = || async { registry.stats().pools[0].waiting };
+    // `far` queues first, `near` second.
+    let far = waiter("far");
+    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 1).await;
+    let near = waiter("near");
+    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 2).await;
+    let before = registry.stats().counters;
+    drop(held);
+    near.await.expect("near waiter");
+    far.await.expect("far waiter");
+    let after = registry.stats().counters;
+    assert_eq!(
+        *order.lock().expect("order"),
+        vec!["near", "far"],
+        "the connection on `near` should go to the `near` waiter first"
+    );
+    assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 1);
+    assert_eq!(
+        after.schema_switches - before.schema_switches,
+        1,
+        "only `far` switches"
+    );
+}

@@ -22,6 +22,7 @@ use std::time::Instant;
 use deadpool::managed::Object;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::affinity::Offer;
 use crate::backend::Backend;
 use crate::budget::ServerBudget;
 use crate::pool::{Manager, Pooled, SharedPool};
@@ -227,6 +228,21 @@ impl<C: Backend> Drop for PooledConnection<C> {
             drop(Object::take(obj));
         } else {
             obj.returned_at = Instant::now();
+            let obj = match &self.pool.affinity {
+                Some(affinity) if !affinity.is_empty() => {
+                    let schema = obj.schema.clone();
+                    match affinity.offer(obj, schema.as_ref()) {
+                        Offer::Taken { same_schema } => {
+                            if same_schema {
+                                Counters::bump(&counters.affinity_handoffs);
+                            }
+                            return;
+                        }
+                        Offer::Declined(obj) => obj,
+                    }
+                }
+                _ => obj,
+            };
             drop(obj);
             if self.pool.budget.has_waiters() {
                 self.pool.pool.manager().returned.notify_one();

@@ -34,6 +34,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admission;
+mod affinity;
 mod backend;
 mod budget;
 mod config;

@@ -239,6 +239,8 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) shared: bool,
     /// Cached tenant entries that point at it.
     pub(crate) tenants: AtomicUsize,
+    /// Schema mode: checkouts waiting on the exhausted pool, by schema.
+    pub(crate) affinity: Option<crate::affinity::Affinity<C>>,
 }
 
 impl<C: Backend> SharedPool<C> {

@@ -864,6 +864,7 @@ impl<C: Backend> Inner<C> {
             counters: self.counters.clone(),
             shared,
             tenants: Default::default(),
+            affinity: shared.then(Default::default),
         });
         let member: Weak<dyn IdleSource> = Arc::downgrade(&shared_pool) as Weak<dyn IdleSource>;
         budget.join(member);
@@ -915,12 +916,11 @@ impl<C: Backend> Inner<C> {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
                 None => None,
             };
-            let obj = loop {
-                match pool.pool.get().await {
-                    // One of this pool's connections came back while the creator waited.
-                    Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
-                    other => break other.map_err(|e| self.pool_error(e, entry))?,
+            let obj = match (&pool.affinity, &entry.schema) {
+                (Some(affinity), Some(schema)) => {
+                    self.get_with_affinity(entry, affinity, schema).await?
                 }
+                _ => self.get_from_pool(entry).await?,
             };
             Ok::<_, Error>(PooledConnection::new(
                 obj,
@@ -946,6 +946,47 @@ impl<C: Backend> Inner<C> {
                     waited: entry.checkout_timeout,
                 })
             }
+        }
+    }
+
+    /// A connection from the entry's pool, waiting as long as it takes (the caller bounds it).
+    async fn get_from_pool(
+        &self,
+        entry: &TenantEntry<C>,
+    ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
+        loop {
+            match entry.hold.0.pool.get().await {
+                // One of this pool's connections came back while the creator waited.
+                Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
+                other => return other.map_err(|e| self.pool_error(e, entry)),
+            }
+        }
+    }
+
+    /// In a shared pool: a free connection if there is one; otherwise wait both in the pool
+    /// and in the affinity queue, where a returned connection on this schema comes first.
+    async fn get_with_affinity(
+        &self,
+        entry: &TenantEntry<C>,
+        affinity: &crate::affinity::Affinity<C>,
+        schema: &SchemaName,
+    ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
+        use deadpool::managed::{PoolError, TimeoutType, Timeouts};
+        let now = Timeouts {
+            wait: Some(Duration::ZERO),
+            create: None,
+            recycle: None,
+        };
+        match entry.hold.0.pool.timeout_get(&now).await {
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {}
+            Err(PoolError::Backend(CreateError::Retry)) => {}
+            other => return other.map_err(|e| self.pool_error(e, entry)),
+        }
+        let handed = affinity.wait_for(schema);
+        tokio::select! {
+            biased;
+            Ok(obj) = handed => Ok(obj),
+            got = self.get_from_pool(entry) => got,
         }
     }
 

@@ -30,6 +30,7 @@ pub(crate) struct Counters {
     pub(crate) tenants_evicted: AtomicU64,
     pub(crate) budget_steals: AtomicU64,
     pub(crate) schema_switches: AtomicU64,
+    pub(crate) affinity_handoffs: AtomicU64,
     pub(crate) directory_lookups: AtomicU64,
     pub(crate) directory_lists: AtomicU64,
     pub(crate) unknown_rejected: AtomicU64,
@@ -61,6 +62,7 @@ impl Counters {
             tenants_evicted: get(&self.tenants_evicted),
             budget_steals: get(&self.budget_steals),
             schema_switches: get(&self.schema_switches),
+            affinity_handoffs: get(&self.affinity_handoffs),
             directory_lookups: get(&self.directory_lookups),
             directory_lists: get(&self.directory_lists),
             unknown_rejected: get(&self.unknown_rejected),
@@ -191,6 +193,9 @@ pub struct CounterStats {
     pub budget_steals: u64,
     /// `SET search_path` / `USE` statements issued.
     pub schema_switches: u64,
+    /// Connections of a shared pool handed straight to a checkout waiting for the schema they
+    /// were already on (no switch needed).
+    pub affinity_handoffs: u64,
     /// Lookups that reached the tenant directory.
     pub directory_lookups: u64,
     /// List calls that reached the tenant directory.
