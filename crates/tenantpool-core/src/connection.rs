@@ -253,9 +253,12 @@ impl<C: Backend> Drop for PooledConnection<C> {
 
 /// Stops the abandoned connection's statement on the server, then closes the connection.
 ///
-/// The stop request is a connection of its own (a PostgreSQL cancel request, a MySQL
-/// `KILL QUERY` session), so it runs under a budget permit of its own; the abandoned
-/// connection keeps its permit until it is closed after the request.
+/// The connection keeps its own permit until it is closed. When the stop request opens a
+/// session of its own (MySQL's `KILL QUERY`), that session needs a second permit: it waits
+/// for one only briefly, because with a full budget the wait could last as long as the
+/// longest request on the server, and every checkout behind it would stall. Without a permit
+/// the statement is not stopped: the connection is closed, and the server ends the statement
+/// when it next notices the closed socket.
 fn abandon<C: Backend>(
     pooled: Pooled<C>,
     cancel: futures_util::future::BoxFuture<'static, ()>,
@@ -264,18 +267,36 @@ fn abandon<C: Backend>(
 ) {
     let io = pooled.io().clone();
     io.handle().spawn(async move {
-        let stop = async {
-            if let Ok(permit) = budget.acquire(&counters, std::time::Duration::ZERO).await {
-                cancel.await;
+        let permit = if C::ABANDON_OPENS_SESSION {
+            match tokio::time::timeout(
+                ABANDON_PERMIT_WAIT,
+                budget.acquire(&counters, std::time::Duration::ZERO),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => Some(Some(permit)),
+                _ => None,
+            }
+        } else {
+            Some(None)
+        };
+        match permit {
+            Some(permit) => {
+                if tokio::time::timeout(ABANDON_TIMEOUT, cancel).await.is_err() {
+                    tracing::debug!("stopping an abandoned statement timed out");
+                }
                 drop(permit);
             }
-        };
-        if tokio::time::timeout(ABANDON_TIMEOUT, stop).await.is_err() {
-            tracing::debug!("stopping an abandoned statement timed out; closing the connection");
+            None => tracing::debug!(
+                "no budget permit to stop an abandoned statement: closing its connection only"
+            ),
         }
         drop(pooled);
     });
 }
+
+/// How long a stop request that needs a session of its own waits for a budget permit.
+const ABANDON_PERMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long stopping an abandoned statement may take before its connection is simply closed.
 const ABANDON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -115,10 +115,16 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     /// whose future was dropped: a request that makes the server stop that statement now
     /// (releasing its locks) instead of when it would have ended. PostgreSQL sends a cancel
     /// request, MySQL a `KILL QUERY` from a short-lived second session. The registry runs it
-    /// on the I/O runtime under a budget permit of its own, then closes the connection.
+    /// on the I/O runtime (under a budget permit of its own when it opens a session, see
+    /// [`ABANDON_OPENS_SESSION`](Self::ABANDON_OPENS_SESSION)), then closes the connection.
     fn abandon(&mut self) -> Option<BoxFuture<'static, ()>> {
         None
     }
+
+    /// Whether the request from [`abandon`](Self::abandon) opens a session on the server
+    /// (and so needs a budget permit of its own). A PostgreSQL cancel request never becomes a
+    /// backend; a MySQL `KILL QUERY` needs a session.
+    const ABANDON_OPENS_SESSION: bool = true;
 
     /// Closes the connection; `permit` must be released only once the server-side session
     /// is gone. `clean` is false for abandoned connections, which must not be drained. The

@@ -87,6 +87,8 @@ impl Backend for AsyncPgConnection {
             && !<diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<Self>>::is_broken_transaction_manager(self)
     }
 
+    const ABANDON_OPENS_SESSION: bool = false;
+
     fn abandon(&mut self) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         let token = self.cancel_token();
         Some(Box::pin(async move {
