@@ -213,3 +213,47 @@ async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another
     assert_eq!(got, "tp_keep_last_b");
     assert_eq!(registry.stats().counters.connections_created, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steal_takes_the_idle_connection_of_the_least_busy_tenant_not_merely_the_oldest() {
+    const BUDGET: usize = 2;
+    let _slots = common::reserve(BUDGET as u32 + 2).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_steal_heat";
+    let dbs = ["tp_heat_hot", "tp_heat_cool", "tp_heat_new"];
+    admin
+        .ensure_databases(&dbs.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+        .await;
+    let mut s = settings(BUDGET, 1);
+    // No maintenance pass during the test: the heat stays as the test made it.
+    s.cache.maintenance_interval = Duration::from_secs(3600);
+    let registry = registry(
+        s,
+        databases(app, &[("hot", dbs[0]), ("cool", dbs[1]), ("new", dbs[2])]),
+    );
+    // `hot` is busy, and its idle connection is the older one.
+    for _ in 0..20 {
+        drop(registry.get(&tenant("hot")).await.expect("hot"));
+    }
+    let mut h = registry.get(&tenant("hot")).await.expect("hot");
+    let hot_pid = crate::backend_pid(&mut h).await;
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(registry.get(&tenant("cool")).await.expect("cool"));
+    // A third tenant needs a connection: the budget is full of idle ones.
+    let mut n = registry.get(&tenant("new")).await.expect("new");
+    assert_eq!(
+        text(&mut n, "SELECT current_database()::text AS value").await,
+        dbs[2]
+    );
+    assert_eq!(registry.stats().counters.budget_steals, 1);
+    drop(n);
+    let mut h = registry.get(&tenant("hot")).await.expect("hot again");
+    assert_eq!(
+        crate::backend_pid(&mut h).await,
+        hot_pid,
+        "the busy tenant's connection was stolen"
+    );
+}

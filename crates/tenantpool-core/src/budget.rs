@@ -43,6 +43,9 @@ pub(crate) struct ConnectTurn {
 pub(crate) trait IdleSource: Send + Sync {
     /// When the least recently returned idle connection was returned, if any is idle.
     fn oldest_idle(&self) -> Option<Instant>;
+    /// How busy the pool has been lately (checkouts, decaying by half every maintenance
+    /// pass): the least busy pool gives up its idle connection first.
+    fn heat(&self) -> u64;
     /// Closes one idle connection returned at or before `at`; true when one was closed.
     fn close_idle_at(&self, at: Instant) -> bool;
     /// A masked description of the pool, for logs.
@@ -205,11 +208,14 @@ impl ServerBudget {
             .filter_map(Weak::upgrade)
             .collect();
         let now = Instant::now();
+        // The idle connection of the least busy pool, the longest idle among equals: under a
+        // skewed load, recency alone would evict a busy tenant's connection that happened to
+        // be idle for a moment, and the tenant would pay a connect for it right after.
         let victim = candidates
             .iter()
             .filter_map(|m| m.oldest_idle().map(|at| (at, m)))
             .filter(|(at, _)| now.saturating_duration_since(*at) >= idle_for)
-            .min_by_key(|(at, _)| *at);
+            .min_by_key(|(at, m)| (m.heat(), *at));
         let stolen = match victim {
             Some((at, source)) if source.close_idle_at(at) => {
                 tracing::debug!(

@@ -241,6 +241,8 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) tenants: AtomicUsize,
     /// Schema mode: checkouts waiting on the exhausted pool, by schema.
     pub(crate) affinity: Option<crate::affinity::Affinity<C>>,
+    /// Checkouts lately, halved by every maintenance pass (see `IdleSource::heat`).
+    pub(crate) heat: std::sync::atomic::AtomicU64,
 }
 
 impl<C: Backend> SharedPool<C> {
@@ -273,6 +275,13 @@ impl<C: Backend> SharedPool<C> {
         }
     }
 
+    /// Halves the checkout count, so that it weighs recent traffic.
+    pub(crate) fn cool(&self) {
+        let _ = self
+            .heat
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| Some(h / 2));
+    }
+
     pub(crate) fn in_use(&self) -> usize {
         let s = self.pool.status();
         s.size - s.available
@@ -300,6 +309,10 @@ impl<C: Backend> IdleSource for SharedPool<C> {
             }
         });
         !removed.removed.is_empty()
+    }
+
+    fn heat(&self) -> u64 {
+        self.heat.load(Ordering::Relaxed)
     }
 
     fn describe(&self) -> String {

@@ -612,6 +612,7 @@ impl<C: Backend> Inner<C> {
         );
         for pool in self.live_pools() {
             pool.reap(idle, life);
+            pool.cool();
         }
         lock(&self.pools).retain(|_, p| p.strong_count() > 0);
         for budget in self.budgets.all() {
@@ -865,6 +866,7 @@ impl<C: Backend> Inner<C> {
             shared,
             tenants: Default::default(),
             affinity: shared.then(Default::default),
+            heat: Default::default(),
         });
         let member: Weak<dyn IdleSource> = Arc::downgrade(&shared_pool) as Weak<dyn IdleSource>;
         budget.join(member);
@@ -998,6 +1000,7 @@ impl<C: Backend> Inner<C> {
             Box::pin(conn.switch_to(schema)).await?;
         }
         Counters::bump(&self.counters.checkouts);
+        entry.hold.0.heat.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
