@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, DatabaseUrl, Isolation, SchemaName, TenantId};
+use crate::{ConfigError, DatabaseUrl, Isolation, SchemaName, TenantId, UrlTemplate};
 
 /// Where one tenant's data lives, and per-tenant pool overrides.
 ///
@@ -327,7 +327,7 @@ impl TenantDirectory for StaticDirectory {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TemplateDirectory {
-    url: String,
+    url: UrlTemplate,
     schema: Option<String>,
     allow: Option<HashSet<TenantId>>,
     create_missing: bool,
@@ -385,7 +385,7 @@ impl TemplateDirectory {
             })?;
         }
         Ok(Self {
-            url: url.to_string(),
+            url: UrlTemplate::from(url),
             schema: schema.map(str::to_string),
             allow: None,
             create_missing: false,
@@ -456,7 +456,7 @@ impl TemplateDirectory {
     }
 
     fn target_for(&self, tenant: &TenantId) -> Result<TenantTarget, ConfigError> {
-        let url = DatabaseUrl::parse(&self.url.replace(PLACEHOLDER, tenant.as_str()))?;
+        let url = DatabaseUrl::parse(&self.url.expose_secret().replace(PLACEHOLDER, tenant.as_str()))?;
         let isolation = match &self.schema {
             Some(s) => {
                 Isolation::Schema(SchemaName::parse(&s.replace(PLACEHOLDER, tenant.as_str()))?)
@@ -629,8 +629,9 @@ pub struct StaticTenantConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
-    /// URL template (must contain `{tenant}` unless `schema` does).
-    pub url: String,
+    /// URL template (must contain `{tenant}` unless `schema` does); its password never
+    /// prints.
+    pub url: UrlTemplate,
     /// Schema template, for schema-per-tenant isolation.
     #[serde(default)]
     pub schema: Option<String>,
@@ -688,7 +689,7 @@ impl DirectoryConfig {
         }
         let mut chain = ChainDirectory::new().then(listed);
         if let Some(t) = &self.template {
-            let mut dir = TemplateDirectory::new(&t.url, t.schema.as_deref())?.with_overrides(
+            let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?.with_overrides(
                 PoolOverrides {
                     max_size: t.max_size,
                     tenant_max_in_use: t.tenant_max_in_use,

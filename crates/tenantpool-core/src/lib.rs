@@ -66,7 +66,7 @@ pub use crate::error::{ConfigError, Error, ErrorKind};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::{BudgetStats, CounterStats, PoolStats, Stats};
-pub use crate::target::{BackendKind, DatabaseUrl, Isolation, SchemaName, ServerKey};
+pub use crate::target::{BackendKind, DatabaseUrl, Isolation, SchemaName, ServerKey, UrlTemplate};
 pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN};
 
 /// Re-exported so that users implementing [`TenantDirectory`] need no extra dependency.

@@ -301,6 +301,72 @@ impl<'de> serde::Deserialize<'de> for DatabaseUrl {
     }
 }
 
+/// A database URL template (`postgres://app:secret@db/tenant_{tenant}`) that never prints
+/// its password.
+///
+/// It is what a [`TemplateConfig`](crate::TemplateConfig) holds before it is checked.
+/// `Display`, `Debug` and `Serialize` mask the password as [`DatabaseUrl`] does; only
+/// [`UrlTemplate::expose_secret`] gives the raw text.
+///
+/// ```
+/// use tenantpool_core::UrlTemplate;
+/// let t = UrlTemplate::from("postgres://app:s3cret@db:5432/tenant_{tenant}");
+/// assert_eq!(t.to_string(), "postgres://app:***@db:5432/tenant_{tenant}");
+/// assert!(!format!("{t:?}").contains("s3cret"));
+/// assert!(t.expose_secret().contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UrlTemplate(String);
+
+impl UrlTemplate {
+    /// The raw template, password included. Hand it only to code that builds URLs.
+    ///
+    /// ```
+    /// let t = tenantpool_core::UrlTemplate::from("sqlite://data/{tenant}.db");
+    /// assert_eq!(t.expose_secret(), "sqlite://data/{tenant}.db");
+    /// ```
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for UrlTemplate {
+    fn from(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
+impl From<&str> for UrlTemplate {
+    fn from(raw: &str) -> Self {
+        Self(raw.to_string())
+    }
+}
+
+impl fmt::Display for UrlTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_unparsed(&self.0))
+    }
+}
+
+impl fmt::Debug for UrlTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UrlTemplate({:?})", mask_unparsed(&self.0))
+    }
+}
+
+impl serde::Serialize for UrlTemplate {
+    /// Serialises the masked form, like [`DatabaseUrl`].
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&mask_unparsed(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UrlTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
 /// One database server (`scheme://host:port`): the unit a connection budget counts.
 ///
 /// ```
