@@ -199,6 +199,12 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
         peak <= budget as i64,
         "{peak} server-side connections held by this process, budget {budget}"
     );
+    // A PostgreSQL connection's permit comes back only once the server has closed its end,
+    // after the backend left `pg_stat_activity`: the server never lists more than the budget.
+    assert!(
+        peak_listed <= budget as i64,
+        "{peak_listed} sessions of this process listed by the server, budget {budget}"
+    );
     let c = &stats.counters;
     let (p50, p99, max) = percentiles(latencies.take());
     let sent: u64 = tally.borrow().values().sum();

@@ -202,7 +202,11 @@ impl<C: Backend> Drop for PooledConnection<C> {
                 panicking,
                 "discarding a dirty connection instead of returning it to the pool"
             );
-            let cancel = if dirty { obj.conn.abandon() } else { None };
+            let cancel = if dirty {
+                obj.conn.abandon(&self.pool.url)
+            } else {
+                None
+            };
             obj.abandoned = dirty;
             let pooled = Object::take(obj);
             match cancel {

@@ -456,7 +456,12 @@ impl TemplateDirectory {
     }
 
     fn target_for(&self, tenant: &TenantId) -> Result<TenantTarget, ConfigError> {
-        let url = DatabaseUrl::parse(&self.url.expose_secret().replace(PLACEHOLDER, tenant.as_str()))?;
+        let url = DatabaseUrl::parse(
+            &self
+                .url
+                .expose_secret()
+                .replace(PLACEHOLDER, tenant.as_str()),
+        )?;
         let isolation = match &self.schema {
             Some(s) => {
                 Isolation::Schema(SchemaName::parse(&s.replace(PLACEHOLDER, tenant.as_str()))?)
@@ -689,13 +694,12 @@ impl DirectoryConfig {
         }
         let mut chain = ChainDirectory::new().then(listed);
         if let Some(t) = &self.template {
-            let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?.with_overrides(
-                PoolOverrides {
+            let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?
+                .with_overrides(PoolOverrides {
                     max_size: t.max_size,
                     tenant_max_in_use: t.tenant_max_in_use,
                     checkout_timeout: t.checkout_timeout,
-                },
-            );
+                });
             if t.create_missing {
                 dir = dir.creating_missing();
             }

@@ -117,7 +117,7 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
     /// request, MySQL a `KILL QUERY` from a short-lived second session. The registry runs it
     /// on the I/O runtime (under a budget permit of its own when it opens a session, see
     /// [`ABANDON_OPENS_SESSION`](Self::ABANDON_OPENS_SESSION)), then closes the connection.
-    fn abandon(&mut self) -> Option<BoxFuture<'static, ()>> {
+    fn abandon(&mut self, _url: &DatabaseUrl) -> Option<BoxFuture<'static, ()>> {
         None
     }
 

@@ -97,7 +97,7 @@ impl Backend for AsyncMysqlConnection {
         self.set_prepared_statement_cache_size(CacheSize::Disabled);
     }
 
-    fn abandon(&mut self) -> Option<BoxFuture<'static, ()>> {
+    fn abandon(&mut self, _url: &DatabaseUrl) -> Option<BoxFuture<'static, ()>> {
         let token = self.cancel_token();
         Some(Box::pin(async move {
             if let Err(e) = token.cancel_query().await {

@@ -2,12 +2,24 @@
 //!
 //! The connection is opened with tokio-postgres directly (so that a missing database is told
 //! apart from an unreachable server by its SQLSTATE), and its driver task is spawned on the
-//! I/O runtime holding the budget permit: the permit comes back only when the driver has sent
-//! `Terminate` and closed the socket.
+//! I/O runtime holding the budget permit. The permit comes back only when the server-side
+//! session is gone: after `Terminate`, the socket (a [`ServerClosed`] stream) half-closes and
+//! reads until the server closes its end, which a backend does only after it has left
+//! `pg_stat_activity`. Releasing the permit when our end closed would let a new connection
+//! open while the old backend is still listed: budget + 1 on the server for a few milliseconds.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
@@ -33,16 +45,38 @@ impl Backend for AsyncPgConnection {
             ..
         } = ctx;
         on_io(&io, timeout, async move {
-            let (client, connection) =
-                tokio_postgres::connect(url.expose_secret(), tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| classify(&url, &e))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "postgres connection ended with an error");
+            let client = match tcp_address(&url) {
+                Some((config, host, port)) => {
+                    let stream = TcpStream::connect((host.as_str(), port))
+                        .await
+                        .map_err(|e| {
+                            ConnectFailure::Unavailable(
+                                url.redact(&format!("error connecting to server: {e}")),
+                            )
+                        })?;
+                    // Latency matters more than packet count for short queries (as in
+                    // tokio-postgres's own connect).
+                    stream.set_nodelay(true).map_err(|e| {
+                        ConnectFailure::Unavailable(format!("error configuring the socket: {e}"))
+                    })?;
+                    let (client, connection) = config
+                        .connect_raw(ServerClosed::new(stream), tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| classify(&url, &e))?;
+                    tokio::spawn(drive(connection, permit));
+                    client
                 }
-                drop(permit);
-            });
+                None => {
+                    // Several hosts, a Unix socket or `hostaddr`: tokio-postgres picks the
+                    // address. The permit then comes back when our end of the socket closed.
+                    let (client, connection) =
+                        tokio_postgres::connect(url.expose_secret(), tokio_postgres::NoTls)
+                            .await
+                            .map_err(|e| classify(&url, &e))?;
+                    tokio::spawn(drive(connection, permit));
+                    client
+                }
+            };
             let conn = AsyncPgConnection::try_from(client)
                 .await
                 .map_err(|e| ConnectFailure::Unavailable(url.redact(&e.to_string())))?;
@@ -89,11 +123,30 @@ impl Backend for AsyncPgConnection {
 
     const ABANDON_OPENS_SESSION: bool = false;
 
-    fn abandon(&mut self) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+    fn abandon(
+        &mut self,
+        url: &DatabaseUrl,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         let token = self.cancel_token();
+        // A connection opened with `connect_raw` has no socket configuration in its token:
+        // the cancel request goes to the address the connection was opened on.
+        let address = tcp_address(url).map(|(_, host, port)| (host, port));
         Some(Box::pin(async move {
-            if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
-                tracing::debug!(error = %e, "cancel request for an abandoned connection failed");
+            let sent = match address {
+                Some((host, port)) => match TcpStream::connect((host.as_str(), port)).await {
+                    Ok(stream) => token
+                        .cancel_query_raw(stream, tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                None => token
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(error) = sent {
+                tracing::debug!(%error, "cancel request for an abandoned connection failed");
             }
         }))
     }
@@ -110,5 +163,129 @@ fn classify(url: &DatabaseUrl, e: &tokio_postgres::Error) -> ConnectFailure {
             message = format!("{message}: {source}");
         }
         ConnectFailure::Unavailable(url.redact(&message))
+    }
+}
+
+/// Runs a connection's driver until the session has ended, then releases its permit.
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>, permit: ConnectionPermit)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "postgres connection ended with an error");
+    }
+    drop(permit);
+}
+
+/// The parsed configuration and the one TCP address of `url`, when it names exactly one TCP
+/// host (the usual `postgres://user@host:port/db`).
+fn tcp_address(url: &DatabaseUrl) -> Option<(tokio_postgres::Config, String, u16)> {
+    let config: tokio_postgres::Config = url.expose_secret().parse().ok()?;
+    if !config.get_hostaddrs().is_empty() {
+        return None;
+    }
+    let host = match config.get_hosts() {
+        [Host::Tcp(host)] => host.clone(),
+        _ => return None,
+    };
+    let port = match config.get_ports() {
+        [] => 5432,
+        [port] => *port,
+        _ => return None,
+    };
+    Some((config, host, port))
+}
+
+/// How long a closing connection waits for the server to close its end before it gives up
+/// and releases its permit anyway (a server that hangs must not hold a permit forever).
+const SERVER_CLOSE_LIMIT: Duration = Duration::from_secs(2);
+
+/// A TCP stream whose shutdown completes only when the server has closed its end.
+///
+/// tokio-postgres shuts its stream down after it has written `Terminate`. A backend exits
+/// its `pg_stat_activity` entry before it closes the socket, so once the read side sees
+/// end-of-file the session is no longer counted by the server. The wait is bounded by
+/// [`SERVER_CLOSE_LIMIT`]; bytes that arrive meanwhile are discarded.
+struct ServerClosed {
+    stream: TcpStream,
+    write_closed: bool,
+    limit: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl ServerClosed {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            write_closed: false,
+            limit: None,
+        }
+    }
+}
+
+impl AsyncRead for ServerClosed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ServerClosed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.write_closed {
+            match Pin::new(&mut this.stream).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => {}
+                // The socket is already unusable: the server side is gone or going.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+            this.write_closed = true;
+            this.limit = Some(Box::pin(tokio::time::sleep(SERVER_CLOSE_LIMIT)));
+        }
+        let mut scratch = [0u8; 512];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => break,
+            }
+        }
+        match this.limit.as_mut().map(|limit| limit.as_mut().poll(cx)) {
+            Some(Poll::Pending) => Poll::Pending,
+            _ => {
+                tracing::debug!("the server did not close a terminated connection in time");
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 }
