@@ -2,7 +2,7 @@
 //!
 //! Off by default. When the `[admin]` section enables it, it serves
 //! `GET {path}/stats` (path default `/_tenantpool`) with a JSON object keyed by registry name,
-//! each value being that registry's [`Stats`](tenantpool_core::Stats) (database URLs masked).
+//! each value being that registry's [`tenantpool_core::Stats`] (database URLs masked).
 //! Every request must carry `Authorization: Bearer <token>`; the token is compared in
 //! constant time, and a missing or wrong token gets `401` with `WWW-Authenticate: Bearer`.
 //!

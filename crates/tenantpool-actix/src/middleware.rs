@@ -1,19 +1,4 @@
 //! The resolution middleware: puts the request's [`Tenant`] into its extensions.
-//!
-//! [`ResolveTenant`] runs a [`Resolver`] on every request it wraps:
-//!
-//! - exempt path (`/healthz`): passed on without a tenant;
-//! - tenant found: a [`Tenant`] goes into the request extensions, the tracing root span's
-//!   `tenant` field is recorded (when [`TracingLogger`](tracing_actix_web::TracingLogger)
-//!   wraps it), and for the path source with stripping on, `/t/acme/notes` is routed as
-//!   `/notes`;
-//! - malformed host or key: `400` with the JSON error body, the handler never runs;
-//! - no tenant anywhere: `400` (the request did not say which tenant it is for; `404` would
-//!   claim that a resource is missing), or passed on when the resolver is optional.
-//!
-//! Wrap the whole `App` with it (path stripping needs that), or only the scopes that need a
-//! tenant. The last `.wrap()` is the outermost: wrap `ResolveTenant` first, then
-//! `TracingLogger`, so that the root span exists when the tenant is recorded.
 
 use std::rc::Rc;
 
@@ -28,7 +13,22 @@ use crate::extract::NoTenant;
 use crate::resolve::{ResolveError, Resolver};
 use crate::Tenant;
 
-/// Middleware that resolves the tenant of each request (see the [module docs](self)).
+/// Middleware that resolves the tenant of each request.
+///
+/// [`ResolveTenant`] runs a [`Resolver`] on every request it wraps:
+///
+/// - exempt path (`/healthz`): passed on without a tenant;
+/// - tenant found: a [`Tenant`] goes into the request extensions, the tracing root span's
+///   `tenant` field is recorded (when [`TracingLogger`](tracing_actix_web::TracingLogger)
+///   wraps it), and for the path source with stripping on, `/t/acme/notes` is routed as
+///   `/notes`;
+/// - malformed host or key: `400` with the JSON error body, the handler never runs;
+/// - no tenant anywhere: `400` (the request did not say which tenant it is for; `404` would
+///   claim that a resource is missing), or passed on when the resolver is optional.
+///
+/// Wrap the whole `App` with it (path stripping needs that), or only the scopes that need a
+/// tenant. The last `.wrap()` is the outermost: wrap `ResolveTenant` first, then
+/// `TracingLogger`, so that the root span exists when the tenant is recorded.
 ///
 /// ```
 /// use actix_web::{web, App, HttpResponse};
