@@ -54,9 +54,7 @@ impl Backend for AsyncPgConnection {
                                 url.redact(&format!("error connecting to server: {e}")),
                             )
                         })?;
-                    // Latency matters more than packet count for short queries (as in
-                    // tokio-postgres's own connect).
-                    stream.set_nodelay(true).map_err(|e| {
+                    configure_socket(&stream, &config).map_err(|e| {
                         ConnectFailure::Unavailable(format!("error configuring the socket: {e}"))
                     })?;
                     let (client, connection) = config
@@ -197,6 +195,38 @@ fn tcp_address(url: &DatabaseUrl) -> Option<(tokio_postgres::Config, String, u16
     Some((config, host, port))
 }
 
+/// What tokio-postgres's own connect does to a TCP socket: no Nagle delay (latency matters
+/// more than packet count for short queries), and TCP keepalive as the URL says
+/// (`keepalives`, `keepalives_idle`, `keepalives_interval`, `keepalives_retries`).
+fn configure_socket(stream: &TcpStream, config: &tokio_postgres::Config) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    if config.get_keepalives() {
+        let mut keepalive = socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+        // The same platform limits as tokio-postgres's keepalive support.
+        #[cfg(not(any(
+            target_os = "aix",
+            target_os = "redox",
+            target_os = "solaris",
+            target_os = "openbsd"
+        )))]
+        if let Some(interval) = config.get_keepalives_interval() {
+            keepalive = keepalive.with_interval(interval);
+        }
+        #[cfg(not(any(
+            target_os = "aix",
+            target_os = "redox",
+            target_os = "solaris",
+            target_os = "windows",
+            target_os = "openbsd"
+        )))]
+        if let Some(retries) = config.get_keepalives_retries() {
+            keepalive = keepalive.with_retries(retries);
+        }
+        socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
+    }
+    Ok(())
+}
+
 /// How long a closing connection waits for the server to close its end before it gives up
 /// and releases its permit anyway (a server that hangs must not hold a permit forever).
 const SERVER_CLOSE_LIMIT: Duration = Duration::from_secs(2);
@@ -287,5 +317,59 @@ impl AsyncWrite for ServerClosed {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    async fn pair() -> (ServerClosed, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (ServerClosed::new(client), server)
+    }
+
+    #[tokio::test]
+    async fn shutdown_completes_only_once_the_server_has_closed_its_end() {
+        let (mut stream, mut server) = pair().await;
+        let shutdown = tokio::spawn(async move { stream.shutdown().await });
+        // The server sees our end closed for writing...
+        let mut buf = [0u8; 16];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+        // ...and may still send: those bytes are read and discarded.
+        server.write_all(b"late notice").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !shutdown.is_finished(),
+            "the shutdown completed while the server still had its end open"
+        );
+        drop(server);
+        let done = tokio::time::timeout(Duration::from_secs(1), shutdown)
+            .await
+            .expect("the shutdown did not complete after the server closed")
+            .unwrap();
+        assert!(done.is_ok(), "{done:?}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_closes_holds_the_shutdown_only_up_to_the_limit() {
+        let (mut stream, _server) = pair().await;
+        let started = Instant::now();
+        let done = tokio::time::timeout(SERVER_CLOSE_LIMIT * 2, stream.shutdown()).await;
+        let took = started.elapsed();
+        assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+        assert!(
+            took >= SERVER_CLOSE_LIMIT,
+            "gave up after {took:?}, before the limit"
+        );
     }
 }
