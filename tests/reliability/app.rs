@@ -3,14 +3,20 @@
 //! `QueryError` for failed queries.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, App, HttpResponse};
 use diesel::sql_types::Text;
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
-use tenantpool::actix::{error_response, QueryError, TenantConn};
+use tenantpool::actix::resolve::Resolver;
+use tenantpool::actix::{
+    error_response, GracefulShutdown, QueryError, ResolveTenant, TenantConn, TenantRegistry,
+};
+use tenantpool::{Registry, ShutdownReport};
 
 use crate::support::EXPECTED_PANIC;
 
@@ -125,4 +131,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/txfail", web::get().to(txfail))
         .route("/panic", web::get().to(panics))
         .route("/timeout/{ms}", web::get().to(timeout));
+}
+
+/// Serves [`routes`] for `registry` (tenant from `X-Tenant-Id`) on an ephemeral port with
+/// `workers` workers, under a graceful shutdown that waits up to `shutdown_within` for
+/// checked-out connections: the address, the server's handle, and the task that ends with
+/// the shutdown reports.
+pub fn serve(
+    registry: &Registry<Pg>,
+    workers: usize,
+    shutdown_within: Duration,
+) -> (
+    SocketAddr,
+    ServerHandle,
+    actix_web::rt::task::JoinHandle<std::io::Result<Vec<ShutdownReport>>>,
+) {
+    let resolver = Resolver::builder()
+        .header("X-Tenant-Id")
+        .build()
+        .expect("resolver");
+    let r = registry.clone();
+    let (addr, handle, server) = serve!(
+        move || {
+            App::new()
+                .app_data(TenantRegistry::new(r.clone()))
+                .wrap(ResolveTenant::new(resolver.clone()))
+                .configure(routes)
+        },
+        workers
+    );
+    let served = actix_web::rt::spawn(
+        GracefulShutdown::new(shutdown_within)
+            .registry(registry.clone())
+            .run(server),
+    );
+    (addr, handle, served)
 }

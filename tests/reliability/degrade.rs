@@ -5,9 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::App;
-use tenantpool::actix::resolve::Resolver;
-use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry};
 use tenantpool::{DatabaseUrl, Registry, Settings, StaticDirectory, TenantId, TenantTarget};
 
 use crate::app::{self, Pg};
@@ -52,25 +49,7 @@ async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() 
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        1
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(5))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 1, Duration::from_secs(5));
     // Warm the live tenant.
     let http = client(Duration::from_secs(30));
     assert_eq!(

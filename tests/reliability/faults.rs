@@ -6,9 +6,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_web::App;
-use tenantpool::actix::resolve::Resolver;
-use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry};
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::app::{self, Pg};
@@ -115,25 +112,7 @@ async fn a_restart_of_postgresql_under_load_gives_503s_then_every_tenant_recover
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        2
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(5))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 2, Duration::from_secs(5));
     let panics_before = support::panics();
 
     let stop = Rc::new(std::cell::Cell::new(false));
@@ -259,25 +238,7 @@ async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_re
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        2
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(5))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 2, Duration::from_secs(5));
     let panics_before = support::panics();
     let stop = Rc::new(std::cell::Cell::new(false));
     let log: Log = Rc::default();

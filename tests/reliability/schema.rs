@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_web::App;
-use tenantpool::actix::resolve::Resolver;
-use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry};
 use tenantpool::{Registry, Settings, TemplateDirectory};
 
 use crate::app::{self, Pg};
@@ -59,25 +56,7 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        2
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(10))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 2, Duration::from_secs(10));
 
     let checked = Rc::new(RefCell::new(0u64));
     let dirtying: Rc<RefCell<BTreeMap<&'static str, u64>>> = Rc::default();
@@ -189,25 +168,7 @@ async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_re
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        1
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(10))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 1, Duration::from_secs(10));
     let http = client(Duration::from_secs(30));
     assert_eq!(
         get(&http, addr, "/q", ("X-Tenant-Id", "a")).await.status,

@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_web::App;
-use tenantpool::actix::resolve::Resolver;
-use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry};
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::app::{self, Pg};
@@ -69,25 +66,7 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
         .directory(directory)
         .build()
         .expect("registry");
-    let resolver = Resolver::builder()
-        .header("X-Tenant-Id")
-        .build()
-        .expect("resolver");
-    let r = registry.clone();
-    let (addr, handle, server) = serve!(
-        move || {
-            App::new()
-                .app_data(TenantRegistry::new(r.clone()))
-                .wrap(ResolveTenant::new(resolver.clone()))
-                .configure(app::routes)
-        },
-        2
-    );
-    let served = actix_web::rt::spawn(
-        GracefulShutdown::new(Duration::from_secs(10))
-            .registry(registry.clone())
-            .run(server),
-    );
+    let (addr, handle, served) = app::serve(&registry, 2, Duration::from_secs(10));
     let sampler = PeakSampler::pg(
         format!(
             "{}/postgres?application_name=tpr_sampler",
