@@ -8,6 +8,7 @@ mod common;
 mod budget;
 mod cancel;
 mod errors;
+mod lanes;
 mod lifecycle;
 mod reliability;
 mod scale;

@@ -83,6 +83,11 @@ impl<C: Backend> PooledConnection<C> {
         }
     }
 
+    /// Closes the connection at its return, quietly: it is clean, but not one to keep.
+    pub(crate) fn retire(&mut self) {
+        self.obj.retire = true;
+    }
+
     /// The tenant this connection was checked out for.
     ///
     /// ```no_run
@@ -213,6 +218,8 @@ impl<C: Backend> Drop for PooledConnection<C> {
                 Some(cancel) => abandon(pooled, cancel, self.pool.budget.clone(), counters.clone()),
                 None => drop(pooled),
             }
+        } else if obj.retire {
+            drop(Object::take(obj));
         } else if self.pool.budget.has_waiters()
             && self.pool.pool.status().waiting == 0
             && self

@@ -43,6 +43,9 @@ pub(crate) struct Pooled<C: Backend> {
     pub(crate) discard: bool,
     /// Set when the connection was abandoned mid-statement: close it without draining.
     pub(crate) abandoned: bool,
+    /// Set when a clean connection should close at its return instead of going back to the
+    /// pool (one opened on the I/O runtime for a tenant start, under caller placement).
+    pub(crate) retire: bool,
     counters: Arc<Counters>,
 }
 
@@ -187,6 +190,7 @@ impl<C: Backend> Manager<C> {
                     schema: None,
                     discard: false,
                     abandoned: false,
+                    retire: false,
                     counters: self.counters.clone(),
                 })
             }
@@ -237,6 +241,8 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) counters: Arc<Counters>,
     /// Schema mode: several tenants share it and connections switch schemas.
     pub(crate) shared: bool,
+    /// Its lane (see `runtime.lanes`), 0 with one lane.
+    pub(crate) lane: usize,
     /// Cached tenant entries that point at it.
     pub(crate) tenants: AtomicUsize,
     /// Schema mode: checkouts waiting on the exhausted pool, by schema.

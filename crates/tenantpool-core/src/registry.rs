@@ -38,8 +38,8 @@ use crate::budget::{backoff_for, lock, BudgetError, IdleSource};
 use crate::pool::{CreateError, Manager, SharedPool, TenantHold};
 use crate::stats::{BudgetStats, Counters, PoolStats, Stats};
 use crate::{
-    BackendKind, Budgets, ConfigError, DatabaseUrl, Error, IoRuntime, Isolation, PooledConnection,
-    SchemaName, Settings, TenantDirectory, TenantId, TenantTarget,
+    BackendKind, Budgets, ConfigError, ConnectionPlacement, DatabaseUrl, Error, IoRuntime,
+    Isolation, PooledConnection, SchemaName, Settings, TenantDirectory, TenantId, TenantTarget,
 };
 
 /// A hook run once per tenant start, with the tenant's first connection (already on its
@@ -292,6 +292,7 @@ impl<C: Backend> RegistryBuilder<C> {
                 settings.backoff.directory_refresh,
                 settings.backoff.unlisted_starts_per_second,
             ),
+            lanes: crate::lane::Lanes::new(settings.runtime.lanes),
             settings,
         });
         let task = inner.io.handle().spawn(maintain(
@@ -344,7 +345,8 @@ impl<C: Backend> std::fmt::Debug for Registry<C> {
     }
 }
 
-type PoolKey = (DatabaseUrl, bool);
+/// A pool's target, whether tenants share it (schema mode), and its lane.
+type PoolKey = (DatabaseUrl, bool, usize);
 
 type TenantHasher = foldhash::fast::RandomState;
 
@@ -362,6 +364,8 @@ struct Inner<C: Backend> {
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     inflight: Mutex<HashMap<TenantId, StartFuture<C>>>,
     admission: Admission,
+    /// Which lane each thread that checked out uses (see `Inner::lane`).
+    lanes: crate::lane::Lanes,
 }
 
 type StartFuture<C> = Shared<BoxFuture<'static, Result<Arc<TenantEntry<C>>, Error>>>;
@@ -377,10 +381,23 @@ impl<C: Backend> Drop for Inner<C> {
 /// A cached tenant: its pool, its schema and its fair share.
 pub(crate) struct TenantEntry<C: Backend> {
     tenant: TenantId,
+    /// The pool of lane 0 (the only lane unless `runtime.lanes` > 1).
     hold: TenantHold<C>,
+    /// The pools of lanes 1.. (empty, and not allocated, with one lane).
+    more: Box<[TenantHold<C>]>,
     schema: Option<SchemaName>,
     share: Option<Arc<Semaphore>>,
     checkout_timeout: Duration,
+}
+
+impl<C: Backend> TenantEntry<C> {
+    /// The tenant's pool in `lane`.
+    fn lane(&self, lane: usize) -> &Arc<SharedPool<C>> {
+        match lane.checked_sub(1).and_then(|i| self.more.get(i)) {
+            Some(hold) => &hold.0,
+            None => &self.hold.0,
+        }
+    }
 }
 
 /// A remembered failed start.
@@ -504,6 +521,7 @@ impl<C: Backend> Registry<C> {
                     target: p.url.clone(),
                     server: p.budget.server().clone(),
                     shared: p.shared,
+                    lane: p.lane,
                     tenants: p.tenants.load(Ordering::Relaxed),
                     size: s.size,
                     idle: s.available,
@@ -767,13 +785,19 @@ impl<C: Backend> Inner<C> {
                 tenant: tenant.clone(),
             })?;
         self.check_supported(&target)?;
-        let pool = self.pool_for(&target).map_err(|e| Error::Setup {
+        let setup = |reason| Error::Setup {
             tenant: tenant.clone(),
-            reason: e,
-        })?;
-        let entry = self.entry_for(tenant, &target, pool);
+            reason,
+        };
+        let pool = self.pool_for(&target, 0).map_err(setup)?;
+        let more = (1..self.lanes.count())
+            .map(|lane| self.pool_for(&target, lane))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let entry = self.entry_for(tenant, &target, pool, more);
 
-        let mut conn = self.checkout_raw(&entry).await?;
+        // Lane 0, whatever thread the start runs on: an I/O thread takes no lane of its own.
+        let mut conn = self.checkout_raw(&entry, 0).await?;
         if let Isolation::Schema(schema) = &target.isolation {
             let exists = Backend::ensure_schema(&mut *conn, schema, target.create_missing)
                 .await
@@ -788,6 +812,12 @@ impl<C: Backend> Inner<C> {
                 });
             }
             conn.switch_to(schema).await?;
+        }
+        if self.placement() == ConnectionPlacement::Caller {
+            // Opened on the I/O runtime, where the start runs: not a connection the callers
+            // should share, since every query on it would cross to an I/O thread and back.
+            // The first checkout opens one on its own runtime.
+            conn.retire();
         }
         match &self.init {
             Some(init) => init
@@ -822,10 +852,20 @@ impl<C: Backend> Inner<C> {
         Ok(())
     }
 
-    /// The live pool for a target, or a new one.
-    fn pool_for(&self, target: &TenantTarget) -> Result<Arc<SharedPool<C>>, String> {
+    /// Where connections live: lanes only make sense with connections driven by the worker
+    /// that opened them.
+    fn placement(&self) -> ConnectionPlacement {
+        if self.lanes.count() > 1 {
+            ConnectionPlacement::Caller
+        } else {
+            self.settings.runtime.connections
+        }
+    }
+
+    /// The live pool for a target's lane, or a new one.
+    fn pool_for(&self, target: &TenantTarget, lane: usize) -> Result<Arc<SharedPool<C>>, String> {
         let shared = target.isolation != Isolation::Database;
-        let key = (target.url.clone(), shared);
+        let key = (target.url.clone(), shared, lane);
         let mut pools = lock(&self.pools);
         if let Some(live) = pools.get(&key).and_then(Weak::upgrade) {
             if !live.pool.is_closed() {
@@ -834,7 +874,13 @@ impl<C: Backend> Inner<C> {
         }
         let budget = self.budgets.for_server(target.url.server());
         let p = &self.settings.pool;
-        let max_size = target.overrides.max_size.unwrap_or(p.max_size).max(1);
+        // The lanes share the pool's size (rounded up, at least one connection each).
+        let max_size = target
+            .overrides
+            .max_size
+            .unwrap_or(p.max_size)
+            .div_ceil(self.lanes.count())
+            .max(1);
         let manager = Manager {
             url: target.url.clone(),
             budget: budget.clone(),
@@ -843,7 +889,7 @@ impl<C: Backend> Inner<C> {
             shared,
             create_missing: target.create_missing,
             connect_timeout: p.connect_timeout,
-            placement: self.settings.runtime.connections,
+            placement: self.placement(),
             warm_steal_after: self.settings.budget.warm_steal_after,
             live: Default::default(),
             returned: Default::default(),
@@ -864,6 +910,7 @@ impl<C: Backend> Inner<C> {
             budget: budget.clone(),
             counters: self.counters.clone(),
             shared,
+            lane,
             tenants: Default::default(),
             affinity: shared.then(Default::default),
             heat: Default::default(),
@@ -877,6 +924,7 @@ impl<C: Backend> Inner<C> {
             server = %budget.server(),
             max_size,
             shared,
+            lane,
             "pool created"
         );
         Ok(shared_pool)
@@ -887,13 +935,15 @@ impl<C: Backend> Inner<C> {
         tenant: &TenantId,
         target: &TenantTarget,
         pool: Arc<SharedPool<C>>,
+        more: Vec<Arc<SharedPool<C>>>,
     ) -> TenantEntry<C> {
-        let max_size = pool.pool.status().max_size.max(1);
+        let max_size = (pool.pool.status().max_size * self.lanes.count()).max(1);
+        let shared = pool.shared;
         let cap = target
             .overrides
             .tenant_max_in_use
             .or(self.settings.pool.tenant_max_in_use);
-        let share = match (pool.shared, cap) {
+        let share = match (shared, cap) {
             (_, Some(cap)) if cap < max_size => Some(cap),
             (true, None) if max_size > 1 => Some(max_size.div_ceil(2)),
             _ => None,
@@ -901,6 +951,7 @@ impl<C: Backend> Inner<C> {
         TenantEntry {
             tenant: tenant.clone(),
             hold: TenantHold::new(pool),
+            more: more.into_iter().map(TenantHold::new).collect(),
             schema: target.isolation.schema().cloned(),
             share: share.map(|n| Arc::new(Semaphore::new(n))),
             checkout_timeout: target
@@ -911,8 +962,12 @@ impl<C: Backend> Inner<C> {
     }
 
     /// Fair share, then a pool connection, within the checkout timeout.
-    async fn checkout_raw(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
-        let pool = &entry.hold.0;
+    async fn checkout_raw(
+        &self,
+        entry: &TenantEntry<C>,
+        lane: usize,
+    ) -> Result<PooledConnection<C>, Error> {
+        let pool = entry.lane(lane);
         let wait = async {
             let share = match &entry.share {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
@@ -920,9 +975,10 @@ impl<C: Backend> Inner<C> {
             };
             let obj = match (&pool.affinity, &entry.schema) {
                 (Some(affinity), Some(schema)) => {
-                    self.get_with_affinity(entry, affinity, schema).await?
+                    self.get_with_affinity(entry, pool, affinity, schema)
+                        .await?
                 }
-                _ => self.get_from_pool(entry).await?,
+                _ => self.get_from_pool(entry, pool).await?,
             };
             Ok::<_, Error>(PooledConnection::new(
                 obj,
@@ -955,12 +1011,13 @@ impl<C: Backend> Inner<C> {
     async fn get_from_pool(
         &self,
         entry: &TenantEntry<C>,
+        pool: &SharedPool<C>,
     ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
         loop {
-            match entry.hold.0.pool.get().await {
+            match pool.pool.get().await {
                 // One of this pool's connections came back while the creator waited.
                 Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
-                other => return other.map_err(|e| self.pool_error(e, entry)),
+                other => return other.map_err(|e| self.pool_error(e, entry, pool)),
             }
         }
     }
@@ -970,6 +1027,7 @@ impl<C: Backend> Inner<C> {
     async fn get_with_affinity(
         &self,
         entry: &TenantEntry<C>,
+        pool: &SharedPool<C>,
         affinity: &crate::affinity::Affinity<C>,
         schema: &SchemaName,
     ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
@@ -979,28 +1037,29 @@ impl<C: Backend> Inner<C> {
             create: None,
             recycle: None,
         };
-        match entry.hold.0.pool.timeout_get(&now).await {
+        match pool.pool.timeout_get(&now).await {
             Err(PoolError::Timeout(TimeoutType::Wait)) => {}
             Err(PoolError::Backend(CreateError::Retry)) => {}
-            other => return other.map_err(|e| self.pool_error(e, entry)),
+            other => return other.map_err(|e| self.pool_error(e, entry, pool)),
         }
         let handed = affinity.wait_for(schema);
         tokio::select! {
             biased;
             Ok(obj) = handed => Ok(obj),
-            got = self.get_from_pool(entry) => got,
+            got = self.get_from_pool(entry, pool) => got,
         }
     }
 
     /// The hot path: a checkout plus, in schema mode, the schema guarantee.
     async fn checkout(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
-        let mut conn = self.checkout_raw(entry).await?;
+        let lane = self.lanes.current();
+        let mut conn = self.checkout_raw(entry, lane).await?;
         if let Some(schema) = &entry.schema {
             // Boxed: only a switch pays for it, and it already pays a round trip.
             Box::pin(conn.switch_to(schema)).await?;
         }
         Counters::bump(&self.counters.checkouts);
-        entry.hold.0.heat.fetch_add(1, Ordering::Relaxed);
+        entry.lane(lane).heat.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -1008,9 +1067,9 @@ impl<C: Backend> Inner<C> {
         &self,
         e: deadpool::managed::PoolError<CreateError>,
         entry: &TenantEntry<C>,
+        pool: &SharedPool<C>,
     ) -> Error {
         use deadpool::managed::PoolError;
-        let pool = &entry.hold.0;
         let tenant = entry.tenant.clone();
         let unavailable = |reason: String, retry_after: Duration| Error::Unavailable {
             tenant: tenant.clone(),
