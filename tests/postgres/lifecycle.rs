@@ -218,3 +218,53 @@ async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_serv
     let (left, _) = admin.wait_for_zero(app, Duration::from_secs(5)).await;
     assert_eq!(left, 0, "connections left on the server after shutdown");
 }
+
+/// The warm path's per-thread front (which skips the tenant cache between refreshes) neither
+/// lets a tenant in use expire nor hides an eviction, and idle tenants still go to zero.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_to_zero() {
+    let _slots = common::reserve(2).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_front";
+    admin.ensure_databases(&["tp_front".to_string()]).await;
+    let mut s = settings(4, 1);
+    s.cache.time_to_idle = Duration::from_millis(400);
+    let registry = registry(s, databases(app, &[("busy", "tp_front")]));
+    let busy = tenant("busy");
+
+    // Three times the time to idle, used every 2 ms from one thread: most lookups are served
+    // by the front (refreshed through the cache every 400 / 32 = 12.5 ms).
+    let until = std::time::Instant::now() + Duration::from_millis(1200);
+    let mut checkouts = 0;
+    while std::time::Instant::now() < until {
+        let mut c = registry.get(&busy).await.expect("checkout");
+        assert_eq!(text(&mut c, "SELECT 'ok' AS value").await, "ok");
+        drop(c);
+        checkouts += 1;
+        if checkouts % 10 == 0 {
+            registry.run_maintenance();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let counters = registry.stats().counters;
+    assert!(checkouts > 200, "{checkouts} checkouts");
+    assert_eq!(
+        (counters.tenants_started, counters.tenants_evicted),
+        (1, 0),
+        "a tenant in use expired"
+    );
+
+    // Evicted: the next checkout on the same thread starts it again, at once.
+    registry.evict(&busy);
+    drop(registry.get(&busy).await.expect("after eviction"));
+    assert_eq!(registry.stats().counters.tenants_started, 2);
+
+    // Unused: it expires and its connection closes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    registry.run_maintenance();
+    assert!(!registry.is_cached(&busy), "an idle tenant stayed cached");
+    let (left, waited) = admin.wait_for_zero(app, Duration::from_secs(5)).await;
+    assert_eq!(left, 0, "connections left {waited:?} after the expiry");
+}

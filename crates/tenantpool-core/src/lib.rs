@@ -41,6 +41,7 @@ mod config;
 mod connection;
 mod directory;
 mod error;
+mod front;
 mod lane;
 mod pool;
 mod registry;

@@ -236,6 +236,8 @@ impl<C: Backend> RegistryBuilder<C> {
         let counters = Arc::new(Counters::default());
 
         let listener_counters = counters.clone();
+        let front = Arc::new(crate::front::Front::new(settings.cache.time_to_idle));
+        let listener_front = front.clone();
         let cache = Cache::builder()
             .name("tenantpool-tenants")
             .max_capacity(settings.cache.max_tenants)
@@ -245,6 +247,7 @@ impl<C: Backend> RegistryBuilder<C> {
             .eviction_policy(EvictionPolicy::lru())
             .eviction_listener(
                 move |tenant: Arc<TenantId>, entry: Arc<TenantEntry<C>>, cause| {
+                    listener_front.invalidate();
                     if cause != RemovalCause::Replaced {
                         Counters::bump(&listener_counters.tenants_evicted);
                     }
@@ -293,6 +296,7 @@ impl<C: Backend> RegistryBuilder<C> {
                 settings.backoff.unlisted_starts_per_second,
             ),
             lanes: crate::lane::Lanes::new(settings.runtime.lanes),
+            front,
             settings,
         });
         let task = inner.io.handle().spawn(maintain(
@@ -366,6 +370,8 @@ struct Inner<C: Backend> {
     admission: Admission,
     /// Which lane each thread that checked out uses (see `Inner::lane`).
     lanes: crate::lane::Lanes,
+    /// Per-thread slots in front of `cache` for the warm path (see `front`).
+    front: Arc<crate::front::Front>,
 }
 
 type StartFuture<C> = Shared<BoxFuture<'static, Result<Arc<TenantEntry<C>>, Error>>>;
@@ -447,10 +453,20 @@ impl<C: Backend> Registry<C> {
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let entry = match inner.cache.get(tenant) {
+        let entry = match inner.front.get::<TenantEntry<C>>(tenant) {
             Some(entry) => entry,
-            // Boxed, so that the cold path's state is not part of every warm checkout's future.
-            None => Box::pin(inner.entry_cold(tenant)).await?,
+            None => {
+                let token = inner.front.token();
+                match inner.cache.get(tenant) {
+                    Some(entry) => {
+                        inner.front.put(tenant, &entry, token);
+                        entry
+                    }
+                    // Boxed, so that the cold path's state is not part of every warm
+                    // checkout's future.
+                    None => Box::pin(inner.entry_cold(tenant)).await?,
+                }
+            }
         };
         inner.checkout(&entry).await
     }
@@ -475,6 +491,7 @@ impl<C: Backend> Registry<C> {
     /// ```
     pub fn evict(&self, tenant: &TenantId) {
         self.inner.cache.invalidate(tenant);
+        self.inner.front.invalidate();
     }
 
     /// Runs the maintenance pass now (the background task runs it every
@@ -586,6 +603,7 @@ impl<C: Backend> Registry<C> {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
         inner.cache.invalidate_all();
+        inner.front.invalidate();
         inner.cache.run_pending_tasks();
         let started = Instant::now();
         let mut in_use;
@@ -729,6 +747,7 @@ impl<C: Backend> Inner<C> {
                     return Err(Error::Closed);
                 }
                 self.cache.insert(tenant.clone(), entry.clone());
+                self.front.invalidate();
                 self.failures.invalidate(tenant);
                 Counters::bump(&self.counters.tenants_started);
                 tracing::info!(
