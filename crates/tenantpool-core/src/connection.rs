@@ -17,7 +17,6 @@
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::Instant;
 
 use deadpool::managed::Object;
 use tokio::sync::OwnedSemaphorePermit;
@@ -238,7 +237,7 @@ impl<C: Backend> Drop for PooledConnection<C> {
             );
             drop(Object::take(obj));
         } else {
-            obj.returned_at = Instant::now();
+            obj.returned_at = crate::clock::now();
             let obj = match &self.pool.affinity {
                 Some(affinity) if !affinity.is_empty() => {
                     let schema = obj.schema.clone();

@@ -37,6 +37,7 @@ mod admission;
 mod affinity;
 mod backend;
 mod budget;
+mod clock;
 mod config;
 mod connection;
 mod directory;
