@@ -268,3 +268,65 @@ async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_t
     let (left, waited) = admin.wait_for_zero(app, Duration::from_secs(5)).await;
     assert_eq!(left, 0, "connections left {waited:?} after the expiry");
 }
+
+/// Caller placement: the connection the start opened on the I/O runtime is closed once the
+/// start is done; the worker's own connection lives and dies with the worker's runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_placement_keeps_no_start_connection_and_drops_a_stopped_workers_connections() {
+    let _slots = common::reserve(3).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_caller";
+    admin.ensure_databases(&["tp_caller".to_string()]).await;
+    let mut s = settings(4, 2);
+    s.runtime.connections = tenantpool::ConnectionPlacement::Caller;
+    s.cache.time_to_idle = Duration::from_secs(600);
+    let registry = registry(s, databases(app, &[("acme", "tp_caller")]));
+
+    // A worker: a thread with a current-thread runtime, kept alive until told to stop.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (served, pid) = tokio::sync::oneshot::channel::<i32>();
+    let r = registry.clone();
+    let worker = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("worker runtime")
+            .block_on(async move {
+                let mut c = r.get(&tenant("acme")).await.expect("checkout");
+                let _ = served.send(backend_pid(&mut c).await);
+                drop(c);
+                let _ = stopped.await;
+            });
+    });
+    let worker_pid = pid.await.expect("the worker was served");
+    let (listed, _) =
+        common::wait_until(Duration::from_secs(5), || admin.count(app), |n| *n == 1).await;
+    assert_eq!(
+        listed, 1,
+        "the start's connection stayed open next to the worker's"
+    );
+    let stats = registry.stats();
+    assert_eq!(
+        stats.counters.connections_created, 2,
+        "the start's, then the worker's"
+    );
+    assert_eq!(stats.pools[0].idle, 1);
+
+    // The worker stops: its connection's driver stops with it, and the server sees it go.
+    let _ = stop.send(());
+    worker.join().expect("worker");
+    let (left, waited) = admin.wait_for_zero(app, Duration::from_secs(5)).await;
+    assert_eq!(
+        left, 0,
+        "connections left {waited:?} after the worker stopped"
+    );
+
+    // A checkout elsewhere finds it closed and is served by a new connection.
+    let mut c = registry
+        .get(&tenant("acme"))
+        .await
+        .expect("after the worker");
+    assert_ne!(backend_pid(&mut c).await, worker_pid);
+}

@@ -8,7 +8,6 @@ mod common;
 mod budget;
 mod cancel;
 mod errors;
-mod lanes;
 mod lifecycle;
 mod reliability;
 mod scale;

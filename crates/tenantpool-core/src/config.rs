@@ -129,9 +129,6 @@ impl Settings {
         if self.pool.checkout_timeout.is_zero() {
             return invalid("pool.checkout_timeout", "must be positive");
         }
-        if !(1..=crate::lane::MAX_LANES).contains(&self.runtime.lanes) {
-            return invalid("runtime.lanes", "must be between 1 and 64");
-        }
         self.directory.validate()
     }
 }
@@ -360,25 +357,6 @@ pub struct RuntimeSettings {
     pub io_threads: usize,
     /// Where a connection opened by a checkout lives (its driver task and socket).
     pub connections: ConnectionPlacement,
-    /// Sub-pools ("lanes") per target, one for each worker thread that checks out, up to this
-    /// many. Default 1: one pool per target, shared by every thread.
-    ///
-    /// Set it to the number of actix-web workers when a few busy tenants take most of the
-    /// traffic: each worker then uses connections that it opened and drives itself, and a
-    /// query never crosses threads (with one shared pool, a query goes to the thread that
-    /// drives its connection and back: two context switches). A lane is given to a thread at
-    /// its first checkout, round robin. The lanes of a target split its `max_size` (rounded
-    /// up, at least one each) and draw on the same server budget, which takes idle
-    /// connections from one lane to open them in another like between any two pools. More
-    /// than one lane implies `connections = "caller"`. With many tenants of light traffic,
-    /// keep 1: lanes multiply the pools among which a small budget is divided.
-    ///
-    /// ```
-    /// let s = tenantpool_core::Settings::from_toml_str("[runtime]\nlanes = 2")?;
-    /// assert_eq!(s.runtime.lanes, 2);
-    /// # Ok::<(), tenantpool_core::ConfigError>(())
-    /// ```
-    pub lanes: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -386,7 +364,6 @@ impl Default for RuntimeSettings {
         Self {
             io_threads: 2,
             connections: ConnectionPlacement::Io,
-            lanes: 1,
         }
     }
 }

@@ -43,7 +43,6 @@ mod connection;
 mod directory;
 mod error;
 mod front;
-mod lane;
 mod pool;
 mod registry;
 mod runtime;

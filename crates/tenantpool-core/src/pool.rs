@@ -241,8 +241,6 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) counters: Arc<Counters>,
     /// Schema mode: several tenants share it and connections switch schemas.
     pub(crate) shared: bool,
-    /// Its lane (see `runtime.lanes`), 0 with one lane.
-    pub(crate) lane: usize,
     /// Cached tenant entries that point at it.
     pub(crate) tenants: AtomicUsize,
     /// Schema mode: checkouts waiting on the exhausted pool, by schema.

@@ -295,7 +295,6 @@ impl<C: Backend> RegistryBuilder<C> {
                 settings.backoff.directory_refresh,
                 settings.backoff.unlisted_starts_per_second,
             ),
-            lanes: crate::lane::Lanes::new(settings.runtime.lanes),
             front,
             settings,
         });
@@ -349,8 +348,7 @@ impl<C: Backend> std::fmt::Debug for Registry<C> {
     }
 }
 
-/// A pool's target, whether tenants share it (schema mode), and its lane.
-type PoolKey = (DatabaseUrl, bool, usize);
+type PoolKey = (DatabaseUrl, bool);
 
 type TenantHasher = foldhash::fast::RandomState;
 
@@ -368,8 +366,6 @@ struct Inner<C: Backend> {
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     inflight: Mutex<HashMap<TenantId, StartFuture<C>>>,
     admission: Admission,
-    /// Which lane each thread that checked out uses (see `Inner::lane`).
-    lanes: crate::lane::Lanes,
     /// Per-thread slots in front of `cache` for the warm path (see `front`).
     front: Arc<crate::front::Front>,
 }
@@ -387,23 +383,10 @@ impl<C: Backend> Drop for Inner<C> {
 /// A cached tenant: its pool, its schema and its fair share.
 pub(crate) struct TenantEntry<C: Backend> {
     tenant: TenantId,
-    /// The pool of lane 0 (the only lane unless `runtime.lanes` > 1).
     hold: TenantHold<C>,
-    /// The pools of lanes 1.. (empty, and not allocated, with one lane).
-    more: Box<[TenantHold<C>]>,
     schema: Option<SchemaName>,
     share: Option<Arc<Semaphore>>,
     checkout_timeout: Duration,
-}
-
-impl<C: Backend> TenantEntry<C> {
-    /// The tenant's pool in `lane`.
-    fn lane(&self, lane: usize) -> &Arc<SharedPool<C>> {
-        match lane.checked_sub(1).and_then(|i| self.more.get(i)) {
-            Some(hold) => &hold.0,
-            None => &self.hold.0,
-        }
-    }
 }
 
 /// A remembered failed start.
@@ -538,7 +521,6 @@ impl<C: Backend> Registry<C> {
                     target: p.url.clone(),
                     server: p.budget.server().clone(),
                     shared: p.shared,
-                    lane: p.lane,
                     tenants: p.tenants.load(Ordering::Relaxed),
                     size: s.size,
                     idle: s.available,
@@ -804,19 +786,13 @@ impl<C: Backend> Inner<C> {
                 tenant: tenant.clone(),
             })?;
         self.check_supported(&target)?;
-        let setup = |reason| Error::Setup {
+        let pool = self.pool_for(&target).map_err(|e| Error::Setup {
             tenant: tenant.clone(),
-            reason,
-        };
-        let pool = self.pool_for(&target, 0).map_err(setup)?;
-        let more = (1..self.lanes.count())
-            .map(|lane| self.pool_for(&target, lane))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(setup)?;
-        let entry = self.entry_for(tenant, &target, pool, more);
+            reason: e,
+        })?;
+        let entry = self.entry_for(tenant, &target, pool);
 
-        // Lane 0, whatever thread the start runs on: an I/O thread takes no lane of its own.
-        let mut conn = self.checkout_raw(&entry, 0).await?;
+        let mut conn = self.checkout_raw(&entry).await?;
         if let Isolation::Schema(schema) = &target.isolation {
             let exists = Backend::ensure_schema(&mut *conn, schema, target.create_missing)
                 .await
@@ -832,7 +808,7 @@ impl<C: Backend> Inner<C> {
             }
             conn.switch_to(schema).await?;
         }
-        if self.placement() == ConnectionPlacement::Caller {
+        if self.settings.runtime.connections == ConnectionPlacement::Caller {
             // Opened on the I/O runtime, where the start runs: not a connection the callers
             // should share, since every query on it would cross to an I/O thread and back.
             // The first checkout opens one on its own runtime.
@@ -871,20 +847,10 @@ impl<C: Backend> Inner<C> {
         Ok(())
     }
 
-    /// Where connections live: lanes only make sense with connections driven by the worker
-    /// that opened them.
-    fn placement(&self) -> ConnectionPlacement {
-        if self.lanes.count() > 1 {
-            ConnectionPlacement::Caller
-        } else {
-            self.settings.runtime.connections
-        }
-    }
-
-    /// The live pool for a target's lane, or a new one.
-    fn pool_for(&self, target: &TenantTarget, lane: usize) -> Result<Arc<SharedPool<C>>, String> {
+    /// The live pool for a target, or a new one.
+    fn pool_for(&self, target: &TenantTarget) -> Result<Arc<SharedPool<C>>, String> {
         let shared = target.isolation != Isolation::Database;
-        let key = (target.url.clone(), shared, lane);
+        let key = (target.url.clone(), shared);
         let mut pools = lock(&self.pools);
         if let Some(live) = pools.get(&key).and_then(Weak::upgrade) {
             if !live.pool.is_closed() {
@@ -893,13 +859,7 @@ impl<C: Backend> Inner<C> {
         }
         let budget = self.budgets.for_server(target.url.server());
         let p = &self.settings.pool;
-        // The lanes share the pool's size (rounded up, at least one connection each).
-        let max_size = target
-            .overrides
-            .max_size
-            .unwrap_or(p.max_size)
-            .div_ceil(self.lanes.count())
-            .max(1);
+        let max_size = target.overrides.max_size.unwrap_or(p.max_size).max(1);
         let manager = Manager {
             url: target.url.clone(),
             budget: budget.clone(),
@@ -908,7 +868,7 @@ impl<C: Backend> Inner<C> {
             shared,
             create_missing: target.create_missing,
             connect_timeout: p.connect_timeout,
-            placement: self.placement(),
+            placement: self.settings.runtime.connections,
             warm_steal_after: self.settings.budget.warm_steal_after,
             live: Default::default(),
             returned: Default::default(),
@@ -929,7 +889,6 @@ impl<C: Backend> Inner<C> {
             budget: budget.clone(),
             counters: self.counters.clone(),
             shared,
-            lane,
             tenants: Default::default(),
             affinity: shared.then(Default::default),
             heat: Default::default(),
@@ -943,7 +902,6 @@ impl<C: Backend> Inner<C> {
             server = %budget.server(),
             max_size,
             shared,
-            lane,
             "pool created"
         );
         Ok(shared_pool)
@@ -954,15 +912,13 @@ impl<C: Backend> Inner<C> {
         tenant: &TenantId,
         target: &TenantTarget,
         pool: Arc<SharedPool<C>>,
-        more: Vec<Arc<SharedPool<C>>>,
     ) -> TenantEntry<C> {
-        let max_size = (pool.pool.status().max_size * self.lanes.count()).max(1);
-        let shared = pool.shared;
+        let max_size = pool.pool.status().max_size.max(1);
         let cap = target
             .overrides
             .tenant_max_in_use
             .or(self.settings.pool.tenant_max_in_use);
-        let share = match (shared, cap) {
+        let share = match (pool.shared, cap) {
             (_, Some(cap)) if cap < max_size => Some(cap),
             (true, None) if max_size > 1 => Some(max_size.div_ceil(2)),
             _ => None,
@@ -970,7 +926,6 @@ impl<C: Backend> Inner<C> {
         TenantEntry {
             tenant: tenant.clone(),
             hold: TenantHold::new(pool),
-            more: more.into_iter().map(TenantHold::new).collect(),
             schema: target.isolation.schema().cloned(),
             share: share.map(|n| Arc::new(Semaphore::new(n))),
             checkout_timeout: target
@@ -981,12 +936,8 @@ impl<C: Backend> Inner<C> {
     }
 
     /// Fair share, then a pool connection, within the checkout timeout.
-    async fn checkout_raw(
-        &self,
-        entry: &TenantEntry<C>,
-        lane: usize,
-    ) -> Result<PooledConnection<C>, Error> {
-        let pool = entry.lane(lane);
+    async fn checkout_raw(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
+        let pool = &entry.hold.0;
         let wait = async {
             let share = match &entry.share {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
@@ -994,10 +945,9 @@ impl<C: Backend> Inner<C> {
             };
             let obj = match (&pool.affinity, &entry.schema) {
                 (Some(affinity), Some(schema)) => {
-                    self.get_with_affinity(entry, pool, affinity, schema)
-                        .await?
+                    self.get_with_affinity(entry, affinity, schema).await?
                 }
-                _ => self.get_from_pool(entry, pool).await?,
+                _ => self.get_from_pool(entry).await?,
             };
             Ok::<_, Error>(PooledConnection::new(
                 obj,
@@ -1030,13 +980,12 @@ impl<C: Backend> Inner<C> {
     async fn get_from_pool(
         &self,
         entry: &TenantEntry<C>,
-        pool: &SharedPool<C>,
     ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
         loop {
-            match pool.pool.get().await {
+            match entry.hold.0.pool.get().await {
                 // One of this pool's connections came back while the creator waited.
                 Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
-                other => return other.map_err(|e| self.pool_error(e, entry, pool)),
+                other => return other.map_err(|e| self.pool_error(e, entry)),
             }
         }
     }
@@ -1046,7 +995,6 @@ impl<C: Backend> Inner<C> {
     async fn get_with_affinity(
         &self,
         entry: &TenantEntry<C>,
-        pool: &SharedPool<C>,
         affinity: &crate::affinity::Affinity<C>,
         schema: &SchemaName,
     ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
@@ -1056,29 +1004,28 @@ impl<C: Backend> Inner<C> {
             create: None,
             recycle: None,
         };
-        match pool.pool.timeout_get(&now).await {
+        match entry.hold.0.pool.timeout_get(&now).await {
             Err(PoolError::Timeout(TimeoutType::Wait)) => {}
             Err(PoolError::Backend(CreateError::Retry)) => {}
-            other => return other.map_err(|e| self.pool_error(e, entry, pool)),
+            other => return other.map_err(|e| self.pool_error(e, entry)),
         }
         let handed = affinity.wait_for(schema);
         tokio::select! {
             biased;
             Ok(obj) = handed => Ok(obj),
-            got = self.get_from_pool(entry, pool) => got,
+            got = self.get_from_pool(entry) => got,
         }
     }
 
     /// The hot path: a checkout plus, in schema mode, the schema guarantee.
     async fn checkout(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
-        let lane = self.lanes.current();
-        let mut conn = self.checkout_raw(entry, lane).await?;
+        let mut conn = self.checkout_raw(entry).await?;
         if let Some(schema) = &entry.schema {
             // Boxed: only a switch pays for it, and it already pays a round trip.
             Box::pin(conn.switch_to(schema)).await?;
         }
         Counters::bump(&self.counters.checkouts);
-        entry.lane(lane).heat.fetch_add(1, Ordering::Relaxed);
+        entry.hold.0.heat.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -1086,9 +1033,9 @@ impl<C: Backend> Inner<C> {
         &self,
         e: deadpool::managed::PoolError<CreateError>,
         entry: &TenantEntry<C>,
-        pool: &SharedPool<C>,
     ) -> Error {
         use deadpool::managed::PoolError;
+        let pool = &entry.hold.0;
         let tenant = entry.tenant.clone();
         let unavailable = |reason: String, retry_after: Duration| Error::Unavailable {
             tenant: tenant.clone(),

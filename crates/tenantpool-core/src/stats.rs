@@ -113,9 +113,6 @@ pub struct PoolStats {
     pub server: ServerKey,
     /// Whether several tenants share it (schema mode).
     pub shared: bool,
-    /// Its lane: 0, unless `runtime.lanes` gives each worker thread a pool of its own per
-    /// target.
-    pub lane: usize,
     /// Cached tenants that use it.
     pub tenants: usize,
     /// Open connections.

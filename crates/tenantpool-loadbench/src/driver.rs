@@ -85,7 +85,7 @@ impl Plan {
                 .split(',')
                 .map(Variant::parse)
                 .collect::<Result<Vec<_>>>()?,
-            None if smoke => vec![Variant::B, Variant::BL, Variant::C1, Variant::C2],
+            None if smoke => vec![Variant::B, Variant::C1, Variant::C2],
             None => Variant::ALL.to_vec(),
         };
         let memory_default = if smoke { vec![] } else { vec![10_000, 100_000] };
@@ -436,7 +436,7 @@ async fn run_variant(
         ));
     }
     let (tenants, warmup, duration) = match variant {
-        Variant::A | Variant::B | Variant::BL => (1, plan.warmup, plan.duration_ab),
+        Variant::A | Variant::B => (1, plan.warmup, plan.duration_ab),
         Variant::D => (1, plan.warmup, plan.duration_d),
         Variant::C1 | Variant::C2 | Variant::E => (plan.tenants, plan.warmup_c, plan.duration_c),
     };
@@ -660,7 +660,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         .variants
         .iter()
         .copied()
-        .filter(|v| matches!(v, Variant::A | Variant::B | Variant::BL))
+        .filter(|v| matches!(v, Variant::A | Variant::B))
         .collect();
     for round in 0..plan.rounds_ab.max(1) {
         order.extend(ab.iter().map(|v| (*v, round)));
@@ -669,7 +669,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         plan.variants
             .iter()
             .copied()
-            .filter(|v| !matches!(v, Variant::A | Variant::B | Variant::BL))
+            .filter(|v| !matches!(v, Variant::A | Variant::B))
             .map(|v| (v, 0)),
     );
 
@@ -749,10 +749,9 @@ fn targets(plan: &Plan, rows: &[Row], cold: Option<&ColdStart>, memory: &[Value]
             met,
         })
     };
-    let (a, b, bl, c1, c2, d, e) = (
+    let (a, b, c1, c2, d, e) = (
         row(rows, "A"),
         row(rows, "B"),
-        row(rows, "BL"),
         row(rows, "C1"),
         row(rows, "C2"),
         row(rows, "D"),
@@ -769,20 +768,6 @@ fn targets(plan: &Plan, rows: &[Row], cold: Option<&ColdStart>, memory: &[Value]
         add(
             "B p99 ≤ 1.05 × A p99".into(),
             format!("{ratio:.3} ({:.2} / {:.2} ms)", b.p99_ms, a.p99_ms),
-            ratio <= 1.05,
-        );
-    }
-    if let (Some(a), Some(bl)) = (a, bl) {
-        let ratio = bl.rps / a.rps.max(1e-9);
-        add(
-            "BL/A throughput ≥ 0.97 (lanes = workers)".into(),
-            format!("{ratio:.3} ({:.0} / {:.0} req/s)", bl.rps, a.rps),
-            ratio >= 0.97,
-        );
-        let ratio = bl.p99_ms / a.p99_ms.max(1e-9);
-        add(
-            "BL p99 ≤ 1.05 × A p99 (lanes = workers)".into(),
-            format!("{ratio:.3} ({:.2} / {:.2} ms)", bl.p99_ms, a.p99_ms),
             ratio <= 1.05,
         );
     }
@@ -1157,10 +1142,7 @@ pub fn markdown(report: &Report) -> String {
         }
     }
     if report.runs.iter().any(|r| r.round > 0) {
-        let _ = writeln!(
-            s,
-            "\nEvery round of A, B and BL (interleaved A B BL A B BL ...):\n"
-        );
+        let _ = writeln!(s, "\nEvery round of A and B (interleaved A B A B ...):\n");
         let _ = writeln!(
             s,
             "| run | req/s | p50 ms | p99 ms | server CPU µs/req | ctx switches/req |"
@@ -1169,7 +1151,7 @@ pub fn markdown(report: &Report) -> String {
         for r in report
             .runs
             .iter()
-            .filter(|r| matches!(r.variant, "A" | "B" | "BL"))
+            .filter(|r| matches!(r.variant, "A" | "B"))
         {
             let n = r.measure.requests.max(1) as f64;
             let _ = writeln!(

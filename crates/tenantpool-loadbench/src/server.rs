@@ -5,7 +5,6 @@
 //! | --- | --- | --- |
 //! | A | hand-written actix-web + diesel-async deadpool pool, built outside `HttpServer::new` | one pool of `pool_size` (`RecyclingMethod::Fast`) |
 //! | B | tenantpool, one tenant, `ResolveTenant` middleware (Host header) + `TenantConn` | budget |
-//! | BL | B with `runtime.lanes` = the number of workers (a sub-pool per worker) | budget |
 //! | C1 | tenantpool, schema per tenant: one database, one schema per tenant, one shared pool | budget |
 //! | C2 | tenantpool, database per tenant: one pool per tenant | budget |
 //! | D | a new connection per request (the anti-pattern) | unbounded |
@@ -39,8 +38,6 @@ pub enum Variant {
     A,
     /// tenantpool with one tenant.
     B,
-    /// tenantpool with one tenant, a lane (sub-pool) per actix worker.
-    BL,
     /// tenantpool, schema per tenant.
     C1,
     /// tenantpool, database per tenant.
@@ -53,31 +50,18 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 7] = [
-        Self::A,
-        Self::B,
-        Self::BL,
-        Self::C1,
-        Self::C2,
-        Self::D,
-        Self::E,
-    ];
+    pub const ALL: [Variant; 6] = [Self::A, Self::B, Self::C1, Self::C2, Self::D, Self::E];
 
-    /// Parses `a`, `b`, `bl`, `c1`, `c2`, `d` or `e` (any case).
+    /// Parses `a`, `b`, `c1`, `c2`, `d` or `e` (any case).
     pub fn parse(raw: &str) -> Result<Self> {
         Ok(match raw.to_ascii_lowercase().as_str() {
             "a" => Self::A,
             "b" => Self::B,
-            "bl" => Self::BL,
             "c1" => Self::C1,
             "c2" => Self::C2,
             "d" => Self::D,
             "e" => Self::E,
-            other => {
-                return fail(format!(
-                    "unknown variant {other:?} (a, b, bl, c1, c2, d, e)"
-                ))
-            }
+            other => return fail(format!("unknown variant {other:?} (a, b, c1, c2, d, e)")),
         })
     }
 
@@ -86,7 +70,6 @@ impl Variant {
         match self {
             Self::A => "A",
             Self::B => "B",
-            Self::BL => "BL",
             Self::C1 => "C1",
             Self::C2 => "C2",
             Self::D => "D",
@@ -99,7 +82,6 @@ impl Variant {
         match self {
             Self::A => "hand-written single deadpool pool",
             Self::B => "tenantpool, 1 tenant",
-            Self::BL => "tenantpool, 1 tenant, a lane per worker",
             Self::C1 => "tenantpool, schema per tenant",
             Self::C2 => "tenantpool, database per tenant",
             Self::D => "new connection per request",
@@ -114,7 +96,7 @@ impl Variant {
 
     /// Whether the variant runs on tenantpool (and so has a budget).
     pub fn is_tenantpool(self) -> bool {
-        matches!(self, Self::B | Self::BL | Self::C1 | Self::C2)
+        matches!(self, Self::B | Self::C1 | Self::C2)
     }
 }
 
@@ -248,7 +230,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
     actix_web::rt::System::new().block_on(async move {
         match opts.variant {
             Variant::A => serve_a(&opts).await,
-            Variant::B | Variant::BL | Variant::C1 | Variant::C2 => serve_tenantpool(&opts).await,
+            Variant::B | Variant::C1 | Variant::C2 => serve_tenantpool(&opts).await,
             Variant::D => serve_d(&opts).await,
             Variant::E => serve_e(&opts).await,
         }
@@ -335,10 +317,6 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     settings.budget.max_connections = opts.budget;
     if let Some(n) = opts.io_threads {
         settings.runtime.io_threads = n;
-    }
-    if opts.variant == Variant::BL {
-        // One sub-pool per worker: each worker drives its own connections.
-        settings.runtime.lanes = opts.workers;
     }
     let directory = match opts.variant {
         Variant::C1 => TemplateDirectory::schema(&db_url(&opts.pg, SCHEMA_DB, &app), "{tenant}")?,
