@@ -241,3 +241,59 @@ async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema()
         "only `far` switches"
     );
 }
+
+/// Caller placement in schema mode: a tenant start that takes a worker's connection from the
+/// warm shared pool keeps it (only a connection the start itself opened on the I/O runtime is
+/// closed afterwards), so starting tenants does not churn the shared pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_caller_placement_tenant_starts_reuse_the_workers_shared_connection() {
+    let _slots = common::reserve(3).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_schema_caller";
+    let db = "tp_schema_caller";
+    let keys: Vec<String> = (0..6).map(|i| format!("sc{i}")).collect();
+    admin.database_with_schemas(db, &keys, app).await;
+    admin.wait_for_zero(app, Duration::from_secs(5)).await;
+    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
+    let mut s = settings(4, 2);
+    s.runtime.connections = tenantpool::ConnectionPlacement::Caller;
+    let registry = registry(s, dir);
+
+    // A worker thread starts sc0 and then starts the others one after the other, each
+    // checkout finding the worker's own idle connection in the shared pool.
+    let r = registry.clone();
+    let keys_for_worker = keys.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("worker runtime")
+            .block_on(async move {
+                for key in &keys_for_worker {
+                    let mut conn = r.get(&tenant(key)).await.expect("checkout");
+                    let schema = text(&mut conn, "SELECT current_schema()::text AS value").await;
+                    assert_eq!(&schema, key);
+                }
+                let _ = done.send(());
+                let _ = stopped.await;
+            });
+    });
+    finished
+        .await
+        .expect("the worker checked out for every tenant");
+    let counters = registry.stats().counters;
+    assert_eq!(counters.tenants_started, 6);
+    assert_eq!(
+        counters.connections_created, 2,
+        "sc0's start opened one (closed after it), the worker one; later starts reused it"
+    );
+    let (listed, _) =
+        common::wait_until(Duration::from_secs(5), || admin.count(app), |n| *n == 1).await;
+    assert_eq!(listed, 1);
+    let _ = stop.send(());
+    worker.join().expect("worker");
+}

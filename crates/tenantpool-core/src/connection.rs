@@ -87,6 +87,11 @@ impl<C: Backend> PooledConnection<C> {
         self.obj.retire = true;
     }
 
+    /// Opened for this checkout (never returned to the pool before).
+    pub(crate) fn is_fresh(&self) -> bool {
+        Object::metrics(&self.obj).recycle_count == 0
+    }
+
     /// The tenant this connection was checked out for.
     ///
     /// ```no_run

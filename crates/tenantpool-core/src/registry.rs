@@ -808,10 +808,11 @@ impl<C: Backend> Inner<C> {
             }
             conn.switch_to(schema).await?;
         }
-        if self.settings.runtime.connections == ConnectionPlacement::Caller {
-            // Opened on the I/O runtime, where the start runs: not a connection the callers
-            // should share, since every query on it would cross to an I/O thread and back.
-            // The first checkout opens one on its own runtime.
+        if self.settings.runtime.connections == ConnectionPlacement::Caller && conn.is_fresh() {
+            // Opened just now on the I/O runtime, where the start runs: not a connection the
+            // callers should share, since every query on it would cross to an I/O thread and
+            // back. The first checkout opens one on its own runtime. (A connection the start
+            // took from a warm shared pool was opened by a worker, and stays.)
             conn.retire();
         }
         match &self.init {
