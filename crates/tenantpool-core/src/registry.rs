@@ -808,11 +808,15 @@ impl<C: Backend> Inner<C> {
             }
             conn.switch_to(schema).await?;
         }
-        if self.settings.runtime.connections == ConnectionPlacement::Caller && conn.is_fresh() {
-            // Opened just now on the I/O runtime, where the start runs: not a connection the
-            // callers should share, since every query on it would cross to an I/O thread and
-            // back. The first checkout opens one on its own runtime. (A connection the start
-            // took from a warm shared pool was opened by a worker, and stays.)
+        if self.settings.runtime.connections == ConnectionPlacement::Caller
+            && target.isolation == Isolation::Database
+            && conn.is_fresh()
+        {
+            // The pool's first connection, opened on the I/O runtime where the start runs: not
+            // one the callers should share, since every query on it would cross to an I/O
+            // thread and back. The first checkout opens one on its own runtime. A shared
+            // (schema-mode) pool keeps it: there every start of a tenant would otherwise cost
+            // a connect whenever no idle connection is at hand.
             conn.retire();
         }
         match &self.init {
