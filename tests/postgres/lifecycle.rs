@@ -168,11 +168,16 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() {
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let pid = backend_pid(&mut c).await;
     drop(c);
+    // Waits (up to 5 s) until the backend process has exited, which closes its socket.
     admin
-        .exec(&format!("SELECT pg_terminate_backend({pid})"))
+        .exec(&format!("SELECT pg_terminate_backend({pid}, 5000)"))
         .await;
     admin.wait_for_zero(app, Duration::from_secs(5)).await;
-    // The driver notices the closed socket; the next checkout gets a new, working connection.
+    // The driver notices the closed socket when the I/O runtime next polls it, microseconds to
+    // a few milliseconds after the exit; a checkout inside that window would get the dead
+    // connection and fail its first query with a connection error (503 in the adapter), the
+    // same as a kill during a request. Past it, the next checkout gets a new, working one.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut c = registry
         .get(&tenant("victim"))
         .await

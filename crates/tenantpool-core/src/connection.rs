@@ -25,6 +25,7 @@ use crate::affinity::Offer;
 use crate::backend::Backend;
 use crate::budget::ServerBudget;
 use crate::pool::{Manager, Pooled, SharedPool};
+use crate::registry::TenantEntry;
 use crate::stats::Counters;
 use crate::{Error, SchemaName, TenantId};
 
@@ -60,26 +61,33 @@ use crate::{Error, SchemaName, TenantId};
 pub struct PooledConnection<C: Backend> {
     // SAFETY invariant: taken exactly once, in `Drop`.
     obj: ManuallyDrop<Object<Manager<C>>>,
-    tenant: TenantId,
     // Dropped after `obj` is dealt with (in `Drop`), then these release the tenant's fair
-    // share and the pool reference.
+    // share and the tenant's entry, which holds the pool (one reference for both the tenant
+    // and the pool: the checkout's own, moved in, so the hot path clones nothing).
     _share: Option<OwnedSemaphorePermit>,
-    pool: Arc<SharedPool<C>>,
+    entry: Arc<TenantEntry<C>>,
 }
 
 impl<C: Backend> PooledConnection<C> {
     pub(crate) fn new(
         obj: Object<Manager<C>>,
-        tenant: TenantId,
         share: Option<OwnedSemaphorePermit>,
-        pool: Arc<SharedPool<C>>,
+        entry: Arc<TenantEntry<C>>,
     ) -> Self {
         Self {
             obj: ManuallyDrop::new(obj),
-            tenant,
             _share: share,
-            pool,
+            entry,
         }
+    }
+
+    fn pool(&self) -> &Arc<SharedPool<C>> {
+        self.entry.pool()
+    }
+
+    /// The tenant's cached entry (its pool, schema and fair share).
+    pub(crate) fn entry(&self) -> &TenantEntry<C> {
+        &self.entry
     }
 
     /// Closes the connection at its return, quietly: it is clean, but not one to keep.
@@ -101,7 +109,7 @@ impl<C: Backend> PooledConnection<C> {
     /// # Ok(()) }
     /// ```
     pub fn tenant(&self) -> &TenantId {
-        &self.tenant
+        self.entry.tenant()
     }
 
     /// The schema the connection is on (schema mode), as far as the registry knows.
@@ -152,32 +160,48 @@ impl<C: Backend> PooledConnection<C> {
         self.obj.is_lost()
     }
 
-    /// Puts the connection on `schema`, skipping the round trip when it provably is already.
-    ///
-    /// The tracked schema is cleared *before* the switch and set only after it succeeded, so
-    /// a switch cancelled or failed halfway can never be mistaken for a finished one.
-    pub(crate) async fn switch_to(&mut self, schema: &SchemaName) -> Result<(), Error> {
-        let pooled = &mut **self.obj;
-        if pooled.schema.as_ref().is_some_and(|s| s.same(schema)) {
-            return Ok(());
+    /// Puts the connection on the tenant's schema (schema mode), skipping the round trip when
+    /// it provably is already there.
+    pub(crate) async fn switch_to_tenant_schema(&mut self) -> Result<(), Error> {
+        match self.entry.schema() {
+            Some(schema) => switch(&mut self.obj, &self.entry, schema).await,
+            None => Ok(()),
         }
-        pooled.schema = None;
-        match pooled.conn.switch_schema(schema).await {
-            Ok(()) => {
-                pooled.schema = Some(schema.clone());
-                Counters::bump(&self.pool.counters.schema_switches);
-                Ok(())
-            }
-            Err(e) => {
-                pooled.discard = true;
-                Err(Error::Setup {
-                    tenant: self.tenant.clone(),
-                    reason: self
-                        .pool
-                        .url
-                        .redact(&format!("switching to schema {schema} failed: {e}")),
-                })
-            }
+    }
+
+    /// Puts the connection on `schema`, skipping the round trip when it provably is already.
+    pub(crate) async fn switch_to(&mut self, schema: &SchemaName) -> Result<(), Error> {
+        switch(&mut self.obj, &self.entry, schema).await
+    }
+}
+
+/// The tracked schema is cleared *before* the switch and set only after it succeeded, so a
+/// switch cancelled or failed halfway can never be mistaken for a finished one.
+async fn switch<C: Backend>(
+    obj: &mut Object<Manager<C>>,
+    entry: &TenantEntry<C>,
+    schema: &SchemaName,
+) -> Result<(), Error> {
+    let pooled = &mut **obj;
+    if pooled.schema.as_ref().is_some_and(|s| s.same(schema)) {
+        return Ok(());
+    }
+    pooled.schema = None;
+    match pooled.conn.switch_schema(schema).await {
+        Ok(()) => {
+            pooled.schema = Some(schema.clone());
+            Counters::bump(&entry.pool().counters.schema_switches);
+            Ok(())
+        }
+        Err(e) => {
+            pooled.discard = true;
+            Err(Error::Setup {
+                tenant: entry.tenant().clone(),
+                reason: entry
+                    .pool()
+                    .url
+                    .redact(&format!("switching to schema {schema} failed: {e}")),
+            })
         }
     }
 }
@@ -200,34 +224,36 @@ impl<C: Backend> Drop for PooledConnection<C> {
     fn drop(&mut self) {
         // SAFETY: `obj` is never used again after this line; `drop` runs once.
         let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
-        let counters = &self.pool.counters;
+        let counters = &self.pool().counters;
         let panicking = std::thread::panicking();
         let dirty = panicking || obj.is_dirty();
         if dirty || obj.discard {
             Counters::bump(&counters.discarded_dirty);
             tracing::warn!(
-                tenant = %self.tenant,
-                target_db = %self.pool.url,
+                tenant = %self.entry.tenant(),
+                target_db = %self.pool().url,
                 panicking,
                 "discarding a dirty connection instead of returning it to the pool"
             );
             let cancel = if dirty {
-                obj.conn.abandon(&self.pool.url)
+                obj.conn.abandon(&self.pool().url)
             } else {
                 None
             };
             obj.abandoned = dirty;
             let pooled = Object::take(obj);
             match cancel {
-                Some(cancel) => abandon(pooled, cancel, self.pool.budget.clone(), counters.clone()),
+                Some(cancel) => {
+                    abandon(pooled, cancel, self.pool().budget.clone(), counters.clone())
+                }
                 None => drop(pooled),
             }
         } else if obj.retire {
             drop(Object::take(obj));
-        } else if self.pool.budget.has_waiters()
-            && self.pool.pool.status().waiting == 0
+        } else if self.pool().budget.has_waiters()
+            && self.pool().pool.status().waiting == 0
             && self
-                .pool
+                .pool()
                 .pool
                 .manager()
                 .live
@@ -236,14 +262,14 @@ impl<C: Backend> Drop for PooledConnection<C> {
         {
             Counters::bump(&counters.handed_off);
             tracing::debug!(
-                tenant = %self.tenant,
-                target_db = %self.pool.url,
+                tenant = %self.entry.tenant(),
+                target_db = %self.pool().url,
                 "closing a returned connection: another pool on this server waits for a permit"
             );
             drop(Object::take(obj));
         } else {
             obj.returned_at = crate::clock::now();
-            let obj = match &self.pool.affinity {
+            let obj = match &self.pool().affinity {
                 Some(affinity) if !affinity.is_empty() => {
                     let schema = obj.schema.clone();
                     match affinity.offer(obj, schema.as_ref()) {
@@ -259,8 +285,8 @@ impl<C: Backend> Drop for PooledConnection<C> {
                 _ => obj,
             };
             drop(obj);
-            if self.pool.budget.has_waiters() {
-                self.pool.pool.manager().returned.notify_one();
+            if self.pool().budget.has_waiters() {
+                self.pool().pool.manager().returned.notify_one();
             }
         }
     }
@@ -319,8 +345,8 @@ const ABANDON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 impl<C: Backend> std::fmt::Debug for PooledConnection<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PooledConnection")
-            .field("tenant", &self.tenant)
-            .field("target", &self.pool.url)
+            .field("tenant", self.entry.tenant())
+            .field("target", &self.pool().url)
             .field("schema", &self.obj.schema)
             .finish()
     }

@@ -389,6 +389,20 @@ pub(crate) struct TenantEntry<C: Backend> {
     checkout_timeout: Duration,
 }
 
+impl<C: Backend> TenantEntry<C> {
+    pub(crate) fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub(crate) fn pool(&self) -> &Arc<SharedPool<C>> {
+        &self.hold.0
+    }
+
+    pub(crate) fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref()
+    }
+}
+
 /// A remembered failed start.
 struct Failure {
     error: Error,
@@ -451,7 +465,7 @@ impl<C: Backend> Registry<C> {
                 }
             }
         };
-        inner.checkout(&entry).await
+        inner.checkout(entry).await
     }
 
     /// Parses `tenant` and checks out a connection for it.
@@ -722,7 +736,7 @@ impl<C: Backend> Inner<C> {
 
     async fn start_and_cache(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
         let started = Instant::now();
-        let result = self.start(tenant).await.map(Arc::new);
+        let result = self.start(tenant).await;
         match &result {
             Ok(entry) => {
                 if self.closed.load(Ordering::Acquire) {
@@ -772,7 +786,7 @@ impl<C: Backend> Inner<C> {
     }
 
     /// Starts a tenant: directory, pool, first connection, schema, init hook.
-    async fn start(&self, tenant: &TenantId) -> Result<TenantEntry<C>, Error> {
+    async fn start(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
         Counters::bump(&self.counters.directory_lookups);
         let target = self
             .directory
@@ -790,9 +804,9 @@ impl<C: Backend> Inner<C> {
             tenant: tenant.clone(),
             reason: e,
         })?;
-        let entry = self.entry_for(tenant, &target, pool);
+        let entry = Arc::new(self.entry_for(tenant, &target, pool));
 
-        let mut conn = self.checkout_raw(&entry).await?;
+        let mut conn = self.checkout_raw(entry.clone()).await?;
         if let Isolation::Schema(schema) = &target.isolation {
             let exists = Backend::ensure_schema(&mut *conn, schema, target.create_missing)
                 .await
@@ -941,9 +955,11 @@ impl<C: Backend> Inner<C> {
     }
 
     /// Fair share, then a pool connection, within the checkout timeout.
-    async fn checkout_raw(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
-        let pool = &entry.hold.0;
+    async fn checkout_raw(&self, entry: Arc<TenantEntry<C>>) -> Result<PooledConnection<C>, Error> {
+        let timeout = entry.checkout_timeout;
         let wait = async {
+            let entry = &*entry;
+            let pool = &entry.hold.0;
             let share = match &entry.share {
                 Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
                 None => None,
@@ -954,16 +970,14 @@ impl<C: Backend> Inner<C> {
                 }
                 _ => self.get_from_pool(entry).await?,
             };
-            Ok::<_, Error>(PooledConnection::new(
-                obj,
-                entry.tenant.clone(),
-                share,
-                pool.clone(),
-            ))
+            Ok::<_, Error>((obj, share))
         };
-        match with_deadline(entry.checkout_timeout, wait).await {
-            Ok(result) => result,
+        match with_deadline(timeout, wait).await {
+            // The checkout's reference to the entry moves into the guard.
+            Ok(Ok((obj, share))) => Ok(PooledConnection::new(obj, share, entry)),
+            Ok(Err(e)) => Err(e),
             Err(_) => {
+                let pool = &entry.hold.0;
                 Counters::bump(&self.counters.checkout_timeouts);
                 tracing::warn!(
                     tenant = %entry.tenant,
@@ -1023,14 +1037,14 @@ impl<C: Backend> Inner<C> {
     }
 
     /// The hot path: a checkout plus, in schema mode, the schema guarantee.
-    async fn checkout(&self, entry: &TenantEntry<C>) -> Result<PooledConnection<C>, Error> {
+    async fn checkout(&self, entry: Arc<TenantEntry<C>>) -> Result<PooledConnection<C>, Error> {
         let mut conn = self.checkout_raw(entry).await?;
-        if let Some(schema) = &entry.schema {
+        if conn.entry().schema.is_some() {
             // Boxed: only a switch pays for it, and it already pays a round trip.
-            Box::pin(conn.switch_to(schema)).await?;
+            Box::pin(conn.switch_to_tenant_schema()).await?;
         }
         Counters::bump(&self.counters.checkouts);
-        entry.hold.0.heat.fetch_add(1, Ordering::Relaxed);
+        conn.entry().hold.0.heat.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
