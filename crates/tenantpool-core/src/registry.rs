@@ -1044,7 +1044,11 @@ impl<C: Backend> Inner<C> {
             Box::pin(conn.switch_to_tenant_schema()).await?;
         }
         Counters::bump(&self.counters.checkouts);
-        conn.entry().hold.0.heat.fetch_add(1, Ordering::Relaxed);
+        // A heuristic for the budget's steal policy, so a plain load and store: an increment
+        // lost to a concurrent checkout costs nothing, a locked read-modify-write would cost
+        // every checkout.
+        let heat = &conn.entry().hold.0.heat;
+        heat.store(heat.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         Ok(conn)
     }
 
