@@ -1048,7 +1048,10 @@ impl<C: Backend> Inner<C> {
         // lost to a concurrent checkout costs nothing, a locked read-modify-write would cost
         // every checkout.
         let heat = &conn.entry().hold.0.heat;
-        heat.store(heat.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        heat.store(
+            heat.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         Ok(conn)
     }
 
