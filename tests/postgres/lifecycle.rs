@@ -293,17 +293,11 @@ async fn caller_placement_keeps_no_start_connection_and_drops_a_stopped_workers_
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (served, pid) = tokio::sync::oneshot::channel::<i32>();
     let r = registry.clone();
-    let worker = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("worker runtime")
-            .block_on(async move {
-                let mut c = r.get(&tenant("acme")).await.expect("checkout");
-                let _ = served.send(backend_pid(&mut c).await);
-                drop(c);
-                let _ = stopped.await;
-            });
+    let worker = crate::on_worker(move || async move {
+        let mut c = r.get(&tenant("acme")).await.expect("checkout");
+        let _ = served.send(backend_pid(&mut c).await);
+        drop(c);
+        let _ = stopped.await;
     });
     let worker_pid = pid.await.expect("the worker was served");
     let (listed, _) =

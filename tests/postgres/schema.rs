@@ -267,20 +267,14 @@ async fn under_caller_placement_tenant_starts_reuse_the_workers_shared_connectio
     let keys_for_worker = keys.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
-    let worker = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("worker runtime")
-            .block_on(async move {
-                for key in &keys_for_worker {
-                    let mut conn = r.get(&tenant(key)).await.expect("checkout");
-                    let schema = text(&mut conn, "SELECT current_schema()::text AS value").await;
-                    assert_eq!(&schema, key);
-                }
-                let _ = done.send(());
-                let _ = stopped.await;
-            });
+    let worker = crate::on_worker(move || async move {
+        for key in &keys_for_worker {
+            let mut conn = r.get(&tenant(key)).await.expect("checkout");
+            let schema = text(&mut conn, "SELECT current_schema()::text AS value").await;
+            assert_eq!(&schema, key);
+        }
+        let _ = done.send(());
+        let _ = stopped.await;
     });
     finished
         .await
