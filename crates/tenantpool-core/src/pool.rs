@@ -21,14 +21,32 @@ use crate::stats::Counters;
 use crate::tracking::{StatementState, StatementTracker};
 use crate::{ConnectionPermit, ConnectionPlacement, DatabaseUrl, IoRuntime, SchemaName};
 
-/// A connection as the pool stores it: the driver connection plus what the registry needs to
-/// know about it.
-pub(crate) struct Pooled<C: Backend> {
-    // Boxed: deadpool moves pooled objects around by value on every checkout and return, and
-    // a driver connection is hundreds of bytes. Taken exactly once, in `Drop`, and handed to
-    // `Backend::close` with the permit, which releases the permit only once the server-side
-    // session is gone.
-    pub(crate) conn: ManuallyDrop<Box<C>>,
+/// A connection as the pool stores it: one pointer to its [`PooledState`].
+///
+/// Deadpool moves pooled objects by value on every checkout and return (into and out of its
+/// slots, its `Object`, the checkout future), so the whole state lives behind one box: each
+/// move copies a pointer instead of a few hundred bytes.
+pub(crate) struct Pooled<C: Backend>(Box<PooledState<C>>);
+
+impl<C: Backend> std::ops::Deref for Pooled<C> {
+    type Target = PooledState<C>;
+
+    fn deref(&self) -> &PooledState<C> {
+        &self.0
+    }
+}
+
+impl<C: Backend> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut PooledState<C> {
+        &mut self.0
+    }
+}
+
+/// The driver connection plus what the registry needs to know about it.
+pub(crate) struct PooledState<C: Backend> {
+    // Taken exactly once, in `Drop`, and handed to `Backend::close` with the permit, which
+    // releases the permit only once the server-side session is gone.
+    pub(crate) conn: ManuallyDrop<C>,
     permit: Option<ConnectionPermit>,
     statements: Arc<StatementState>,
     io: IoRuntime,
@@ -49,7 +67,7 @@ pub(crate) struct Pooled<C: Backend> {
     counters: Arc<Counters>,
 }
 
-impl<C: Backend> Pooled<C> {
+impl<C: Backend> PooledState<C> {
     /// Must not be reused: a transaction open or broken, a closed socket, a statement whose
     /// future was dropped, or a statement that failed because the connection was lost.
     pub(crate) fn is_dirty(&mut self) -> bool {
@@ -66,13 +84,13 @@ impl<C: Backend> Pooled<C> {
     }
 }
 
-impl<C: Backend> Drop for Pooled<C> {
+impl<C: Backend> Drop for PooledState<C> {
     fn drop(&mut self) {
         Counters::bump(&self.counters.connections_closed);
         self.live.fetch_sub(1, Ordering::AcqRel);
         // SAFETY: `conn` is never used again after this line; `drop` runs once.
         let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
-        (*conn).close(self.permit.take(), &self.io, !self.abandoned);
+        conn.close(self.permit.take(), &self.io, !self.abandoned);
     }
 }
 
@@ -179,8 +197,8 @@ impl<C: Backend> Manager<C> {
                     conn.prepare_for_sharing();
                 }
                 let now = Instant::now();
-                Ok(Pooled {
-                    conn: ManuallyDrop::new(Box::new(conn)),
+                Ok(Pooled(Box::new(PooledState {
+                    conn: ManuallyDrop::new(conn),
                     permit,
                     statements,
                     io: self.io.clone(),
@@ -192,7 +210,7 @@ impl<C: Backend> Manager<C> {
                     abandoned: false,
                     retire: false,
                     counters: self.counters.clone(),
-                })
+                })))
             }
             Err(failure) => {
                 Counters::bump(&self.counters.connect_failures);
