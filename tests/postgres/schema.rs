@@ -242,6 +242,85 @@ async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema()
     );
 }
 
+/// A tenant at its fair share: its next checkout waits for a permit, and a connection the
+/// tenant returns goes to that checkout with the permit, still on the tenant's schema, ahead of
+/// an earlier waiter of another tenant (which would have to switch). The cap still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_without_a_switch() {
+    let _slots = common::reserve(4).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_share_handoff";
+    let db = "tp_share_handoff";
+    let keys: Vec<String> = ["near", "other", "far"].map(String::from).to_vec();
+    admin.database_with_schemas(db, &keys, app).await;
+    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
+    let mut s = settings(3, 2);
+    s.pool.tenant_max_in_use = Some(1);
+    s.pool.checkout_timeout = Duration::from_millis(500);
+    let registry = registry(s, dir);
+    for k in &keys {
+        drop(registry.get(&tenant(k)).await.expect("start"));
+    }
+
+    // Both connections out: `near` is at its share of one, the pool is exhausted.
+    let mut held = registry.get(&tenant("near")).await.expect("near");
+    let held_pid = crate::backend_pid(&mut held).await;
+    let other = registry.get(&tenant("other")).await.expect("other");
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waiter = |key: &'static str| {
+        let r = registry.clone();
+        let order = order.clone();
+        tokio::spawn(async move {
+            let mut c = r.get(&tenant(key)).await.expect("waiter");
+            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
+            order.lock().expect("order").push(key);
+            let pid = crate::backend_pid(&mut c).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            pid
+        })
+    };
+    let before = registry.stats().counters;
+    // `far` queues first, on the exhausted pool; `near` second, on its share.
+    let far = waiter("far");
+    common::wait_until(
+        Duration::from_secs(5),
+        || async { registry.stats().pools[0].waiting },
+        |w| *w >= 1,
+    )
+    .await;
+    let near = waiter("near");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(held);
+    let near_pid = near.await.expect("near waiter");
+    drop(other);
+    far.await.expect("far waiter");
+    let after = registry.stats().counters;
+    assert_eq!(
+        *order.lock().expect("order"),
+        vec!["near", "far"],
+        "the connection `near` returned should go to `near`'s waiter, not to `far`"
+    );
+    assert_eq!(near_pid, held_pid, "the same server session, handed over");
+    assert_eq!(
+        after.schema_switches - before.schema_switches,
+        1,
+        "only `far` switches"
+    );
+    assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 1);
+
+    // The permit went along and came back once: `near` still gets exactly one connection.
+    let first = registry.get(&tenant("near")).await.expect("near, once");
+    let second = registry
+        .get(&tenant("near"))
+        .await
+        .expect_err("a second connection for `near` is over its share");
+    assert!(matches!(second, Error::Exhausted { .. }), "{second:?}");
+    drop(first);
+    drop(registry.get(&tenant("near")).await.expect("near, again"));
+}
+
 /// Caller placement in schema mode: tenant starts keep the connections they check out (a
 /// worker's from the warm shared pool, or the one the first start opened), so starting tenants
 /// does not churn the shared pool.

@@ -8,12 +8,21 @@
 //! queue here too, with their schema; a connection coming back is handed directly to the first
 //! waiter on its schema, else to the first waiter. A waiter passed over [`MAX_SKIPS`] times is
 //! served next whatever its schema, so affinity never starves a tenant.
+//!
+//! A checkout that waits for its tenant's fair share (the tenant already holds its cap of the
+//! pool's connections) queues here too, marked with the tenant's share: a connection coming
+//! back from the same tenant is handed over together with that tenant's share permit, still on
+//! the tenant's schema. Without this, the busiest tenants' waiters would sit on their share
+//! semaphores, invisible to affinity, while their returned connections went to other tenants
+//! and the waiters, once let through, took connections on other schemas: two switches where
+//! none is needed. Such a waiter can only be served by its own tenant's return, so it is never
+//! counted as passed over.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use deadpool::managed::Object;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::Backend;
 use crate::budget::lock;
@@ -23,10 +32,28 @@ use crate::SchemaName;
 /// How many times a waiter may be passed over for a waiter of the returned connection's schema.
 pub(crate) const MAX_SKIPS: u32 = 4;
 
+/// A connection handed to a waiter, with the returning tenant's share permit when the waiter
+/// waited for that share.
+pub(crate) type Handoff<C> = (Object<Manager<C>>, Option<OwnedSemaphorePermit>);
+
 struct Waiter<C: Backend> {
     schema: SchemaName,
+    /// Set when the waiter waits for this tenant share: only a return that brings a permit of
+    /// it can serve the waiter.
+    share: Option<Arc<Semaphore>>,
     skipped: u32,
-    tx: oneshot::Sender<Object<Manager<C>>>,
+    tx: oneshot::Sender<Handoff<C>>,
+}
+
+impl<C: Backend> Waiter<C> {
+    /// Whether a return holding `permit` can serve this waiter.
+    fn can_take(&self, permit: Option<&OwnedSemaphorePermit>) -> bool {
+        match (&self.share, permit) {
+            (None, _) => true,
+            (Some(share), Some(permit)) => Arc::ptr_eq(share, permit.semaphore()),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// The queue of checkouts waiting on an exhausted shared pool.
@@ -52,10 +79,29 @@ impl<C: Backend> Default for Affinity<C> {
 
 impl<C: Backend> Affinity<C> {
     /// Queues a checkout for `schema`; the receiver gets a connection handed over directly.
-    pub(crate) fn wait_for(&self, schema: &SchemaName) -> oneshot::Receiver<Object<Manager<C>>> {
+    pub(crate) fn wait_for(&self, schema: &SchemaName) -> oneshot::Receiver<Handoff<C>> {
+        self.enqueue(schema, None)
+    }
+
+    /// Queues a checkout for `schema` that waits for a permit of its tenant's `share`: only
+    /// that tenant's returns serve it, handing over their connection and their permit.
+    pub(crate) fn wait_for_share(
+        &self,
+        schema: &SchemaName,
+        share: &Arc<Semaphore>,
+    ) -> oneshot::Receiver<Handoff<C>> {
+        self.enqueue(schema, Some(share.clone()))
+    }
+
+    fn enqueue(
+        &self,
+        schema: &SchemaName,
+        share: Option<Arc<Semaphore>>,
+    ) -> oneshot::Receiver<Handoff<C>> {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiting).push_back(Waiter {
             schema: schema.clone(),
+            share,
             skipped: 0,
             tx,
         });
@@ -67,43 +113,62 @@ impl<C: Backend> Affinity<C> {
         lock(&self.waiting).is_empty()
     }
 
-    /// Offers a returned connection, on `schema` (if known), to the waiters.
+    /// Offers a returned connection, on `schema` (if known), to the waiters. `permit` is the
+    /// returning checkout's share permit: it goes along to a waiter of the same tenant that
+    /// waits for its share, and stays with the caller otherwise.
     pub(crate) fn offer(
         &self,
         mut obj: Object<Manager<C>>,
         schema: Option<&SchemaName>,
+        permit: &mut Option<OwnedSemaphorePermit>,
     ) -> Offer<C> {
         let mut waiting = lock(&self.waiting);
         loop {
             waiting.retain(|w| !w.tx.is_closed());
-            let Some(pick) = choose(&waiting, schema) else {
+            let Some(pick) = choose(&waiting, schema, permit.as_ref()) else {
                 return Offer::Declined(obj);
             };
             for w in waiting.iter_mut().take(pick) {
-                w.skipped += 1;
+                if w.share.is_none() {
+                    w.skipped += 1;
+                }
             }
             let Some(waiter) = waiting.remove(pick) else {
                 return Offer::Declined(obj);
             };
             let same_schema = schema.is_some_and(|s| s.same(&waiter.schema));
-            match waiter.tx.send(obj) {
+            let handed = match waiter.share {
+                Some(_) => permit.take(),
+                None => None,
+            };
+            match waiter.tx.send((obj, handed)) {
                 Ok(()) => return Offer::Taken { same_schema },
                 // The waiter gave up between the check and the send: try the next one.
-                Err(returned) => obj = returned,
+                Err((returned, handed)) => {
+                    obj = returned;
+                    if handed.is_some() {
+                        *permit = handed;
+                    }
+                }
             }
         }
     }
 }
 
-/// The waiter to serve: the first one passed over too often, else the first one on the
-/// connection's schema, else the first one.
-fn choose<C: Backend>(waiting: &VecDeque<Waiter<C>>, schema: Option<&SchemaName>) -> Option<usize> {
-    if waiting.is_empty() {
-        return None;
-    }
-    if let Some(i) = waiting.iter().position(|w| w.skipped >= MAX_SKIPS) {
+/// The waiter to serve, among those the return can serve: the first one passed over too
+/// often, else the first one on the connection's schema, else the first one.
+fn choose<C: Backend>(
+    waiting: &VecDeque<Waiter<C>>,
+    schema: Option<&SchemaName>,
+    permit: Option<&OwnedSemaphorePermit>,
+) -> Option<usize> {
+    let eligible = |w: &Waiter<C>| w.can_take(permit);
+    if let Some(i) = waiting
+        .iter()
+        .position(|w| w.skipped >= MAX_SKIPS && eligible(w))
+    {
         return Some(i);
     }
-    let same = schema.and_then(|s| waiting.iter().position(|w| w.schema.same(s)));
-    Some(same.unwrap_or(0))
+    let same = schema.and_then(|s| waiting.iter().position(|w| w.schema.same(s) && eligible(w)));
+    same.or_else(|| waiting.iter().position(eligible))
 }

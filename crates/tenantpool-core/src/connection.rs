@@ -62,9 +62,10 @@ pub struct PooledConnection<C: Backend> {
     // SAFETY invariant: taken exactly once, in `Drop`.
     obj: ManuallyDrop<Object<Manager<C>>>,
     // Dropped after `obj` is dealt with (in `Drop`), then these release the tenant's fair
-    // share and the tenant's entry, which holds the pool (one reference for both the tenant
+    // share (unless schema affinity handed it on with the connection to a waiter of the same
+    // tenant) and the tenant's entry, which holds the pool (one reference for both the tenant
     // and the pool: the checkout's own, moved in, so the hot path clones nothing).
-    _share: Option<OwnedSemaphorePermit>,
+    share: Option<OwnedSemaphorePermit>,
     entry: Arc<TenantEntry<C>>,
 }
 
@@ -76,7 +77,7 @@ impl<C: Backend> PooledConnection<C> {
     ) -> Self {
         Self {
             obj: ManuallyDrop::new(obj),
-            _share: share,
+            share,
             entry,
         }
     }
@@ -224,6 +225,9 @@ impl<C: Backend> Drop for PooledConnection<C> {
     fn drop(&mut self) {
         // SAFETY: `obj` is never used again after this line; `drop` runs once.
         let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        // Released when this function ends, after the connection is dealt with, unless a
+        // waiter of the same tenant takes it with the connection.
+        let mut share = self.share.take();
         let counters = &self.pool().counters;
         let panicking = std::thread::panicking();
         let dirty = panicking || obj.is_dirty();
@@ -272,7 +276,8 @@ impl<C: Backend> Drop for PooledConnection<C> {
             let obj = match &self.pool().affinity {
                 Some(affinity) if !affinity.is_empty() => {
                     let schema = obj.schema.clone();
-                    match affinity.offer(obj, schema.as_ref()) {
+                    // A waiter of this tenant waiting for its share takes the permit too.
+                    match affinity.offer(obj, schema.as_ref(), &mut share) {
                         Offer::Taken { same_schema } => {
                             if same_schema {
                                 Counters::bump(&counters.affinity_handoffs);

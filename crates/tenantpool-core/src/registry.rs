@@ -29,10 +29,11 @@ use futures_util::future::{FutureExt, Shared};
 use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::Instrument as _;
 
 use crate::admission::{Admission, Verdict};
+use crate::affinity::Handoff;
 use crate::backend::{Backend, ConnectFailure};
 use crate::budget::{backoff_for, lock, BudgetError, IdleSource};
 use crate::pool::{CreateError, Manager, SharedPool, TenantHold};
@@ -961,7 +962,23 @@ impl<C: Backend> Inner<C> {
             let entry = &*entry;
             let pool = &entry.hold.0;
             let share = match &entry.share {
-                Some(s) => Some(s.clone().acquire_owned().await.map_err(|_| Error::Closed)?),
+                Some(s) => match s.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(TryAcquireError::Closed) => return Err(Error::Closed),
+                    // Boxed: only a tenant at its cap waits here.
+                    Err(TryAcquireError::NoPermits) => {
+                        match Box::pin(self.wait_share(entry, s)).await? {
+                            Ok(permit) => Some(permit),
+                            Err((obj, Some(permit))) => return Ok((obj, Some(permit))),
+                            // Not sent: a share waiter is handed its tenant's permit.
+                            Err((obj, None)) => {
+                                let permit =
+                                    s.clone().acquire_owned().await.map_err(|_| Error::Closed)?;
+                                return Ok((obj, Some(permit)));
+                            }
+                        }
+                    }
+                },
                 None => None,
             };
             let obj = match (&pool.affinity, &entry.schema) {
@@ -992,6 +1009,34 @@ impl<C: Backend> Inner<C> {
                     waited: entry.checkout_timeout,
                 })
             }
+        }
+    }
+
+    /// The tenant holds its whole fair share: a permit when one is released or, in a shared
+    /// pool, one of the tenant's own connections handed over by its return with its permit,
+    /// still on the tenant's schema (see the `affinity` module).
+    async fn wait_share(
+        &self,
+        entry: &TenantEntry<C>,
+        share: &Arc<Semaphore>,
+    ) -> Result<Result<OwnedSemaphorePermit, Handoff<C>>, Error> {
+        match (&entry.hold.0.affinity, &entry.schema) {
+            (Some(affinity), Some(schema)) => {
+                let handed = affinity.wait_for_share(schema, share);
+                tokio::select! {
+                    biased;
+                    Ok(handoff) = handed => Ok(Err(handoff)),
+                    permit = share.clone().acquire_owned() => {
+                        permit.map(Ok).map_err(|_| Error::Closed)
+                    }
+                }
+            }
+            _ => share
+                .clone()
+                .acquire_owned()
+                .await
+                .map(Ok)
+                .map_err(|_| Error::Closed),
         }
     }
 
@@ -1031,7 +1076,8 @@ impl<C: Backend> Inner<C> {
         let handed = affinity.wait_for(schema);
         tokio::select! {
             biased;
-            Ok(obj) = handed => Ok(obj),
+            // No permit comes with it: this checkout holds its share already.
+            Ok((obj, _)) = handed => Ok(obj),
             got = self.get_from_pool(entry) => got,
         }
     }
