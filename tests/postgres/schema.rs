@@ -201,8 +201,11 @@ async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema()
     let keys = vec!["near".to_string(), "far".to_string()];
     admin.database_with_schemas(db, &keys, app).await;
     let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
-    // One connection: every checkout below waits for it.
-    let registry = registry(settings(2, 1), dir);
+    // One connection: every checkout below waits for it. Affinity may pass `far` over for as
+    // long as the test takes.
+    let mut s = settings(2, 1);
+    s.pool.affinity_max_delay = Duration::from_secs(30);
+    let registry = registry(s, dir);
     drop(registry.get(&tenant("near")).await.expect("start near"));
     drop(registry.get(&tenant("far")).await.expect("start far"));
 
@@ -242,6 +245,57 @@ async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema()
     );
 }
 
+/// Affinity delays a waiter by at most `pool.affinity_max_delay`: past it, waiters are served
+/// in order, and the returned connection goes to the older waiter of another schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_past_the_affinity_delay_is_served_before_a_later_one_on_the_schema() {
+    let _slots = common::reserve(4).await;
+    let Some(admin) = pg::admin().await else {
+        return;
+    };
+    let app = "tp_affinity_delay";
+    let db = "tp_affinity_delay";
+    let keys = vec!["near".to_string(), "far".to_string()];
+    admin.database_with_schemas(db, &keys, app).await;
+    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
+    let mut s = settings(2, 1);
+    s.pool.affinity_max_delay = Duration::from_millis(20);
+    let registry = registry(s, dir);
+    drop(registry.get(&tenant("near")).await.expect("start near"));
+    drop(registry.get(&tenant("far")).await.expect("start far"));
+
+    let held = registry.get(&tenant("near")).await.expect("near");
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waiter = |key: &'static str| {
+        let r = registry.clone();
+        let order = order.clone();
+        tokio::spawn(async move {
+            let mut c = r.get(&tenant(key)).await.expect("waiter");
+            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
+            order.lock().expect("order").push(key);
+        })
+    };
+    let pool_waiting = || async { registry.stats().pools[0].waiting };
+    let far = waiter("far");
+    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 1).await;
+    let near = waiter("near");
+    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 2).await;
+    // `far` has now waited longer than the delay.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = registry.stats().counters;
+    drop(held);
+    far.await.expect("far waiter");
+    near.await.expect("near waiter");
+    let after = registry.stats().counters;
+    assert_eq!(
+        *order.lock().expect("order"),
+        vec!["far", "near"],
+        "`far` waited past the delay: it comes first, though the connection is on `near`"
+    );
+    assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 0);
+    assert_eq!(after.schema_switches - before.schema_switches, 2);
+}
+
 /// A tenant at its fair share: its next checkout waits for a permit, and a connection the
 /// tenant returns goes to that checkout with the permit, still on the tenant's schema, ahead of
 /// an earlier waiter of another tenant (which would have to switch). The cap still holds.
@@ -259,6 +313,7 @@ async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_witho
     let mut s = settings(3, 2);
     s.pool.tenant_max_in_use = Some(1);
     s.pool.checkout_timeout = Duration::from_millis(500);
+    s.pool.affinity_max_delay = Duration::from_secs(30);
     let registry = registry(s, dir);
     for k in &keys {
         drop(registry.get(&tenant(k)).await.expect("start"));

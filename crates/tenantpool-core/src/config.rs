@@ -167,6 +167,10 @@ fn load_error(e: config::ConfigError) -> ConfigError {
 /// let p = tenantpool_core::PoolSettings::default();
 /// assert_eq!(p.max_size, 10);
 /// assert_eq!(p.checkout_timeout.as_secs(), 5);
+/// assert_eq!(p.affinity_max_delay.as_millis(), 8);
+/// let s = tenantpool_core::Settings::from_toml_str("[pool]\naffinity_max_delay = \"20ms\"")?;
+/// assert_eq!(s.pool.affinity_max_delay.as_millis(), 20);
+/// # Ok::<(), tenantpool_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -177,6 +181,13 @@ pub struct PoolSettings {
     /// Most connections one tenant holds at once in a pool it shares with other tenants
     /// (schema mode). Default: half of `max_size`, rounded up.
     pub tenant_max_in_use: Option<usize>,
+    /// How long schema affinity may pass a waiting checkout over in an exhausted shared pool
+    /// (schema mode), handing returned connections to later checkouts already on their
+    /// schemas instead; past it, waiters are served in order. Longer saves more schema
+    /// switches and lets a waiter's latency grow by up to this much; `0s` serves waiters in
+    /// order. Default 8 ms.
+    #[serde(with = "humantime_serde")]
+    pub affinity_max_delay: Duration,
     /// How long a checkout waits for a connection (pool slot, fair share and budget) before
     /// failing with [`Error::Exhausted`](crate::Error::Exhausted). Default 5 s.
     #[serde(with = "humantime_serde")]
@@ -210,6 +221,7 @@ impl Default for PoolSettings {
         Self {
             max_size: 10,
             tenant_max_in_use: None,
+            affinity_max_delay: Duration::from_millis(8),
             checkout_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),

@@ -910,7 +910,7 @@ impl<C: Backend> Inner<C> {
             counters: self.counters.clone(),
             shared,
             tenants: Default::default(),
-            affinity: shared.then(Default::default),
+            affinity: shared.then(|| crate::affinity::Affinity::new(p.affinity_max_delay)),
             heat: Default::default(),
         });
         let member: Weak<dyn IdleSource> = Arc::downgrade(&shared_pool) as Weak<dyn IdleSource>;
