@@ -190,110 +190,110 @@ async fn a_missing_schema_is_a_typed_error_unless_the_target_creates_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema() {
+/// The tenants whose queued checkouts were served, in order.
+type ServedOrder = std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+/// Checks out for `key` in a task of its own; once served, checks that the connection is on
+/// `key`'s rows, records `key` in `order` and returns the server session's pid.
+fn queue_checkout(
+    registry: &tenantpool::Registry<crate::Pg>,
+    order: &ServedOrder,
+    key: &'static str,
+) -> tokio::task::JoinHandle<i32> {
+    let registry = registry.clone();
+    let order = order.clone();
+    tokio::spawn(async move {
+        let mut c = registry.get(&tenant(key)).await.expect("queued checkout");
+        assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
+        order.lock().expect("order").push(key);
+        crate::backend_pid(&mut c).await
+    })
+}
+
+/// What became of two checkouts queued on a one-connection shared pool while `near` holds the
+/// connection: `far` queues first, `near` second; `pause` after they queued, `near` returns
+/// its connection. The order they were served in, and the affinity hand-offs and schema
+/// switches it took. `None` when PostgreSQL is unreachable outside CI.
+async fn near_and_far_waiting(
+    app: &str,
+    affinity_max_delay: Duration,
+    pause: Duration,
+) -> Option<(Vec<&'static str>, u64, u64)> {
     let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else {
-        return;
-    };
-    let app = "tp_schema_affinity";
-    let db = "tp_schema_affinity";
+    let admin = pg::admin().await?;
     let keys = vec!["near".to_string(), "far".to_string()];
-    admin.database_with_schemas(db, &keys, app).await;
-    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
-    // One connection: every checkout below waits for it. Affinity may pass `far` over for as
-    // long as the test takes.
+    admin.database_with_schemas(app, &keys, app).await;
+    let dir = TemplateDirectory::schema(&pg::url(app, app), "{tenant}").expect("template");
     let mut s = settings(2, 1);
-    s.pool.affinity_max_delay = Duration::from_secs(30);
+    s.pool.affinity_max_delay = affinity_max_delay;
     let registry = registry(s, dir);
     drop(registry.get(&tenant("near")).await.expect("start near"));
     drop(registry.get(&tenant("far")).await.expect("start far"));
 
     let held = registry.get(&tenant("near")).await.expect("near");
-    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let waiter = |key: &'static str| {
-        let r = registry.clone();
-        let order = order.clone();
-        tokio::spawn(async move {
-            let mut c = r.get(&tenant(key)).await.expect("waiter");
-            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
-            order.lock().expect("order").push(key);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        })
-    };
+    let order = ServedOrder::default();
+    let waiter = |key| queue_checkout(&registry, &order, key);
     let pool_waiting = || async { registry.stats().pools[0].waiting };
-    // `far` queues first, `near` second.
     let far = waiter("far");
     common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 1).await;
     let near = waiter("near");
     common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 2).await;
+    tokio::time::sleep(pause).await;
     let before = registry.stats().counters;
     drop(held);
     near.await.expect("near waiter");
     far.await.expect("far waiter");
     let after = registry.stats().counters;
+    let order = order.lock().expect("order").clone();
+    Some((
+        order,
+        after.affinity_handoffs - before.affinity_handoffs,
+        after.schema_switches - before.schema_switches,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_connection_goes_first_to_a_checkout_waiting_for_its_schema() {
+    // Affinity may pass `far` over for as long as the test takes.
+    let Some((order, handoffs, switches)) = near_and_far_waiting(
+        "tp_schema_affinity",
+        Duration::from_secs(30),
+        Duration::ZERO,
+    )
+    .await
+    else {
+        return;
+    };
     assert_eq!(
-        *order.lock().expect("order"),
+        order,
         vec!["near", "far"],
         "the connection on `near` should go to the `near` waiter first"
     );
-    assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 1);
-    assert_eq!(
-        after.schema_switches - before.schema_switches,
-        1,
-        "only `far` switches"
-    );
+    assert_eq!(handoffs, 1);
+    assert_eq!(switches, 1, "only `far` switches");
 }
 
 /// Affinity delays a waiter by at most `pool.affinity_max_delay`: past it, waiters are served
 /// in order, and the returned connection goes to the older waiter of another schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_past_the_affinity_delay_is_served_before_a_later_one_on_the_schema() {
-    let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else {
+    // `far` has waited longer than the delay when the connection comes back.
+    let Some((order, handoffs, switches)) = near_and_far_waiting(
+        "tp_affinity_delay",
+        Duration::from_millis(20),
+        Duration::from_millis(50),
+    )
+    .await
+    else {
         return;
     };
-    let app = "tp_affinity_delay";
-    let db = "tp_affinity_delay";
-    let keys = vec!["near".to_string(), "far".to_string()];
-    admin.database_with_schemas(db, &keys, app).await;
-    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
-    let mut s = settings(2, 1);
-    s.pool.affinity_max_delay = Duration::from_millis(20);
-    let registry = registry(s, dir);
-    drop(registry.get(&tenant("near")).await.expect("start near"));
-    drop(registry.get(&tenant("far")).await.expect("start far"));
-
-    let held = registry.get(&tenant("near")).await.expect("near");
-    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let waiter = |key: &'static str| {
-        let r = registry.clone();
-        let order = order.clone();
-        tokio::spawn(async move {
-            let mut c = r.get(&tenant(key)).await.expect("waiter");
-            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
-            order.lock().expect("order").push(key);
-        })
-    };
-    let pool_waiting = || async { registry.stats().pools[0].waiting };
-    let far = waiter("far");
-    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 1).await;
-    let near = waiter("near");
-    common::wait_until(Duration::from_secs(5), pool_waiting, |w| *w >= 2).await;
-    // `far` has now waited longer than the delay.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = registry.stats().counters;
-    drop(held);
-    far.await.expect("far waiter");
-    near.await.expect("near waiter");
-    let after = registry.stats().counters;
     assert_eq!(
-        *order.lock().expect("order"),
+        order,
         vec!["far", "near"],
         "`far` waited past the delay: it comes first, though the connection is on `near`"
     );
-    assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 0);
-    assert_eq!(after.schema_switches - before.schema_switches, 2);
+    assert_eq!(handoffs, 0);
+    assert_eq!(switches, 2);
 }
 
 /// A tenant at its fair share: its next checkout waits for a permit, and a connection the
@@ -323,19 +323,8 @@ async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_witho
     let mut held = registry.get(&tenant("near")).await.expect("near");
     let held_pid = crate::backend_pid(&mut held).await;
     let other = registry.get(&tenant("other")).await.expect("other");
-    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let waiter = |key: &'static str| {
-        let r = registry.clone();
-        let order = order.clone();
-        tokio::spawn(async move {
-            let mut c = r.get(&tenant(key)).await.expect("waiter");
-            assert_eq!(text(&mut c, "SELECT owner AS value FROM item").await, key);
-            order.lock().expect("order").push(key);
-            let pid = crate::backend_pid(&mut c).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            pid
-        })
-    };
+    let order = ServedOrder::default();
+    let waiter = |key| queue_checkout(&registry, &order, key);
     let before = registry.stats().counters;
     // `far` queues first, on the exhausted pool; `near` second, on its share.
     let far = waiter("far");
