@@ -296,20 +296,18 @@ async fn a_waiter_past_the_affinity_delay_is_served_before_a_later_one_on_the_sc
     assert_eq!(switches, 2);
 }
 
-/// A tenant at its fair share: its next checkout waits for a permit, and a connection the
-/// tenant returns goes to that checkout with the permit, still on the tenant's schema, ahead of
-/// an earlier waiter of another tenant (which would have to switch). The cap still holds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_without_a_switch() {
-    let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else {
-        return;
-    };
-    let app = "tp_share_handoff";
-    let db = "tp_share_handoff";
-    let keys: Vec<String> = ["near", "other", "far"].map(String::from).to_vec();
-    admin.database_with_schemas(db, &keys, app).await;
-    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
+/// A shared pool of two connections over the schemas `keys` of database `app` (sessions
+/// tagged `app`), each tenant capped at one connection, checkouts bounded by 500 ms, affinity
+/// free to pass waiters over for as long as a test takes; every tenant started. `None` when
+/// PostgreSQL is unreachable outside CI.
+async fn capped_at_one(
+    app: &str,
+    keys: &[&str],
+) -> Option<(pg::Admin, tenantpool::Registry<crate::Pg>)> {
+    let admin = pg::admin().await?;
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    admin.database_with_schemas(app, &keys, app).await;
+    let dir = TemplateDirectory::schema(&pg::url(app, app), "{tenant}").expect("template");
     let mut s = settings(3, 2);
     s.pool.tenant_max_in_use = Some(1);
     s.pool.checkout_timeout = Duration::from_millis(500);
@@ -318,6 +316,38 @@ async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_witho
     for k in &keys {
         drop(registry.get(&tenant(k)).await.expect("start"));
     }
+    Some((admin, registry))
+}
+
+/// `key`, capped at one connection, gets exactly one: a second checkout beside it runs into
+/// its deadline, and one after it succeeds.
+async fn exactly_one_checkout_for(registry: &tenantpool::Registry<crate::Pg>, key: &str) {
+    let first = registry.get(&tenant(key)).await.expect("one checkout");
+    let second = registry
+        .get(&tenant(key))
+        .await
+        .expect_err("a second connection is over the tenant's share");
+    assert!(matches!(second, Error::Exhausted { .. }), "{second:?}");
+    drop(first);
+    drop(
+        registry
+            .get(&tenant(key))
+            .await
+            .expect("one checkout, again"),
+    );
+}
+
+/// A tenant at its fair share: its next checkout waits for a permit, and a connection the
+/// tenant returns goes to that checkout with the permit, still on the tenant's schema, ahead of
+/// an earlier waiter of another tenant (which would have to switch). The cap still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_without_a_switch() {
+    let _slots = common::reserve(4).await;
+    let Some((_admin, registry)) =
+        capped_at_one("tp_share_handoff", &["near", "other", "far"]).await
+    else {
+        return;
+    };
 
     // Both connections out: `near` is at its share of one, the pool is exhausted.
     let mut held = registry.get(&tenant("near")).await.expect("near");
@@ -354,15 +384,38 @@ async fn a_tenant_at_its_share_gets_its_own_returned_connection_and_permit_witho
     );
     assert_eq!(after.affinity_handoffs - before.affinity_handoffs, 1);
 
-    // The permit went along and came back once: `near` still gets exactly one connection.
-    let first = registry.get(&tenant("near")).await.expect("near, once");
-    let second = registry
+    // The permit went along and came back once.
+    exactly_one_checkout_for(&registry, "near").await;
+}
+
+/// A checkout that waited for its tenant's share and gave up (its deadline passed) leaves
+/// nothing behind: the tenant's next return skips it and goes back to the pool, no permit is
+/// lost or gained, and the server sees no extra session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_waiter_that_gave_up_leaves_no_permit_or_connection_behind() {
+    let _slots = common::reserve(4).await;
+    let app = "tp_share_gave_up";
+    let Some((admin, registry)) = capped_at_one(app, &["near", "other"]).await else {
+        return;
+    };
+
+    let held = registry.get(&tenant("near")).await.expect("near");
+    let gave_up = registry
         .get(&tenant("near"))
         .await
-        .expect_err("a second connection for `near` is over its share");
-    assert!(matches!(second, Error::Exhausted { .. }), "{second:?}");
-    drop(first);
-    drop(registry.get(&tenant("near")).await.expect("near, again"));
+        .expect_err("over its share until the deadline");
+    assert!(matches!(gave_up, Error::Exhausted { .. }), "{gave_up:?}");
+    drop(held);
+    let pool = registry.stats().pools[0].clone();
+    assert_eq!(pool.in_use, 0, "the return went back to the pool: {pool:?}");
+    assert_eq!(pool.idle, pool.size, "{pool:?}");
+    assert!(
+        admin.count(app).await <= 2,
+        "no session beyond the pool's two"
+    );
+
+    exactly_one_checkout_for(&registry, "near").await;
+    assert!(admin.count(app).await <= 2);
 }
 
 /// Caller placement in schema mode: tenant starts keep the connections they check out (a
