@@ -255,7 +255,7 @@ impl<C: Backend> RegistryBuilder<C> {
                     tracing::info!(
                         tenant = %tenant,
                         cause = ?cause,
-                        target_db = %entry.hold.0.url,
+                        target_db = %entry.pool().url,
                         "tenant evicted"
                     );
                     // Dropping the entry releases its hold on the pool; the pool closes if
@@ -748,7 +748,7 @@ impl<C: Backend> Inner<C> {
                 self.failures.invalidate(tenant);
                 Counters::bump(&self.counters.tenants_started);
                 tracing::info!(
-                    target_db = %entry.hold.0.url,
+                    target_db = %entry.pool().url,
                     schema = entry.schema.as_ref().map(|s| s.as_str()),
                     elapsed = ?started.elapsed(),
                     "tenant started"
@@ -960,7 +960,7 @@ impl<C: Backend> Inner<C> {
         let timeout = entry.checkout_timeout;
         let wait = async {
             let entry = &*entry;
-            let pool = &entry.hold.0;
+            let pool = &entry.pool();
             let share = match &entry.share {
                 Some(s) => match s.clone().try_acquire_owned() {
                     Ok(permit) => Some(permit),
@@ -994,7 +994,7 @@ impl<C: Backend> Inner<C> {
             Ok(Ok((obj, share))) => Ok(PooledConnection::new(obj, share, entry)),
             Ok(Err(e)) => Err(e),
             Err(_) => {
-                let pool = &entry.hold.0;
+                let pool = &entry.pool();
                 Counters::bump(&self.counters.checkout_timeouts);
                 tracing::warn!(
                     tenant = %entry.tenant,
@@ -1020,23 +1020,23 @@ impl<C: Backend> Inner<C> {
         entry: &TenantEntry<C>,
         share: &Arc<Semaphore>,
     ) -> Result<Result<OwnedSemaphorePermit, Handoff<C>>, Error> {
-        match (&entry.hold.0.affinity, &entry.schema) {
+        let permit = async {
+            share
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Closed)
+        };
+        match (&entry.pool().affinity, &entry.schema) {
             (Some(affinity), Some(schema)) => {
                 let handed = affinity.wait_for_share(schema, share);
                 tokio::select! {
                     biased;
                     Ok(handoff) = handed => Ok(Err(handoff)),
-                    permit = share.clone().acquire_owned() => {
-                        permit.map(Ok).map_err(|_| Error::Closed)
-                    }
+                    permit = permit => permit.map(Ok),
                 }
             }
-            _ => share
-                .clone()
-                .acquire_owned()
-                .await
-                .map(Ok)
-                .map_err(|_| Error::Closed),
+            _ => permit.await.map(Ok),
         }
     }
 
@@ -1046,7 +1046,7 @@ impl<C: Backend> Inner<C> {
         entry: &TenantEntry<C>,
     ) -> Result<deadpool::managed::Object<Manager<C>>, Error> {
         loop {
-            match entry.hold.0.pool.get().await {
+            match entry.pool().pool.get().await {
                 // One of this pool's connections came back while the creator waited.
                 Err(deadpool::managed::PoolError::Backend(CreateError::Retry)) => continue,
                 other => return other.map_err(|e| self.pool_error(e, entry)),
@@ -1068,7 +1068,7 @@ impl<C: Backend> Inner<C> {
             create: None,
             recycle: None,
         };
-        match entry.hold.0.pool.timeout_get(&now).await {
+        match entry.pool().pool.timeout_get(&now).await {
             Err(PoolError::Timeout(TimeoutType::Wait)) => {}
             Err(PoolError::Backend(CreateError::Retry)) => {}
             other => return other.map_err(|e| self.pool_error(e, entry)),
@@ -1093,7 +1093,7 @@ impl<C: Backend> Inner<C> {
         // A heuristic for the budget's steal policy, so a plain load and store: an increment
         // lost to a concurrent checkout costs nothing, a locked read-modify-write would cost
         // every checkout.
-        let heat = &conn.entry().hold.0.heat;
+        let heat = &conn.entry().pool().heat;
         heat.store(
             heat.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,
@@ -1107,7 +1107,7 @@ impl<C: Backend> Inner<C> {
         entry: &TenantEntry<C>,
     ) -> Error {
         use deadpool::managed::PoolError;
-        let pool = &entry.hold.0;
+        let pool = &entry.pool();
         let tenant = entry.tenant.clone();
         let unavailable = |reason: String, retry_after: Duration| Error::Unavailable {
             tenant: tenant.clone(),
