@@ -113,7 +113,7 @@ impl Plan {
             zipf_s: args.get("zipf-s", 1.1)?,
             threads: args.get("threads", if s { 1 } else { 2 })?,
             connections: args.get("connections", if s { 8 } else { 64 })?,
-            rounds_ab: args.get("rounds", if s { 1 } else { 3 })?,
+            rounds_ab: args.get("rounds", if s { 1 } else { 5 })?,
             duration_ab: secs("duration-ab", if s { 2.0 } else { 15.0 })?,
             duration_c: secs("duration-c", if s { 2.0 } else { 20.0 })?,
             duration_d: secs("duration-d", if s { 2.0 } else { 10.0 })?,
