@@ -196,6 +196,28 @@ pub struct Row {
     pub errors: Value,
 }
 
+/// How fast this machine's PostgreSQL opens connections with nothing else running: the
+/// ceiling of C2, which needs a connect for every request whose tenant holds no connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectCeiling {
+    /// Clients connecting at once.
+    pub clients: usize,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Connect, `SELECT 1` and close, per second.
+    pub per_second: f64,
+    /// The least share of C's requests that must open a connection: the Zipf load outside
+    /// the budget's hottest tenants (keeping one connection for each of them is the best any
+    /// policy can do).
+    pub min_miss_share: f64,
+    /// C2's throughput if every cycle went to its connects: `per_second / min_miss_share`.
+    pub c2_max_connects_only: f64,
+    /// C2's throughput if each request also costs the machine what one of A's does:
+    /// `1 / (1 / A + min_miss_share / per_second)` (A saturates the machine, and so do the
+    /// connects).
+    pub c2_max: Option<f64>,
+}
+
 /// The cold-start experiment.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ColdStart {
@@ -252,6 +274,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// The cold-start experiment.
     pub coldstart: Option<ColdStart>,
+    /// The connect-rate ceiling of C2.
+    pub connect_ceiling: Option<ConnectCeiling>,
     /// The memory measurement (the memory binary's JSON).
     pub memory: Vec<Value>,
     /// Each target, measured.
@@ -695,6 +719,20 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         .collect();
 
     let mut failures = Vec::new();
+    let connect_ceiling = if !plan.smoke && plan.variants.contains(&Variant::C2) {
+        match connect_ceiling(&plan, row(&rows, "A").map(|a| a.rps)).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log(format!(
+                    "error: the connect-ceiling measurement failed: {e}"
+                ));
+                failures.push(format!("connect ceiling: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let coldstart = if plan.coldstart {
         port += 1;
         match cold_start(&plan, port, &admin).await {
@@ -719,7 +757,13 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         }
     }
 
-    let targets = targets(&plan, &rows, coldstart.as_ref(), &memory);
+    let targets = targets(
+        &plan,
+        &rows,
+        coldstart.as_ref(),
+        connect_ceiling.as_ref(),
+        &memory,
+    );
     let smoke_ok = smoke_checks(&plan, &rows) && failures.is_empty();
     let report = Report {
         date,
@@ -729,6 +773,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         runs,
         rows,
         coldstart,
+        connect_ceiling,
         memory,
         targets,
         failures,
@@ -740,7 +785,13 @@ fn row<'a>(rows: &'a [Row], label: &str) -> Option<&'a Row> {
     rows.iter().find(|r| r.variant == label)
 }
 
-fn targets(plan: &Plan, rows: &[Row], cold: Option<&ColdStart>, memory: &[Value]) -> Vec<Target> {
+fn targets(
+    plan: &Plan,
+    rows: &[Row],
+    cold: Option<&ColdStart>,
+    ceiling: Option<&ConnectCeiling>,
+    memory: &[Value],
+) -> Vec<Target> {
     let mut out = Vec::new();
     let mut add = |name: String, measured: String, met: bool| {
         out.push(Target {
@@ -801,10 +852,17 @@ fn targets(plan: &Plan, rows: &[Row], cold: Option<&ColdStart>, memory: &[Value]
     }
     if let (Some(c2), Some(e)) = (c2, e) {
         let ratio = c2.ok_rps / e.ok_rps.max(1e-9);
+        let bound = ceiling.map_or(String::new(), |c| {
+            let best = c.c2_max.unwrap_or(c.c2_max_connects_only);
+            format!(
+                "; this machine's connect ceiling allows C2 at most {best:.0} req/s = {:.2} × E's 2xx",
+                best / e.ok_rps.max(1e-9)
+            )
+        });
         add(
             "C2 throughput ≥ 2 × E's 2xx req/s".into(),
             format!(
-                "{ratio:.2} ({:.0} / {:.0} 2xx req/s); C2 opened {:.0} connections/s",
+                "{ratio:.2} ({:.0} / {:.0} 2xx req/s); C2 opened {:.0} connections/s{bound}",
                 c2.ok_rps,
                 e.ok_rps,
                 c2.connects_per_s.unwrap_or(0.0)
@@ -911,6 +969,65 @@ fn smoke_checks(plan: &Plan, rows: &[Row]) -> bool {
 }
 
 // ---- cold start ----------------------------------------------------------------------------
+
+/// The share of a Zipf(`s`) load over `tenants` tenants that falls outside the `hottest`.
+fn zipf_mass_outside(tenants: usize, s: f64, hottest: usize) -> f64 {
+    let weight = |k: usize| (k as f64).powf(-s);
+    let all: f64 = (1..=tenants).map(weight).sum();
+    let hot: f64 = (1..=hottest.min(tenants)).map(weight).sum();
+    1.0 - hot / all.max(f64::MIN_POSITIVE)
+}
+
+/// Opens connections as fast as the server takes them (16 clients, each connecting, running
+/// `SELECT 1` and closing in a loop for 5 s), with no server under test running.
+async fn connect_ceiling(plan: &Plan, a_rps: Option<f64>) -> Result<ConnectCeiling> {
+    const CLIENTS: usize = 16;
+    const FOR: Duration = Duration::from_secs(5);
+    log(format!(
+        "connect ceiling: {CLIENTS} clients connecting in a loop for {FOR:?}"
+    ));
+    let url = db_url(&plan.pg, &tenant_db(1), "lb_raw");
+    let started = Instant::now();
+    let deadline = started + FOR;
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let url = url.clone();
+        clients.push(tokio::spawn(async move {
+            let mut cycles = 0u64;
+            while Instant::now() < deadline {
+                let (client, connection) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                let driver = tokio::spawn(connection);
+                client.simple_query("SELECT 1").await?;
+                drop(client);
+                let _ = driver.await;
+                cycles += 1;
+            }
+            Ok::<u64, tokio_postgres::Error>(cycles)
+        }));
+    }
+    let mut cycles = 0;
+    for client in clients {
+        cycles += client.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let per_second = cycles as f64 / seconds.max(1e-9);
+    let min_miss_share = zipf_mass_outside(plan.tenants, plan.zipf_s, plan.budget);
+    let c2_max_connects_only = per_second / min_miss_share.max(1e-9);
+    let c2_max = a_rps.map(|a| 1.0 / (1.0 / a.max(1e-9) + min_miss_share / per_second.max(1e-9)));
+    log(format!(
+        "connect ceiling: {per_second:.0} connects/s; at least {:.1} % of C's requests must connect",
+        min_miss_share * 100.0
+    ));
+    Ok(ConnectCeiling {
+        clients: CLIENTS,
+        seconds,
+        per_second,
+        min_miss_share,
+        c2_max_connects_only,
+        c2_max,
+    })
+}
 
 async fn cold_start(plan: &Plan, port: u16, admin: &tokio_postgres::Client) -> Result<ColdStart> {
     let samples = 50.min(plan.tenants.saturating_sub(2)).max(1);
@@ -1166,6 +1283,20 @@ pub fn markdown(report: &Report) -> String {
                 r.server_usage.ctx_switches as f64 / n
             );
         }
+    }
+    if let Some(c) = &report.connect_ceiling {
+        let _ = writeln!(
+            s,
+            "\nConnect ceiling: {:.0} connects/s (raw `tokio_postgres::connect`, `SELECT 1` and close, {} clients for {:.1} s, no server under test running). At least {:.1} % of C's requests must open a connection (the Zipf load outside the budget's hottest tenants), so C2 ≤ {:.0} req/s if every cycle went to connects{}.",
+            c.per_second,
+            c.clients,
+            c.seconds,
+            c.min_miss_share * 100.0,
+            c.c2_max_connects_only,
+            c.c2_max.map_or(String::new(), |m| format!(
+                ", and ≤ {m:.0} req/s once each request also costs the machine what one of A's does"
+            ))
+        );
     }
     if let Some(c) = &report.coldstart {
         let _ = writeln!(s, "\nCold start ({} samples each):\n", c.samples);
