@@ -360,8 +360,9 @@ impl Default for BackoffSettings {
 /// The I/O runtime that owns connections (see [`IoRuntime`](crate::IoRuntime)).
 ///
 /// ```
-/// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-/// assert_eq!(tenantpool_core::RuntimeSettings::default().io_threads, (cores / 4).max(1));
+/// use tenantpool_core::RuntimeSettings;
+///
+/// assert_eq!(RuntimeSettings::default().io_threads, RuntimeSettings::default_io_threads());
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
