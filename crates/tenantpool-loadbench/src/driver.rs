@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 
 use crate::args::Args;
 use crate::sampler::{self, Sampler, Samples};
-use crate::server::Variant;
+use crate::server::{Query, Variant};
 use crate::wrk::{self, Load, WrkResult};
 use crate::{client, db_url, fail, tenant_db, tenant_key, Result, SCHEMA_DB};
 
@@ -71,6 +71,8 @@ pub struct Plan {
     pub port: u16,
     /// Tenants are `t<k>.<domain>`.
     pub domain: String,
+    /// The query every server runs per request (`--query cached|sql`).
+    pub query: Query,
 }
 
 impl Plan {
@@ -126,6 +128,7 @@ impl Plan {
             sample_every: Duration::from_millis(args.get("sample-ms", 5)?),
             port: args.get("port", 18180)?,
             domain: "lb.localhost".to_string(),
+            query: args.str("query").map_or(Ok(Query::Cached), Query::parse)?,
         })
     }
 
@@ -338,6 +341,7 @@ impl Server {
             .args(["--workers", &plan.workers.to_string()])
             .args(["--domain", &plan.domain])
             .args(["--tenants", &plan.tenants.to_string()])
+            .args(["--query", plan.query.label()])
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true)

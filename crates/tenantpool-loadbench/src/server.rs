@@ -1,6 +1,12 @@
 //! The servers under test. Every variant answers `GET /` with one `SELECT 1` on a connection
 //! to the request's tenant, plus `GET /_lb/health` and `GET /_lb/stats` (JSON) for the driver.
 //!
+//! The query is `diesel::select(1.into_sql::<Integer>())` by default (`--query cached`): diesel
+//! prepares it once per connection and caches the statement, one round trip per request, as a
+//! real application's queries are. `--query sql` runs `diesel::sql_query("SELECT 1")` instead,
+//! which diesel never caches (a parse and an execute, two round trips): the database then
+//! dominates every request and dilutes the overhead being measured.
+//!
 //! | variant | what | connections |
 //! | --- | --- | --- |
 //! | A | hand-written actix-web + diesel-async deadpool pool, built outside `HttpServer::new` | one pool of `pool_size` (`RecyclingMethod::Fast`) |
@@ -13,7 +19,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -100,6 +106,38 @@ impl Variant {
     }
 }
 
+/// The query every variant runs per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Query {
+    /// `diesel::select(1.into_sql::<Integer>())`: prepared once per connection, then cached.
+    #[default]
+    Cached,
+    /// `diesel::sql_query("SELECT 1")`: never cached, parsed anew on every request.
+    Sql,
+}
+
+impl Query {
+    /// Parses `cached` or `sql`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "cached" => Ok(Self::Cached),
+            "sql" => Ok(Self::Sql),
+            other => fail(format!("--query {other:?}: expected cached or sql")),
+        }
+    }
+
+    /// The name `parse` reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Cached => "cached",
+            Self::Sql => "sql",
+        }
+    }
+}
+
+/// The query of this process's server, set once by [`serve`].
+static QUERY: OnceLock<Query> = OnceLock::new();
+
 /// How to run one server.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -123,6 +161,8 @@ pub struct ServeOptions {
     pub tenants: usize,
     /// Threads of tenantpool's I/O runtime (default: tenantpool's default).
     pub io_threads: Option<usize>,
+    /// The query each request runs.
+    pub query: Query,
 }
 
 impl ServeOptions {
@@ -145,6 +185,7 @@ impl ServeOptions {
             domain: args.get("domain", "lb.localhost".to_string())?,
             tenants: args.get("tenants", 1000)?,
             io_threads: args.str("io-threads").map(str::parse).transpose()?,
+            query: args.str("query").map_or(Ok(Query::Cached), Query::parse)?,
         })
     }
 }
@@ -185,9 +226,17 @@ impl ErrorLog {
 
 /// What every variant's handler does with its connection.
 async fn select_one(conn: &mut AsyncPgConnection) -> HttpResponse {
+    use diesel::IntoSql as _;
     use diesel_async::RunQueryDsl as _;
-    match diesel::sql_query("SELECT 1").execute(conn).await {
-        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+    let result = match QUERY.get().copied().unwrap_or_default() {
+        Query::Cached => diesel::select(1.into_sql::<diesel::sql_types::Integer>())
+            .get_result::<i32>(conn)
+            .await
+            .map(drop),
+        Query::Sql => diesel::sql_query("SELECT 1").execute(conn).await.map(drop),
+    };
+    match result {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
     }
 }
@@ -227,6 +276,7 @@ macro_rules! run_server {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<()> {
+    let _ = QUERY.set(opts.query);
     actix_web::rt::System::new().block_on(async move {
         match opts.variant {
             Variant::A => serve_a(&opts).await,
