@@ -57,22 +57,6 @@ pub fn databases(app: &str, pairs: &[(&str, &str)]) -> StaticDirectory {
     dir
 }
 
-/// Runs `make()`'s future on a thread of its own with a current-thread runtime, as an actix
-/// worker runs its requests; the connections it opens under caller placement live on it.
-pub fn on_worker<F>(make: impl FnOnce() -> F + Send + 'static) -> std::thread::JoinHandle<F::Output>
-where
-    F: std::future::Future + 'static,
-    F::Output: Send + 'static,
-{
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("worker runtime")
-            .block_on(make())
-    })
-}
-
 /// Checks out `n` connections for `key` at once and keeps them.
 pub async fn hold(
     registry: &Registry<Pg>,

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::budget::lock;
+use crate::lock::lock;
 use crate::stats::Counters;
 use crate::{TenantDirectory, TenantId};
 

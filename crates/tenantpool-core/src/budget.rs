@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::backoff::backoff_for;
+use crate::lock::lock;
 use crate::stats::Counters;
 use crate::ServerKey;
 
@@ -121,6 +123,12 @@ impl ServerBudget {
     pub(crate) fn open(&self) -> usize {
         self.limit
             .saturating_sub(self.semaphore.available_permits())
+    }
+
+    /// The first fail-fast window after a failed connect: the `Retry-After` of a connect
+    /// failure.
+    pub(crate) fn backoff_initial(&self) -> Duration {
+        self.backoff_initial
     }
 
     pub(crate) fn waiting(&self) -> usize {
@@ -261,12 +269,6 @@ impl ServerBudget {
     }
 }
 
-/// `initial * 2^failures`, capped at `max`.
-pub(crate) fn backoff_for(failures: u32, initial: Duration, max: Duration) -> Duration {
-    let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
-    initial.saturating_mul(factor).min(max)
-}
-
 struct WaiterGuard<'a>(&'a AtomicUsize);
 
 impl<'a> WaiterGuard<'a> {
@@ -280,11 +282,6 @@ impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The budgets of every server a registry talks to.
@@ -376,17 +373,6 @@ impl std::fmt::Debug for Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let i = Duration::from_millis(100);
-        let m = Duration::from_secs(1);
-        assert_eq!(backoff_for(0, i, m), Duration::from_millis(100));
-        assert_eq!(backoff_for(1, i, m), Duration::from_millis(200));
-        assert_eq!(backoff_for(3, i, m), Duration::from_millis(800));
-        assert_eq!(backoff_for(4, i, m), m);
-        assert_eq!(backoff_for(u32::MAX, i, m), m);
-    }
 
     #[tokio::test]
     async fn permits_count_open_connections_and_come_back_on_drop() {

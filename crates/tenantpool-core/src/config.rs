@@ -370,15 +370,12 @@ pub struct RuntimeSettings {
     /// Worker threads of the dedicated I/O runtime. Default: a quarter of the machine's
     /// cores, at least 1 (see [`RuntimeSettings::default_io_threads`]).
     pub io_threads: usize,
-    /// Where a connection opened by a checkout lives (its driver task and socket).
-    pub connections: ConnectionPlacement,
 }
 
 impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
             io_threads: Self::default_io_threads(),
-            connections: ConnectionPlacement::Io,
         }
     }
 }
@@ -399,29 +396,6 @@ impl RuntimeSettings {
     pub fn default_io_threads() -> usize {
         std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1))
     }
-}
-
-/// Where a connection opened by a checkout lives: the runtime that drives its socket (and,
-/// for PostgreSQL, its driver task).
-///
-/// ```
-/// let s = tenantpool_core::Settings::from_toml_str("[runtime]\nconnections = \"caller\"")?;
-/// assert_eq!(s.runtime.connections, tenantpool_core::ConnectionPlacement::Caller);
-/// # Ok::<(), tenantpool_core::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConnectionPlacement {
-    /// On the registry's I/O runtime (the default). Connections outlive any one actix worker
-    /// and never depend on a busy worker to make progress; every query crosses from the
-    /// worker to an I/O thread and back (about two context switches per query).
-    #[default]
-    Io,
-    /// On the runtime of the task whose checkout opened it (an actix worker), like a
-    /// hand-written pool used from actix. Fewer context switches per query; a connection
-    /// whose runtime stopped is found closed (PostgreSQL) or failing (MySQL) and replaced.
-    /// Cold starts still open their first connection on the I/O runtime.
-    Caller,
 }
 
 #[cfg(test)]

@@ -2,30 +2,19 @@
 //!
 //! [`PooledConnection`] derefs to the backend's diesel-async connection, so
 //! `diesel_async::RunQueryDsl` works through `&mut conn`. Its `Drop` is the single exit for
-//! every path out of a handler (return, `?`, panic, a dropped future): it decides between
-//! three ends, without any code from the user:
-//!
-//! - **discard** when the connection is dirty (a transaction still open, a transaction
-//!   manager in an error state or interrupted mid-BEGIN/COMMIT, a closed socket, dropped
-//!   during a panic, or marked with [`PooledConnection::discard`]): it closes now, so it
-//!   never sits in the pool holding locks or session state;
-//! - **hand off** when creators on the same server wait for a budget permit, this pool has no
-//!   waiter of its own and holds more than this one connection: it closes, so that its permit
-//!   passes on (a pool keeps its last connection; idle ones are stolen by pools that have none);
-//! - **return** otherwise.
+//! every path out of a handler (return, `?`, panic, a dropped future): it hands the connection
+//! back to its pool, which decides whether to reuse, pass on or close it (see
+//! `SharedPool::put_back`), without any code from the user.
 
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use deadpool::managed::Object;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::affinity::Offer;
 use crate::backend::Backend;
-use crate::budget::ServerBudget;
-use crate::pool::{Manager, Pooled, SharedPool};
-use crate::registry::TenantEntry;
+use crate::entry::TenantEntry;
+use crate::pool::{PoolObject, SharedPool};
 use crate::stats::Counters;
 use crate::{Error, SchemaName, TenantId};
 
@@ -60,7 +49,7 @@ use crate::{Error, SchemaName, TenantId};
 /// ```
 pub struct PooledConnection<C: Backend> {
     // SAFETY invariant: taken exactly once, in `Drop`.
-    obj: ManuallyDrop<Object<Manager<C>>>,
+    obj: ManuallyDrop<PoolObject<C>>,
     // Dropped after `obj` is dealt with (in `Drop`), then these release the tenant's fair
     // share (unless schema affinity handed it on with the connection to a waiter of the same
     // tenant) and the tenant's entry, which holds the pool (one reference for both the tenant
@@ -71,7 +60,7 @@ pub struct PooledConnection<C: Backend> {
 
 impl<C: Backend> PooledConnection<C> {
     pub(crate) fn new(
-        obj: Object<Manager<C>>,
+        obj: PoolObject<C>,
         share: Option<OwnedSemaphorePermit>,
         entry: Arc<TenantEntry<C>>,
     ) -> Self {
@@ -89,16 +78,6 @@ impl<C: Backend> PooledConnection<C> {
     /// The tenant's cached entry (its pool, schema and fair share).
     pub(crate) fn entry(&self) -> &TenantEntry<C> {
         &self.entry
-    }
-
-    /// Closes the connection at its return, quietly: it is clean, but not one to keep.
-    pub(crate) fn retire(&mut self) {
-        self.obj.retire = true;
-    }
-
-    /// Opened for this checkout (never returned to the pool before).
-    pub(crate) fn is_fresh(&self) -> bool {
-        Object::metrics(&self.obj).recycle_count == 0
     }
 
     /// The tenant this connection was checked out for.
@@ -179,7 +158,7 @@ impl<C: Backend> PooledConnection<C> {
 /// The tracked schema is cleared *before* the switch and set only after it succeeded, so a
 /// switch cancelled or failed halfway can never be mistaken for a finished one.
 async fn switch<C: Backend>(
-    obj: &mut Object<Manager<C>>,
+    obj: &mut PoolObject<C>,
     entry: &TenantEntry<C>,
     schema: &SchemaName,
 ) -> Result<(), Error> {
@@ -224,128 +203,11 @@ impl<C: Backend> DerefMut for PooledConnection<C> {
 impl<C: Backend> Drop for PooledConnection<C> {
     fn drop(&mut self) {
         // SAFETY: `obj` is never used again after this line; `drop` runs once.
-        let mut obj = unsafe { ManuallyDrop::take(&mut self.obj) };
-        // Released when this function ends, after the connection is dealt with, unless a
-        // waiter of the same tenant takes it with the connection.
-        let mut share = self.share.take();
-        let counters = &self.pool().counters;
-        let panicking = std::thread::panicking();
-        let dirty = panicking || obj.is_dirty();
-        if dirty || obj.discard {
-            Counters::bump(&counters.discarded_dirty);
-            tracing::warn!(
-                tenant = %self.entry.tenant(),
-                target_db = %self.pool().url,
-                panicking,
-                "discarding a dirty connection instead of returning it to the pool"
-            );
-            let cancel = if dirty {
-                obj.conn.abandon(&self.pool().url)
-            } else {
-                None
-            };
-            obj.abandoned = dirty;
-            let pooled = Object::take(obj);
-            match cancel {
-                Some(cancel) => {
-                    abandon(pooled, cancel, self.pool().budget.clone(), counters.clone())
-                }
-                None => drop(pooled),
-            }
-        } else if obj.retire {
-            drop(Object::take(obj));
-        } else if self.pool().budget.has_waiters()
-            && self.pool().pool.status().waiting == 0
-            && self
-                .pool()
-                .pool
-                .manager()
-                .live
-                .load(std::sync::atomic::Ordering::Acquire)
-                > 1
-        {
-            Counters::bump(&counters.handed_off);
-            tracing::debug!(
-                tenant = %self.entry.tenant(),
-                target_db = %self.pool().url,
-                "closing a returned connection: another pool on this server waits for a permit"
-            );
-            drop(Object::take(obj));
-        } else {
-            obj.returned_at = crate::clock::now();
-            let obj = match &self.pool().affinity {
-                Some(affinity) if !affinity.is_empty() => {
-                    let schema = obj.schema.clone();
-                    // A waiter of this tenant waiting for its share takes the permit too.
-                    match affinity.offer(obj, schema.as_ref(), &mut share) {
-                        Offer::Taken { same_schema } => {
-                            if same_schema {
-                                Counters::bump(&counters.affinity_handoffs);
-                            }
-                            return;
-                        }
-                        Offer::Declined(obj) => obj,
-                    }
-                }
-                _ => obj,
-            };
-            drop(obj);
-            if self.pool().budget.has_waiters() {
-                self.pool().pool.manager().returned.notify_one();
-            }
-        }
+        let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        let share = self.share.take();
+        self.entry.pool().put_back(obj, share, self.entry.tenant());
     }
 }
-
-/// Stops the abandoned connection's statement on the server, then closes the connection.
-///
-/// The connection keeps its own permit until it is closed. When the stop request opens a
-/// session of its own (MySQL's `KILL QUERY`), that session needs a second permit: it waits
-/// for one only briefly, because with a full budget the wait could last as long as the
-/// longest request on the server, and every checkout behind it would stall. Without a permit
-/// the statement is not stopped: the connection is closed, and the server ends the statement
-/// when it next notices the closed socket.
-fn abandon<C: Backend>(
-    pooled: Pooled<C>,
-    cancel: futures_util::future::BoxFuture<'static, ()>,
-    budget: Arc<ServerBudget>,
-    counters: Arc<Counters>,
-) {
-    let io = pooled.io().clone();
-    io.handle().spawn(async move {
-        let permit = if C::ABANDON_OPENS_SESSION {
-            match tokio::time::timeout(
-                ABANDON_PERMIT_WAIT,
-                budget.acquire(&counters, std::time::Duration::ZERO),
-            )
-            .await
-            {
-                Ok(Ok(permit)) => Some(Some(permit)),
-                _ => None,
-            }
-        } else {
-            Some(None)
-        };
-        match permit {
-            Some(permit) => {
-                if tokio::time::timeout(ABANDON_TIMEOUT, cancel).await.is_err() {
-                    tracing::debug!("stopping an abandoned statement timed out");
-                }
-                drop(permit);
-            }
-            None => tracing::debug!(
-                "no budget permit to stop an abandoned statement: closing its connection only"
-            ),
-        }
-        drop(pooled);
-    });
-}
-
-/// How long a stop request that needs a session of its own waits for a budget permit.
-const ABANDON_PERMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// How long stopping an abandoned statement may take before its connection is simply closed.
-const ABANDON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<C: Backend> std::fmt::Debug for PooledConnection<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

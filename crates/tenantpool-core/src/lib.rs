@@ -36,13 +36,17 @@
 mod admission;
 mod affinity;
 mod backend;
+mod backoff;
 mod budget;
 mod clock;
 mod config;
 mod connection;
 mod directory;
+mod entry;
 mod error;
 mod front;
+mod lock;
+mod manager;
 mod pool;
 mod registry;
 mod runtime;
@@ -56,8 +60,8 @@ pub use crate::backend::{is_connection_error, Backend, ConnectContext, ConnectFa
 pub use crate::backend::{BlockingSpawner, SqliteConnection};
 pub use crate::budget::{Budgets, ConnectionPermit};
 pub use crate::config::{
-    load_config, BackoffSettings, BudgetSettings, CacheSettings, ConnectionPlacement, PoolSettings,
-    RuntimeSettings, Settings,
+    load_config, BackoffSettings, BudgetSettings, CacheSettings, PoolSettings, RuntimeSettings,
+    Settings,
 };
 pub use crate::connection::PooledConnection;
 pub use crate::directory::{

@@ -1,4 +1,5 @@
-//! One pool per database target, closed exactly when nothing uses it any more.
+//! One pool per database target, closed exactly when nothing uses it any more, and the one
+//! place that decides what becomes of a connection coming back.
 //!
 //! A [`SharedPool`] wraps a deadpool pool of diesel-async connections. Tenant entries and
 //! checked-out guards hold it by `Arc`; the registry's map and the server budget hold only
@@ -6,250 +7,40 @@
 //! its `Drop` closes the deadpool pool and every idle connection closes at once. No one
 //! compares identities or counts users by hand: an entry rebuilt while a stale eviction notice
 //! is in flight shares the same live pool, and the notice only drops one reference.
+//!
+//! [`SharedPool::put_back`] is the return path every guard takes. It chooses one of four ends:
+//!
+//! - **discard** a dirty connection (a transaction still open or broken, a statement abandoned
+//!   mid-flight, a closed socket, a panic in progress, or marked by the user): it closes now,
+//!   after the server was asked to stop its statement, so it never sits in the pool holding
+//!   locks or session state;
+//! - **hand off** its budget permit: creators on the same server wait for one, this pool has
+//!   no waiter of its own and holds more than this connection, so it closes and the permit
+//!   passes on (a pool keeps its last connection);
+//! - **offer** it to a checkout waiting in the affinity queue (schema mode), preferring one on
+//!   the schema the connection is already on;
+//! - **return** it to the pool.
 
-use std::future::Future;
-use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool::managed::{self, Object};
+use futures_util::future::BoxFuture;
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::backend::{Backend, ConnectContext, ConnectFailure};
-use crate::budget::{BudgetError, IdleSource, ServerBudget};
+use crate::affinity::{Affinity, Offer};
+use crate::backend::Backend;
+use crate::budget::{IdleSource, ServerBudget};
+use crate::manager::{Manager, ManagerParts, Pooled};
 use crate::stats::Counters;
-use crate::tracking::{StatementState, StatementTracker};
-use crate::{ConnectionPermit, ConnectionPlacement, DatabaseUrl, IoRuntime, SchemaName};
+use crate::{DatabaseUrl, IoRuntime, Isolation, Settings, TenantId, TenantTarget};
 
-/// A connection as the pool stores it: one pointer to its [`PooledState`].
-///
-/// Deadpool moves pooled objects by value on every checkout and return (into and out of its
-/// slots, its `Object`, the checkout future), so the whole state lives behind one box: each
-/// move copies a pointer instead of a few hundred bytes.
-pub(crate) struct Pooled<C: Backend>(Box<PooledState<C>>);
-
-impl<C: Backend> std::ops::Deref for Pooled<C> {
-    type Target = PooledState<C>;
-
-    fn deref(&self) -> &PooledState<C> {
-        &self.0
-    }
-}
-
-impl<C: Backend> std::ops::DerefMut for Pooled<C> {
-    fn deref_mut(&mut self) -> &mut PooledState<C> {
-        &mut self.0
-    }
-}
-
-/// The driver connection plus what the registry needs to know about it.
-pub(crate) struct PooledState<C: Backend> {
-    // Taken exactly once, in `Drop`, and handed to `Backend::close` with the permit, which
-    // releases the permit only once the server-side session is gone.
-    pub(crate) conn: ManuallyDrop<C>,
-    permit: Option<ConnectionPermit>,
-    statements: Arc<StatementState>,
-    io: IoRuntime,
-    live: Arc<AtomicUsize>,
-    created: Instant,
-    /// When it last went back to the pool idle.
-    pub(crate) returned_at: Instant,
-    /// The schema the server-side session is on, when known for certain. `None` means "the
-    /// connection's default, or unknown": the next schema-mode checkout must switch.
-    pub(crate) schema: Option<SchemaName>,
-    /// Set when the connection must not be reused (a failed switch, a user's `discard`).
-    pub(crate) discard: bool,
-    /// Set when the connection was abandoned mid-statement: close it without draining.
-    pub(crate) abandoned: bool,
-    /// Set when a clean connection should close at its return instead of going back to the
-    /// pool (one opened on the I/O runtime for a tenant start, under caller placement).
-    pub(crate) retire: bool,
-    counters: Arc<Counters>,
-}
-
-impl<C: Backend> PooledState<C> {
-    /// Must not be reused: a transaction open or broken, a closed socket, a statement whose
-    /// future was dropped, or a statement that failed because the connection was lost.
-    pub(crate) fn is_dirty(&mut self) -> bool {
-        self.statements.abandoned() || self.statements.lost() || self.conn.is_dirty()
-    }
-
-    /// The connection to the server is gone.
-    pub(crate) fn is_lost(&mut self) -> bool {
-        self.statements.lost() || self.conn.is_closed()
-    }
-
-    pub(crate) fn io(&self) -> &IoRuntime {
-        &self.io
-    }
-}
-
-impl<C: Backend> Drop for PooledState<C> {
-    fn drop(&mut self) {
-        Counters::bump(&self.counters.connections_closed);
-        self.live.fetch_sub(1, Ordering::AcqRel);
-        // SAFETY: `conn` is never used again after this line; `drop` runs once.
-        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
-        conn.close(self.permit.take(), &self.io, !self.abandoned);
-    }
-}
-
-/// Why a pool could not hand out a new connection.
-#[derive(Debug, Clone)]
-pub(crate) enum CreateError {
-    Budget(BudgetError),
-    Connect(ConnectFailure),
-    /// A connection came back to this pool while the creator waited for the budget: try the
-    /// pool again instead of opening one more.
-    Retry,
-}
-
-/// The deadpool manager: creates connections under the server budget and recycles them with
-/// local checks, plus a round trip only for connections idle longer than a threshold.
-pub(crate) struct Manager<C> {
-    pub(crate) url: DatabaseUrl,
-    pub(crate) budget: Arc<ServerBudget>,
-    pub(crate) io: IoRuntime,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) shared: bool,
-    pub(crate) create_missing: bool,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) placement: ConnectionPlacement,
-    pub(crate) warm_steal_after: Duration,
-    /// Connections of this pool that exist (idle or in use).
-    pub(crate) live: Arc<AtomicUsize>,
-    /// Notified when a connection goes back to this pool while creators on its server wait.
-    pub(crate) returned: Arc<tokio::sync::Notify>,
-    pub(crate) max_lifetime: Duration,
-    pub(crate) validate_after_idle: Duration,
-    pub(crate) _conn: std::marker::PhantomData<fn() -> C>,
-}
-
-impl<C: Backend> managed::Manager for Manager<C> {
-    type Type = Pooled<C>;
-    type Error = CreateError;
-
-    fn create(&self) -> impl Future<Output = Result<Pooled<C>, CreateError>> + Send {
-        // Boxed: creating is the rare path, and its state (budget wait, connect) would
-        // otherwise sit inline in every checkout's future and be moved with it.
-        Box::pin(self.open())
-    }
-
-    async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
-        if obj.discard || obj.is_dirty() {
-            Counters::bump(&self.counters.discarded_broken);
-            return Err(RecycleError::message("connection is broken"));
-        }
-        let now = crate::clock::now();
-        if now.saturating_duration_since(obj.created) >= self.max_lifetime {
-            Counters::bump(&self.counters.reaped_lifetime);
-            return Err(RecycleError::message("connection reached its max lifetime"));
-        }
-        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
-            && Box::pin(obj.conn.validate()).await.is_err()
-        {
-            Counters::bump(&self.counters.discarded_broken);
-            return Err(RecycleError::message("connection failed its ping"));
-        }
-        Ok(())
-    }
-}
-
-impl<C: Backend> Manager<C> {
-    /// Opens a connection under the server's budget.
-    ///
-    /// A pool that has no connection takes any idle connection on the server to make room. A
-    /// pool that has some and wants one more only takes long-idle ones, and gives up as soon
-    /// as one of its own connections comes back (the checkout then takes that one).
-    async fn open(&self) -> Result<Pooled<C>, CreateError> {
-        let (_turn, permit) = if self.live.load(Ordering::Acquire) > 0 {
-            let returned = self.returned.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            tokio::select! {
-                biased;
-                () = &mut returned => return Err(CreateError::Retry),
-                reserved = self.reserve(self.warm_steal_after) => reserved?,
-            }
-        } else {
-            self.reserve(Duration::ZERO).await?
-        };
-        let io = match self.placement {
-            ConnectionPlacement::Io => self.io.clone(),
-            ConnectionPlacement::Caller => tokio::runtime::Handle::try_current()
-                .map(IoRuntime::from_handle)
-                .unwrap_or_else(|_| self.io.clone()),
-        };
-        let ctx = ConnectContext {
-            io,
-            permit,
-            timeout: self.connect_timeout,
-            create_missing: self.create_missing,
-        };
-        match C::connect(self.url.clone(), ctx).await {
-            Ok((mut conn, permit)) => {
-                self.live.fetch_add(1, Ordering::AcqRel);
-                let statements = Arc::new(StatementState::default());
-                conn.set_instrumentation(StatementTracker::new(statements.clone()));
-                self.budget.record_success();
-                Counters::bump(&self.counters.connections_created);
-                if self.shared {
-                    conn.prepare_for_sharing();
-                }
-                let now = Instant::now();
-                Ok(Pooled(Box::new(PooledState {
-                    conn: ManuallyDrop::new(conn),
-                    permit,
-                    statements,
-                    io: self.io.clone(),
-                    live: self.live.clone(),
-                    created: now,
-                    returned_at: now,
-                    schema: None,
-                    discard: false,
-                    abandoned: false,
-                    retire: false,
-                    counters: self.counters.clone(),
-                })))
-            }
-            Err(failure) => {
-                Counters::bump(&self.counters.connect_failures);
-                if !matches!(failure, ConnectFailure::DatabaseMissing) {
-                    let backoff = self.budget.record_failure(&failure.to_string());
-                    tracing::warn!(
-                        target_db = %self.url,
-                        error = %failure,
-                        backoff = ?backoff,
-                        "connect failed; failing fast on this server for the backoff"
-                    );
-                }
-                Err(CreateError::Connect(failure))
-            }
-        }
-    }
-}
-
-impl<C> Manager<C> {
-    /// A turn to connect, then a budget permit.
-    async fn reserve(
-        &self,
-        steal_idle_for: Duration,
-    ) -> Result<(crate::budget::ConnectTurn, ConnectionPermit), CreateError> {
-        let turn = self
-            .budget
-            .connect_turn()
-            .await
-            .map_err(CreateError::Budget)?;
-        let permit = self
-            .budget
-            .acquire(&self.counters, steal_idle_for)
-            .await
-            .map_err(CreateError::Budget)?;
-        Ok((turn, permit))
-    }
-}
-
+/// The deadpool pool underneath.
 pub(crate) type DeadPool<C> = managed::Pool<Manager<C>>;
+
+/// A checked-out pooled connection, as deadpool hands it out.
+pub(crate) type PoolObject<C> = Object<Manager<C>>;
 
 /// A pool of connections to one target, shared by every tenant that points at it.
 pub(crate) struct SharedPool<C: Backend> {
@@ -262,12 +53,142 @@ pub(crate) struct SharedPool<C: Backend> {
     /// Cached tenant entries that point at it.
     pub(crate) tenants: AtomicUsize,
     /// Schema mode: checkouts waiting on the exhausted pool, by schema.
-    pub(crate) affinity: Option<crate::affinity::Affinity<C>>,
+    pub(crate) affinity: Option<Affinity<PoolObject<C>>>,
     /// Checkouts lately, halved by every maintenance pass (see `IdleSource::heat`).
-    pub(crate) heat: std::sync::atomic::AtomicU64,
+    heat: AtomicU64,
 }
 
 impl<C: Backend> SharedPool<C> {
+    /// A pool for `target` drawing on `budget`, registered with the budget as a source of idle
+    /// connections to steal.
+    pub(crate) fn new(
+        target: &TenantTarget,
+        settings: &Settings,
+        budget: Arc<ServerBudget>,
+        io: IoRuntime,
+        counters: Arc<Counters>,
+    ) -> Result<Arc<Self>, String> {
+        let shared = target.isolation != Isolation::Database;
+        let p = &settings.pool;
+        let max_size = target.overrides.max_size.unwrap_or(p.max_size).max(1);
+        let manager = Manager::new(
+            ManagerParts {
+                url: target.url.clone(),
+                budget: budget.clone(),
+                io,
+                counters: counters.clone(),
+                shared,
+                create_missing: target.create_missing,
+                warm_steal_after: settings.budget.warm_steal_after,
+            },
+            p,
+        );
+        // Timeouts are the registry's (one checkout deadline around fair share, pool and
+        // budget), so deadpool needs no runtime of its own.
+        let pool = DeadPool::builder(manager)
+            .max_size(max_size)
+            .queue_mode(managed::QueueMode::Lifo)
+            .build()
+            .map_err(|e| format!("cannot build the pool: {e}"))?;
+        let shared_pool = Arc::new(Self {
+            url: target.url.clone(),
+            pool,
+            budget: budget.clone(),
+            counters,
+            shared,
+            tenants: AtomicUsize::new(0),
+            affinity: shared.then(|| Affinity::new(p.affinity_max_delay)),
+            heat: AtomicU64::new(0),
+        });
+        let member: std::sync::Weak<dyn IdleSource> = Arc::downgrade(&shared_pool) as _;
+        budget.join(member);
+        Counters::bump(&shared_pool.counters.pools_created);
+        tracing::info!(
+            target_db = %target.url,
+            server = %budget.server(),
+            max_size,
+            shared,
+            "pool created"
+        );
+        Ok(shared_pool)
+    }
+
+    /// Takes a connection back from a guard for `tenant`, with the guard's fair-share permit
+    /// (see the module docs for the four ends). The permit is released when this returns,
+    /// after the connection is dealt with, unless a waiter of the same tenant takes it along.
+    pub(crate) fn put_back(
+        &self,
+        mut obj: PoolObject<C>,
+        mut share: Option<OwnedSemaphorePermit>,
+        tenant: &TenantId,
+    ) {
+        let panicking = std::thread::panicking();
+        let dirty = panicking || obj.is_dirty();
+        if dirty || obj.discard {
+            Counters::bump(&self.counters.discarded_dirty);
+            tracing::warn!(
+                tenant = %tenant,
+                target_db = %self.url,
+                panicking,
+                "discarding a dirty connection instead of returning it to the pool"
+            );
+            let cancel = if dirty {
+                obj.conn.abandon(&self.url)
+            } else {
+                None
+            };
+            obj.abandoned = dirty;
+            let pooled = Object::take(obj);
+            match cancel {
+                Some(cancel) => abandon(pooled, cancel, self.budget.clone(), self.counters.clone()),
+                None => drop(pooled),
+            }
+            return;
+        }
+        if self.budget.has_waiters()
+            && self.pool.status().waiting == 0
+            && self.pool.manager().live() > 1
+        {
+            Counters::bump(&self.counters.handed_off);
+            tracing::debug!(
+                tenant = %tenant,
+                target_db = %self.url,
+                "closing a returned connection: another pool on this server waits for a permit"
+            );
+            drop(Object::take(obj));
+            return;
+        }
+        obj.returned_at = crate::clock::now();
+        if let Some(affinity) = self.affinity.as_ref().filter(|a| !a.is_empty()) {
+            let schema = obj.schema.clone();
+            match affinity.offer(obj, schema.as_ref(), &mut share) {
+                Offer::Taken { same_schema } => {
+                    if same_schema {
+                        Counters::bump(&self.counters.affinity_handoffs);
+                    }
+                    return;
+                }
+                Offer::Declined(declined) => obj = declined,
+            }
+        }
+        drop(obj);
+        if self.budget.has_waiters() {
+            self.pool.manager().notify_returned();
+        }
+    }
+
+    /// Counts a checkout towards the pool's heat.
+    pub(crate) fn warm(&self) {
+        // A heuristic for the budget's steal policy, so a plain load and store: an increment
+        // lost to a concurrent checkout costs nothing, a locked read-modify-write would cost
+        // every checkout.
+        let heat = &self.heat;
+        heat.store(
+            heat.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Closes idle connections unused for `idle_timeout` or older than `max_lifetime`.
     pub(crate) fn reap(&self, idle_timeout: Duration, max_lifetime: Duration) {
         // Not `status().available`: deadpool counts a checkout that is still creating its
@@ -275,7 +196,7 @@ impl<C: Backend> SharedPool<C> {
         let now = Instant::now();
         let (mut idle, mut old) = (0, 0);
         let removed = self.pool.retain(|p, _| {
-            if now.saturating_duration_since(p.created) >= max_lifetime {
+            if now.saturating_duration_since(p.created()) >= max_lifetime {
                 old += 1;
                 false
             } else if now.saturating_duration_since(p.returned_at) >= idle_timeout {
@@ -287,12 +208,10 @@ impl<C: Backend> SharedPool<C> {
         });
         drop(removed);
         if idle + old > 0 {
-            self.counters
-                .reaped_idle
-                .fetch_add(idle, std::sync::atomic::Ordering::Relaxed);
+            self.counters.reaped_idle.fetch_add(idle, Ordering::Relaxed);
             self.counters
                 .reaped_lifetime
-                .fetch_add(old, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(old, Ordering::Relaxed);
             tracing::debug!(target_db = %self.url, idle, old, "reaped connections");
         }
     }
@@ -304,6 +223,7 @@ impl<C: Backend> SharedPool<C> {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| Some(h / 2));
     }
 
+    /// Connections checked out right now.
     pub(crate) fn in_use(&self) -> usize {
         let s = self.pool.status();
         s.size - s.available
@@ -350,18 +270,52 @@ impl<C: Backend> Drop for SharedPool<C> {
     }
 }
 
-/// Counts the tenants that point at a pool for as long as the entry lives.
-pub(crate) struct TenantHold<C: Backend>(pub(crate) Arc<SharedPool<C>>);
-
-impl<C: Backend> TenantHold<C> {
-    pub(crate) fn new(pool: Arc<SharedPool<C>>) -> Self {
-        pool.tenants.fetch_add(1, Ordering::Relaxed);
-        Self(pool)
-    }
+/// Stops the abandoned connection's statement on the server, then closes the connection.
+///
+/// The connection keeps its own permit until it is closed. When the stop request opens a
+/// session of its own (MySQL's `KILL QUERY`), that session needs a second permit: it waits
+/// for one only briefly, because with a full budget the wait could last as long as the
+/// longest request on the server, and every checkout behind it would stall. Without a permit
+/// the statement is not stopped: the connection is closed, and the server ends the statement
+/// when it next notices the closed socket.
+fn abandon<C: Backend>(
+    pooled: Pooled<C>,
+    cancel: BoxFuture<'static, ()>,
+    budget: Arc<ServerBudget>,
+    counters: Arc<Counters>,
+) {
+    let io = pooled.io().clone();
+    io.handle().spawn(async move {
+        let permit = if C::ABANDON_OPENS_SESSION {
+            match tokio::time::timeout(
+                ABANDON_PERMIT_WAIT,
+                budget.acquire(&counters, Duration::ZERO),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => Some(Some(permit)),
+                _ => None,
+            }
+        } else {
+            Some(None)
+        };
+        match permit {
+            Some(permit) => {
+                if tokio::time::timeout(ABANDON_TIMEOUT, cancel).await.is_err() {
+                    tracing::debug!("stopping an abandoned statement timed out");
+                }
+                drop(permit);
+            }
+            None => tracing::debug!(
+                "no budget permit to stop an abandoned statement: closing its connection only"
+            ),
+        }
+        drop(pooled);
+    });
 }
 
-impl<C: Backend> Drop for TenantHold<C> {
-    fn drop(&mut self) {
-        self.0.tenants.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+/// How long a stop request that needs a session of its own waits for a budget permit.
+const ABANDON_PERMIT_WAIT: Duration = Duration::from_millis(100);
+
+/// How long stopping an abandoned statement may take before its connection is simply closed.
+const ABANDON_TIMEOUT: Duration = Duration::from_secs(5);

@@ -146,7 +146,7 @@ fn close_off_runtime(job: impl FnOnce() + Send + 'static) {
         Mutex::new(spawned.ok().map(|_| tx))
     });
     let job: Job = Box::new(job);
-    let sender = crate::budget::lock(closer).clone();
+    let sender = crate::lock::lock(closer).clone();
     match sender {
         Some(tx) => {
             if let Err(returned) = tx.send(job) {

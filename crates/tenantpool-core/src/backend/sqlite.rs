@@ -77,7 +77,7 @@ struct FinishOnDrop(Arc<Finished>);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
-        let mut done = crate::budget::lock(&self.0.done);
+        let mut done = crate::lock::lock(&self.0.done);
         *done = true;
         self.0.cv.notify_all();
     }
@@ -121,7 +121,7 @@ impl<R> Drop for WaitOnDrop<R> {
         }
         // The call still borrows the connection (an Arc clone of it): wait until it lets go,
         // so that the connection is exclusively ours again before anyone reuses it.
-        let mut done = crate::budget::lock(&self.finished.done);
+        let mut done = crate::lock::lock(&self.finished.done);
         while !*done {
             done = self
                 .finished

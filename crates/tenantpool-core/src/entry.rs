@@ -1,0 +1,98 @@
+//! A cached tenant: what the registry keeps per tenant between requests.
+//!
+//! A [`TenantEntry`] holds its pool through a [`TenantHold`] (one strong reference, counted
+//! in the pool's tenant count for stats), the schema its connections must be on, and its fair
+//! share of a pool it shares with other tenants. The tenant cache holds entries by `Arc`, and
+//! so does every guard checked out for the tenant, so the pool outlives both.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::backend::Backend;
+use crate::pool::SharedPool;
+use crate::{PoolSettings, SchemaName, TenantId, TenantTarget};
+
+/// A cached tenant: its pool, its schema and its fair share.
+pub(crate) struct TenantEntry<C: Backend> {
+    tenant: TenantId,
+    hold: TenantHold<C>,
+    schema: Option<SchemaName>,
+    share: Option<Arc<Semaphore>>,
+    checkout_timeout: Duration,
+}
+
+impl<C: Backend> TenantEntry<C> {
+    /// The entry of `tenant` at `target`, served by `pool`.
+    ///
+    /// A tenant in a shared pool (schema mode) holds at most `tenant_max_in_use` of its
+    /// connections at once (half the pool by default), so that one busy tenant cannot take
+    /// them all; a per-tenant override applies in any mode when it is below the pool size.
+    pub(crate) fn new(
+        tenant: &TenantId,
+        target: &TenantTarget,
+        pool: Arc<SharedPool<C>>,
+        settings: &PoolSettings,
+    ) -> Self {
+        let max_size = pool.pool.status().max_size.max(1);
+        let cap = target
+            .overrides
+            .tenant_max_in_use
+            .or(settings.tenant_max_in_use);
+        let share = match (pool.shared, cap) {
+            (_, Some(cap)) if cap < max_size => Some(cap),
+            (true, None) if max_size > 1 => Some(max_size.div_ceil(2)),
+            _ => None,
+        };
+        Self {
+            tenant: tenant.clone(),
+            hold: TenantHold::new(pool),
+            schema: target.isolation.schema().cloned(),
+            share: share.map(|n| Arc::new(Semaphore::new(n))),
+            checkout_timeout: target
+                .overrides
+                .checkout_timeout
+                .unwrap_or(settings.checkout_timeout),
+        }
+    }
+
+    pub(crate) fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub(crate) fn pool(&self) -> &Arc<SharedPool<C>> {
+        &self.hold.0
+    }
+
+    pub(crate) fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref()
+    }
+
+    /// The tenant's fair share of a shared pool, when it has one.
+    pub(crate) fn share(&self) -> Option<&Arc<Semaphore>> {
+        self.share.as_ref()
+    }
+
+    /// How long a checkout of this tenant may wait in all.
+    pub(crate) fn checkout_timeout(&self) -> Duration {
+        self.checkout_timeout
+    }
+}
+
+/// Counts the tenants that point at a pool for as long as the entry lives.
+pub(crate) struct TenantHold<C: Backend>(Arc<SharedPool<C>>);
+
+impl<C: Backend> TenantHold<C> {
+    fn new(pool: Arc<SharedPool<C>>) -> Self {
+        pool.tenants.fetch_add(1, Ordering::Relaxed);
+        Self(pool)
+    }
+}
+
+impl<C: Backend> Drop for TenantHold<C> {
+    fn drop(&mut self) {
+        self.0.tenants.fetch_sub(1, Ordering::Relaxed);
+    }
+}

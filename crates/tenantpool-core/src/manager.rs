@@ -1,0 +1,282 @@
+//! The deadpool manager: how a pool opens a connection under its server's budget, and how it
+//! checks an idle one before handing it out.
+//!
+//! [`Pooled`] is what the pool stores: the driver connection plus the registry's bookkeeping
+//! (its budget permit, its statement tracker, its schema, when it went idle). Its `Drop` closes
+//! the connection through [`Backend::close`], which releases the permit only once the
+//! server-side session is gone.
+
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+
+use crate::backend::{Backend, ConnectContext, ConnectFailure};
+use crate::budget::{BudgetError, ConnectTurn, ServerBudget};
+use crate::stats::Counters;
+use crate::tracking::{StatementState, StatementTracker};
+use crate::{ConnectionPermit, DatabaseUrl, IoRuntime, PoolSettings, SchemaName};
+
+/// A connection as the pool stores it: one pointer to its [`PooledState`].
+///
+/// Deadpool moves pooled objects by value on every checkout and return (into and out of its
+/// slots, its `Object`, the checkout future), so the whole state lives behind one box and each
+/// move copies a pointer.
+pub(crate) struct Pooled<C: Backend>(Box<PooledState<C>>);
+
+impl<C: Backend> std::ops::Deref for Pooled<C> {
+    type Target = PooledState<C>;
+
+    fn deref(&self) -> &PooledState<C> {
+        &self.0
+    }
+}
+
+impl<C: Backend> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut PooledState<C> {
+        &mut self.0
+    }
+}
+
+/// The driver connection plus what the registry needs to know about it.
+pub(crate) struct PooledState<C: Backend> {
+    // Taken exactly once, in `Drop`, and handed to `Backend::close` with the permit.
+    pub(crate) conn: ManuallyDrop<C>,
+    permit: Option<ConnectionPermit>,
+    statements: Arc<StatementState>,
+    io: IoRuntime,
+    live: Arc<AtomicUsize>,
+    created: Instant,
+    /// When it last went back to the pool idle.
+    pub(crate) returned_at: Instant,
+    /// The schema the server-side session is on, when known for certain. `None` means "the
+    /// connection's default, or unknown": the next schema-mode checkout must switch.
+    pub(crate) schema: Option<SchemaName>,
+    /// Set when the connection must not be reused (a failed switch, a user's `discard`).
+    pub(crate) discard: bool,
+    /// Set when the connection was abandoned mid-statement: close it without draining.
+    pub(crate) abandoned: bool,
+    counters: Arc<Counters>,
+}
+
+impl<C: Backend> PooledState<C> {
+    /// Must not be reused: a transaction open or broken, a closed socket, a statement whose
+    /// future was dropped, or a statement that failed because the connection was lost.
+    pub(crate) fn is_dirty(&mut self) -> bool {
+        self.statements.abandoned() || self.statements.lost() || self.conn.is_dirty()
+    }
+
+    /// The connection to the server is gone.
+    pub(crate) fn is_lost(&mut self) -> bool {
+        self.statements.lost() || self.conn.is_closed()
+    }
+
+    pub(crate) fn io(&self) -> &IoRuntime {
+        &self.io
+    }
+
+    pub(crate) fn created(&self) -> Instant {
+        self.created
+    }
+}
+
+impl<C: Backend> Drop for PooledState<C> {
+    fn drop(&mut self) {
+        Counters::bump(&self.counters.connections_closed);
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        // SAFETY: `conn` is never used again after this line; `drop` runs once.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        conn.close(self.permit.take(), &self.io, !self.abandoned);
+    }
+}
+
+/// Why a pool could not hand out a new connection.
+#[derive(Debug, Clone)]
+pub(crate) enum CreateError {
+    Budget(BudgetError),
+    Connect(ConnectFailure),
+    /// A connection came back to this pool while the creator waited for the budget: try the
+    /// pool again instead of opening one more.
+    Retry,
+}
+
+/// Creates connections under the server budget and recycles them with local checks, plus a
+/// round trip only for connections idle longer than a threshold.
+pub(crate) struct Manager<C> {
+    url: DatabaseUrl,
+    budget: Arc<ServerBudget>,
+    io: IoRuntime,
+    counters: Arc<Counters>,
+    shared: bool,
+    create_missing: bool,
+    connect_timeout: Duration,
+    warm_steal_after: Duration,
+    max_lifetime: Duration,
+    validate_after_idle: Duration,
+    /// Connections of this pool that exist (idle or in use).
+    live: Arc<AtomicUsize>,
+    /// Notified when a connection goes back to this pool while creators on its server wait.
+    returned: tokio::sync::Notify,
+    _conn: std::marker::PhantomData<fn() -> C>,
+}
+
+/// What a [`Manager`] is built from, besides the pool settings.
+pub(crate) struct ManagerParts {
+    pub(crate) url: DatabaseUrl,
+    pub(crate) budget: Arc<ServerBudget>,
+    pub(crate) io: IoRuntime,
+    pub(crate) counters: Arc<Counters>,
+    /// Several tenants share the pool (schema mode).
+    pub(crate) shared: bool,
+    pub(crate) create_missing: bool,
+    pub(crate) warm_steal_after: Duration,
+}
+
+impl<C> Manager<C> {
+    pub(crate) fn new(parts: ManagerParts, pool: &PoolSettings) -> Self {
+        Self {
+            url: parts.url,
+            budget: parts.budget,
+            io: parts.io,
+            counters: parts.counters,
+            shared: parts.shared,
+            create_missing: parts.create_missing,
+            connect_timeout: pool.connect_timeout,
+            warm_steal_after: parts.warm_steal_after,
+            max_lifetime: pool.max_lifetime,
+            validate_after_idle: pool.validate_after_idle,
+            live: Arc::default(),
+            returned: tokio::sync::Notify::new(),
+            _conn: std::marker::PhantomData,
+        }
+    }
+
+    /// Connections of this pool that exist, idle or in use.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Wakes one creator of this pool that waits for the budget: a connection came back, and
+    /// it can take that one instead of opening another.
+    pub(crate) fn notify_returned(&self) {
+        self.returned.notify_one();
+    }
+
+    /// A turn to connect, then a budget permit.
+    async fn reserve(
+        &self,
+        steal_idle_for: Duration,
+    ) -> Result<(ConnectTurn, ConnectionPermit), CreateError> {
+        let turn = self
+            .budget
+            .connect_turn()
+            .await
+            .map_err(CreateError::Budget)?;
+        let permit = self
+            .budget
+            .acquire(&self.counters, steal_idle_for)
+            .await
+            .map_err(CreateError::Budget)?;
+        Ok((turn, permit))
+    }
+}
+
+impl<C: Backend> managed::Manager for Manager<C> {
+    type Type = Pooled<C>;
+    type Error = CreateError;
+
+    fn create(&self) -> impl Future<Output = Result<Pooled<C>, CreateError>> + Send {
+        // Boxed: creating is the rare path, and its state (budget wait, connect) would
+        // otherwise sit inline in every checkout's future and be moved with it.
+        Box::pin(self.open())
+    }
+
+    async fn recycle(&self, obj: &mut Pooled<C>, _: &Metrics) -> RecycleResult<CreateError> {
+        if obj.discard || obj.is_dirty() {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection is broken"));
+        }
+        let now = crate::clock::now();
+        if now.saturating_duration_since(obj.created) >= self.max_lifetime {
+            Counters::bump(&self.counters.reaped_lifetime);
+            return Err(RecycleError::message("connection reached its max lifetime"));
+        }
+        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
+            && Box::pin(obj.conn.validate()).await.is_err()
+        {
+            Counters::bump(&self.counters.discarded_broken);
+            return Err(RecycleError::message("connection failed its ping"));
+        }
+        Ok(())
+    }
+}
+
+impl<C: Backend> Manager<C> {
+    /// Opens a connection under the server's budget.
+    ///
+    /// A pool that has no connection takes any idle connection on the server to make room. A
+    /// pool that has some and wants one more only takes long-idle ones, and gives up as soon
+    /// as one of its own connections comes back (the checkout then takes that one).
+    async fn open(&self) -> Result<Pooled<C>, CreateError> {
+        let (_turn, permit) = if self.live() > 0 {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            tokio::select! {
+                biased;
+                () = &mut returned => return Err(CreateError::Retry),
+                reserved = self.reserve(self.warm_steal_after) => reserved?,
+            }
+        } else {
+            self.reserve(Duration::ZERO).await?
+        };
+        let ctx = ConnectContext {
+            io: self.io.clone(),
+            permit,
+            timeout: self.connect_timeout,
+            create_missing: self.create_missing,
+        };
+        match C::connect(self.url.clone(), ctx).await {
+            Ok((mut conn, permit)) => {
+                self.live.fetch_add(1, Ordering::AcqRel);
+                let statements = Arc::new(StatementState::default());
+                conn.set_instrumentation(StatementTracker::new(statements.clone()));
+                self.budget.record_success();
+                Counters::bump(&self.counters.connections_created);
+                if self.shared {
+                    conn.prepare_for_sharing();
+                }
+                let now = Instant::now();
+                Ok(Pooled(Box::new(PooledState {
+                    conn: ManuallyDrop::new(conn),
+                    permit,
+                    statements,
+                    io: self.io.clone(),
+                    live: self.live.clone(),
+                    created: now,
+                    returned_at: now,
+                    schema: None,
+                    discard: false,
+                    abandoned: false,
+                    counters: self.counters.clone(),
+                })))
+            }
+            Err(failure) => {
+                Counters::bump(&self.counters.connect_failures);
+                if !matches!(failure, ConnectFailure::DatabaseMissing) {
+                    let backoff = self.budget.record_failure(&failure.to_string());
+                    tracing::warn!(
+                        target_db = %self.url,
+                        error = %failure,
+                        backoff = ?backoff,
+                        "connect failed; failing fast on this server for the backoff"
+                    );
+                }
+                Err(CreateError::Connect(failure))
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The tenant cache: tenant key → cached entry, with idle expiry, a bound, and eviction that
+//! releases the entry's hold on its pool.
+//!
+//! moka's sync cache holds `Arc<TenantEntry>`. Its eviction listener only drops the entry: the
+//! pool closes if that was its last user (see `pool`). moka is built with an LRU policy, since
+//! the default TinyLFU admission may refuse a brand-new entry and report it as evicted, which
+//! would close a pool that was just built. In front of moka sits the per-thread `front`.
+//!
+//! A closed cache (after `Registry::shutdown`) takes no new entries.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use moka::notification::RemovalCause;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
+
+use crate::backend::Backend;
+use crate::entry::TenantEntry;
+use crate::front::Front;
+use crate::stats::Counters;
+use crate::{CacheSettings, TenantId};
+
+/// Only tenants the directory vouched for are cached, so the keys are not an attacker's to
+/// choose: a fast, randomly seeded hasher instead of SipHash. (The failure cache, whose keys
+/// anyone can send, keeps SipHash.)
+type TenantHasher = foldhash::fast::RandomState;
+
+/// The cache of started tenants. Cloning shares it.
+pub(super) struct TenantCache<C: Backend> {
+    cache: Cache<TenantId, Arc<TenantEntry<C>>, TenantHasher>,
+    front: Arc<Front>,
+    closed: Arc<AtomicBool>,
+}
+
+impl<C: Backend> Clone for TenantCache<C> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            front: self.front.clone(),
+            closed: self.closed.clone(),
+        }
+    }
+}
+
+impl<C: Backend> TenantCache<C> {
+    pub(super) fn new(settings: &CacheSettings, counters: Arc<Counters>) -> Self {
+        let front = Arc::new(Front::new(settings.time_to_idle));
+        let listener_front = front.clone();
+        let cache = Cache::builder()
+            .name("tenantpool-tenants")
+            .max_capacity(settings.max_tenants)
+            .time_to_idle(settings.time_to_idle)
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(
+                move |tenant: Arc<TenantId>, entry: Arc<TenantEntry<C>>, cause| {
+                    listener_front.invalidate();
+                    if cause != RemovalCause::Replaced {
+                        Counters::bump(&counters.tenants_evicted);
+                    }
+                    tracing::info!(
+                        tenant = %tenant,
+                        cause = ?cause,
+                        target_db = %entry.pool().url,
+                        "tenant evicted"
+                    );
+                    // Releases the entry's hold on its pool, which closes if this was its
+                    // last user.
+                    drop(entry);
+                },
+            )
+            .build_with_hasher(TenantHasher::default());
+        Self {
+            cache,
+            front,
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The cached entry of `tenant`: from this thread's front when it is current, else from
+    /// moka (which then may file it in the front).
+    #[inline]
+    pub(super) fn get(&self, tenant: &TenantId) -> Option<Arc<TenantEntry<C>>> {
+        if let Some(entry) = self.front.get::<TenantEntry<C>>(tenant) {
+            return Some(entry);
+        }
+        let token = self.front.token();
+        let entry = self.cache.get(tenant)?;
+        self.front.put(tenant, &entry, token);
+        Some(entry)
+    }
+
+    /// Caches a started tenant; false (and nothing cached) once the cache is closed.
+    pub(super) fn insert(&self, tenant: TenantId, entry: Arc<TenantEntry<C>>) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.cache.insert(tenant, entry);
+        self.front.invalidate();
+        true
+    }
+
+    pub(super) fn invalidate(&self, tenant: &TenantId) {
+        self.cache.invalidate(tenant);
+        self.front.invalidate();
+    }
+
+    /// Empties the cache for good: every entry goes, and none is taken after this.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.cache.invalidate_all();
+        self.front.invalidate();
+        self.cache.run_pending_tasks();
+    }
+
+    #[inline]
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(super) fn contains(&self, tenant: &TenantId) -> bool {
+        self.cache.contains_key(tenant)
+    }
+
+    /// Tenants cached (as of the last maintenance).
+    pub(super) fn entry_count(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    /// Applies pending expirations and evictions, notifying the listener.
+    pub(super) fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+    }
+}

@@ -1,0 +1,318 @@
+//! The registry: tenant → cached entry → shared pool → guard.
+//!
+//! ```text
+//! get(tenant) ─▶ TenantCache: moka Cache<TenantId, Arc<TenantEntry>>   (time to idle, LRU)
+//!                     │ miss: Starts (single flight, negative cache) → directory → Pools
+//!                     │ hit
+//!                     ▼
+//!                TenantEntry { TenantHold(Arc<SharedPool>), schema, fair share }
+//!                     │ checkout (fair share, pool, budget; one deadline)
+//!                     ▼
+//!                PooledConnection { obj, fair-share permit, Arc<TenantEntry> }
+//!                     │ Drop
+//!                     ▼
+//!                SharedPool::put_back: discard │ hand off │ affinity offer │ return
+//! ```
+//!
+//! One file per part: `builder` (settings and supplied parts), `init` (the tenant start
+//! hook), `cache` (the tenant cache), `start` (cold starts), `checkout` (entry → guard),
+//! `pools` (pools by target), `maintenance` (the timer that expires and reaps).
+
+mod builder;
+mod cache;
+mod checkout;
+mod init;
+mod maintenance;
+mod pools;
+mod start;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use self::cache::TenantCache;
+use self::maintenance::Maintained;
+use self::pools::Pools;
+use self::start::Starts;
+use crate::backend::Backend;
+use crate::lock::lock;
+use crate::stats::{BudgetStats, Counters, PoolStats, Stats};
+use crate::{Budgets, Error, PooledConnection, Settings, TenantId};
+
+pub use self::builder::RegistryBuilder;
+pub use self::init::{BoxError, TenantInit};
+
+/// What [`Registry::shutdown`] did.
+///
+/// ```no_run
+/// # async fn f(registry: tenantpool_core::Registry<diesel_async::AsyncPgConnection>) {
+/// let report = registry.shutdown(std::time::Duration::from_secs(10)).await;
+/// assert!(report.clean, "{} connections were still checked out", report.in_use_at_deadline);
+/// # }
+/// ```
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Pools closed by the shutdown.
+    pub pools_closed: usize,
+    /// Connections still checked out when the deadline passed (they close when returned).
+    pub in_use_at_deadline: usize,
+    /// True when every connection was back before the deadline.
+    pub clean: bool,
+}
+
+/// Tenant-keyed, cached, budgeted pools of diesel-async connections of type `C`.
+///
+/// Cloning is cheap and shares everything. Build it once, outside actix's
+/// `HttpServer::new` closure, and clone it into each worker.
+///
+/// ```no_run
+/// use diesel_async::{AsyncPgConnection, RunQueryDsl};
+/// use tenantpool_core::{Registry, Settings, TemplateDirectory, TenantId};
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = Registry::<AsyncPgConnection>::builder(Settings::default())
+///     .directory(TemplateDirectory::database("postgres://app@127.0.0.1:5432/tenant_{tenant}")?)
+///     .build()?;
+///
+/// let mut conn = registry.get(&TenantId::parse("acme")?).await?;
+/// let n: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("1"))
+///     .get_result(&mut conn)
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct Registry<C: Backend> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Backend> Clone for Registry<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Backend> std::fmt::Debug for Registry<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("backend", &C::KIND)
+            .field("cached_tenants", &self.inner.cache.entry_count())
+            .finish()
+    }
+}
+
+/// The state every clone of a registry shares.
+struct Inner<C: Backend> {
+    cache: TenantCache<C>,
+    pools: Arc<Pools<C>>,
+    starts: Arc<Starts<C>>,
+    counters: Arc<Counters>,
+    settings: Arc<Settings>,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl<C: Backend> Maintained for Inner<C> {
+    fn maintain(&self) {
+        self.cache.run_pending_tasks();
+        self.starts.run_pending_tasks();
+        self.pools.maintain();
+    }
+}
+
+impl<C: Backend> Drop for Inner<C> {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.maintenance).take() {
+            task.abort();
+        }
+    }
+}
+
+impl<C: Backend> Registry<C> {
+    /// Checks out a connection for `tenant`.
+    ///
+    /// On a warm tenant this is a cache hit and a pool checkout, with no round trip to the
+    /// database (in schema mode, one `SET search_path` when the connection was last used by
+    /// another tenant). On a cold tenant it starts the tenant first (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]: unknown tenant, missing database or schema, exhausted pool or budget,
+    /// unreachable server, shutdown.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// let tenant = tenantpool_core::TenantId::parse("acme")?;
+    /// let conn = registry.get(&tenant).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, tenant: &TenantId) -> Result<PooledConnection<C>, Error> {
+        let inner = &self.inner;
+        if inner.cache.is_closed() {
+            return Err(Error::Closed);
+        }
+        let entry = match inner.cache.get(tenant) {
+            Some(entry) => entry,
+            // Boxed, so that the cold path's state is not part of every warm checkout's
+            // future.
+            None => Box::pin(inner.starts.entry_cold(tenant)).await?,
+        };
+        checkout::checkout(entry).await
+    }
+
+    /// Parses `tenant` and checks out a connection for it.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// let conn = registry.get_str("acme").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_str(&self, tenant: &str) -> Result<PooledConnection<C>, Error> {
+        self.get(&TenantId::parse(tenant)?).await
+    }
+
+    /// Drops a tenant from the cache now, releasing its hold on its pool.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// registry.evict(&"acme".parse()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn evict(&self, tenant: &TenantId) {
+        self.inner.cache.invalidate(tenant);
+    }
+
+    /// Runs the maintenance pass now (the background task runs it every
+    /// `cache.maintenance_interval`): expires idle tenants, reaps idle connections.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// registry.run_maintenance();
+    /// # }
+    /// ```
+    pub fn run_maintenance(&self) {
+        self.inner.maintain();
+    }
+
+    /// Whether the tenant is cached (started and not evicted).
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// let warm = registry.is_cached(&"acme".parse()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn is_cached(&self, tenant: &TenantId) -> bool {
+        self.inner.cache.contains(tenant)
+    }
+
+    /// A snapshot of pools, budgets and counters.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// let stats = registry.stats();
+    /// println!("{} pools", stats.pools.len());
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        // moka's entry count is updated by its pending maintenance.
+        inner.cache.run_pending_tasks();
+        let pools = inner
+            .pools
+            .live()
+            .iter()
+            .map(|p| {
+                let s = p.pool.status();
+                PoolStats {
+                    target: p.url.clone(),
+                    server: p.budget.server().clone(),
+                    shared: p.shared,
+                    tenants: p.tenants.load(Ordering::Relaxed),
+                    size: s.size,
+                    idle: s.available,
+                    in_use: s.size - s.available,
+                    waiting: s.waiting,
+                    max_size: s.max_size,
+                }
+            })
+            .collect();
+        let budgets = inner
+            .pools
+            .budgets()
+            .all()
+            .iter()
+            .map(|b| BudgetStats {
+                server: b.server().clone(),
+                limit: b.limit(),
+                open: b.open(),
+                waiting: b.waiting(),
+            })
+            .collect();
+        Stats {
+            backend: C::KIND,
+            cached_tenants: inner.cache.entry_count(),
+            pools,
+            budgets,
+            counters: inner.counters.snapshot(),
+        }
+    }
+
+    /// The budgets this registry draws from.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// let shared = registry.budgets().clone();
+    /// # }
+    /// ```
+    pub fn budgets(&self) -> &Budgets {
+        self.inner.pools.budgets()
+    }
+
+    /// The settings the registry runs with.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// let tti = registry.settings().cache.time_to_idle;
+    /// # }
+    /// ```
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Closes every pool: new checkouts fail with [`Error::Closed`] at once, idle connections
+    /// close at once, and checked-out connections are waited for up to `deadline`, then close
+    /// as they are returned.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// let report = registry.shutdown(std::time::Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = &self.inner;
+        inner.cache.close();
+        let started = Instant::now();
+        let mut in_use;
+        loop {
+            let pools = inner.pools.live();
+            in_use = pools.iter().map(|p| p.in_use()).sum::<usize>();
+            if in_use == 0 || started.elapsed() >= deadline {
+                break;
+            }
+            drop(pools);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pools = inner.pools.live();
+        for p in &pools {
+            p.pool.close();
+        }
+        let pools_closed = pools.len();
+        drop(pools);
+        tracing::info!(pools_closed, in_use, "tenantpool registry shut down");
+        ShutdownReport {
+            pools_closed,
+            in_use_at_deadline: in_use,
+            clean: in_use == 0,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The registry's pools by target: tenants on the same target share one live pool.
+//!
+//! The map holds `Weak`s only, so it never keeps a pool open (see `pool`). A target is its
+//! URL (credentials included, so tenants with different credentials never share) and its mode:
+//! a database-mode tenant never receives a connection that was switched to some tenant's
+//! schema.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::backend::Backend;
+use crate::lock::lock;
+use crate::pool::SharedPool;
+use crate::stats::Counters;
+use crate::{Budgets, DatabaseUrl, IoRuntime, Isolation, Settings, TenantTarget};
+
+/// A pool's identity: its URL, and whether it is shared by schema-mode tenants.
+type PoolKey = (DatabaseUrl, bool);
+
+/// Every live pool of a registry, and what new pools are built from.
+pub(super) struct Pools<C: Backend> {
+    map: Mutex<HashMap<PoolKey, Weak<SharedPool<C>>>>,
+    budgets: Budgets,
+    io: IoRuntime,
+    counters: Arc<Counters>,
+    settings: Arc<Settings>,
+}
+
+impl<C: Backend> Pools<C> {
+    pub(super) fn new(
+        budgets: Budgets,
+        io: IoRuntime,
+        counters: Arc<Counters>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            budgets,
+            io,
+            counters,
+            settings,
+        }
+    }
+
+    /// The live pool for a target, or a new one.
+    pub(super) fn pool_for(&self, target: &TenantTarget) -> Result<Arc<SharedPool<C>>, String> {
+        let key = (target.url.clone(), target.isolation != Isolation::Database);
+        let mut map = lock(&self.map);
+        if let Some(live) = map.get(&key).and_then(Weak::upgrade) {
+            if !live.pool.is_closed() {
+                return Ok(live);
+            }
+        }
+        let pool = SharedPool::new(
+            target,
+            &self.settings,
+            self.budgets.for_server(target.url.server()),
+            self.io.clone(),
+            self.counters.clone(),
+        )?;
+        map.insert(key, Arc::downgrade(&pool));
+        Ok(pool)
+    }
+
+    /// Every pool that is still open.
+    pub(super) fn live(&self) -> Vec<Arc<SharedPool<C>>> {
+        lock(&self.map).values().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The runtime that owns the pools' connections (and runs tenant starts).
+    pub(super) fn io(&self) -> &IoRuntime {
+        &self.io
+    }
+
+    pub(super) fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// Reaps idle and old connections, cools every pool's heat, prunes dead `Weak`s.
+    pub(super) fn maintain(&self) {
+        let pool = &self.settings.pool;
+        for p in self.live() {
+            p.reap(pool.idle_timeout, pool.max_lifetime);
+            p.cool();
+        }
+        lock(&self.map).retain(|_, p| p.strong_count() > 0);
+        for budget in self.budgets.all() {
+            budget.prune();
+        }
+    }
+}
