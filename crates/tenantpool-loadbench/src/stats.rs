@@ -4,7 +4,7 @@
 //! The tenantpool variants embed their registry's stats. tenantpool's [`tenantpool::Stats`]
 //! can only be serialised, so [`ServerStats`] takes the registry part as a type parameter:
 //! the server sends `ServerStats<tenantpool::Stats>`, the driver reads
-//! `ServerStats<RegistryStats>`, which keeps the counters and drops the per-pool list.
+//! `ServerStats<RegistryStats>`, which keeps the cached tenants and the counters.
 
 use std::collections::BTreeMap;
 

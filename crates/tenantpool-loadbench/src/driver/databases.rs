@@ -7,34 +7,29 @@ use super::Plan;
 
 /// Fails unless `lb_t1..lb_tN` and the schemas `t1..tN` of `lb_schemas` exist.
 pub async fn check(plan: &Plan, admin: &tokio_postgres::Client) -> Result<()> {
-    let wanted: Vec<String> = (1..=plan.tenants).map(tenant_db).collect();
-    let row = admin
-        .query_one(
-            "SELECT count(*)::int8 FROM pg_database WHERE datname = ANY($1)",
-            &[&wanted],
-        )
-        .await?;
-    let found: i64 = row.get(0);
-    if found != plan.tenants as i64 {
-        return fail(format!(
-            "{found} of the {} databases lb_t1..lb_t{} exist: run scripts/loadbench, which creates them",
-            plan.tenants, plan.tenants
-        ));
-    }
+    let n = plan.tenants;
+    let databases: Vec<String> = (1..=n).map(tenant_db).collect();
+    let sql = "SELECT count(*)::int8 FROM pg_database WHERE datname = ANY($1)";
+    let found = count(admin, sql, &databases).await?;
+    require(found, n, &format!("databases lb_t1..lb_t{n}"))?;
     let schemas = sampler::connect(&db_url(&plan.pg, SCHEMA_DB, "lb_driver")).await?;
-    let keys: Vec<String> = (1..=plan.tenants).map(tenant_key).collect();
-    let row = schemas
-        .query_one(
-            "SELECT count(*)::int8 FROM pg_namespace WHERE nspname = ANY($1)",
-            &[&keys],
-        )
-        .await?;
-    let found: i64 = row.get(0);
-    if found != plan.tenants as i64 {
-        return fail(format!(
-            "{found} of the {} schemas t1..t{} exist in {SCHEMA_DB}: run scripts/loadbench, which creates them",
-            plan.tenants, plan.tenants
-        ));
+    let keys: Vec<String> = (1..=n).map(tenant_key).collect();
+    let sql = "SELECT count(*)::int8 FROM pg_namespace WHERE nspname = ANY($1)";
+    let found = count(&schemas, sql, &keys).await?;
+    require(found, n, &format!("schemas t1..t{n} in {SCHEMA_DB}"))
+}
+
+/// The count `sql` returns for `names`.
+async fn count(client: &tokio_postgres::Client, sql: &str, names: &[String]) -> Result<i64> {
+    Ok(client.query_one(sql, &[&names]).await?.try_get(0)?)
+}
+
+/// Fails unless all `wanted` of `what` were found.
+fn require(found: i64, wanted: usize, what: &str) -> Result<()> {
+    if found == wanted as i64 {
+        return Ok(());
     }
-    Ok(())
+    fail(format!(
+        "{found} of the {wanted} {what} exist: run scripts/loadbench, which creates them"
+    ))
 }

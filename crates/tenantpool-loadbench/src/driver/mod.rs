@@ -81,7 +81,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
         .map_err(|e| format!("cannot create {}: {e}", plan.out.display()))?;
     let script = wrk::write_script(&plan.out)?;
     let admin = sampler::connect(&plan.admin_url()).await?;
-    let pg_version: String = admin.query_one("SELECT version()", &[]).await?.get(0);
+    let pg_version: String = admin.query_one("SELECT version()", &[]).await?.try_get(0)?;
     databases::check(&plan, &admin).await?;
     let machine = machine::Machine::read(pg_version);
     log(format!("machine: {}", serde_json::to_string(&machine)?));
@@ -91,7 +91,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
 
     let mut runs = Vec::new();
     let mut port = plan.port;

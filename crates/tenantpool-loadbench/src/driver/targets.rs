@@ -21,6 +21,13 @@ pub struct Target {
     pub met: bool,
 }
 
+/// `row`'s throughput over `base`'s, and the text that shows it.
+fn throughput_ratio(row: &Row, base: &Row) -> (f64, String) {
+    let ratio = row.rps / base.rps.max(1e-9);
+    let text = format!("{ratio:.3} ({:.0} / {:.0} req/s)", row.rps, base.rps);
+    (ratio, text)
+}
+
 /// Every target this run has the numbers for.
 pub fn measure(
     plan: &Plan,
@@ -46,12 +53,8 @@ pub fn measure(
         row(rows, Variant::E),
     );
     if let (Some(a), Some(b)) = (a, b) {
-        let ratio = b.rps / a.rps.max(1e-9);
-        add(
-            "B/A throughput ≥ 0.97".into(),
-            format!("{ratio:.3} ({:.0} / {:.0} req/s)", b.rps, a.rps),
-            ratio >= 0.97,
-        );
+        let (ratio, measured) = throughput_ratio(b, a);
+        add("B/A throughput ≥ 0.97".into(), measured, ratio >= 0.97);
         let ratio = b.p99_ms / a.p99_ms.max(1e-9);
         add(
             "B p99 ≤ 1.05 × A p99".into(),
@@ -80,12 +83,8 @@ pub fn measure(
         );
     }
     if let (Some(a), Some(c1)) = (a, c1) {
-        let ratio = c1.rps / a.rps.max(1e-9);
-        add(
-            "C1 throughput ≥ 0.7 × A".into(),
-            format!("{ratio:.3} ({:.0} / {:.0} req/s)", c1.rps, a.rps),
-            ratio >= 0.7,
-        );
+        let (ratio, measured) = throughput_ratio(c1, a);
+        add("C1 throughput ≥ 0.7 × A".into(), measured, ratio >= 0.7);
     }
     if let (Some(c2), Some(e)) = (c2, e) {
         let ratio = c2.ok_rps / e.ok_rps.max(1e-9);
