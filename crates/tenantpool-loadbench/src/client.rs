@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::stats::ServerStats;
 use crate::{fail, Result};
 
 /// A request for `path` with `Host: host`, closing the connection after the response.
@@ -72,8 +73,8 @@ pub async fn wait_healthy(addr: SocketAddr, limit: Duration) -> Result<()> {
     }
 }
 
-/// `GET /_lb/stats` as JSON.
-pub async fn stats(addr: SocketAddr) -> Result<serde_json::Value> {
+/// `GET /_lb/stats`.
+pub async fn stats(addr: SocketAddr) -> Result<ServerStats> {
     let (status, body) = get(addr, "localhost", "/_lb/stats").await?;
     if status != 200 {
         return fail(format!("GET /_lb/stats answered {status}: {body}"));

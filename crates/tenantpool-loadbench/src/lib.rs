@@ -1,21 +1,31 @@
 //! Load, cold-start and memory benchmarks of tenantpool, side by side with the designs a user
 //! would otherwise write by hand. Run them with `scripts/loadbench` (see docs/benchmarks.md).
 //!
-//! - [`server`]: the HTTP servers under test, one per variant (A: a hand-written single
-//!   deadpool pool; B: tenantpool with one tenant; C1/C2: tenantpool with 1,000 tenants, schema
-//!   or database per tenant; D: a new connection per request; E: a `HashMap` of pools).
+//! - [`variant`]: the designs under test (A: a hand-written single deadpool pool; B:
+//!   tenantpool with one tenant; C1/C2: tenantpool with 1,000 tenants, schema or database per
+//!   tenant; D: a new connection per request; E: a `HashMap` of pools), and [`query`], what
+//!   each request runs.
+//! - [`server`]: the HTTP servers under test, one per variant; [`stats`]: what their
+//!   `GET /_lb/stats` answers.
 //! - [`sampler`]: polls `pg_stat_activity` from its own connection, counting the connections
 //!   tagged with a variant's `application_name`.
-//! - [`wrk`]: runs wrk with the Zipf Lua script and reads its JSON summary.
+//! - [`wrk`]: runs wrk with the Zipf Lua script and reads its summary.
+//! - [`memory`]: what the memory binary measures; [`result_line`]: the line on which wrk's
+//!   script and the memory binary print their results.
 //! - [`driver`]: runs every variant in one invocation, the cold-start experiment and the
 //!   memory binary, then writes the results table.
 
 pub mod args;
 pub mod client;
 pub mod driver;
+pub mod memory;
 pub mod profile;
+pub mod query;
+pub mod result_line;
 pub mod sampler;
 pub mod server;
+pub mod stats;
+pub mod variant;
 pub mod wrk;
 
 /// Any error, with a message meant for the person running the benchmark.

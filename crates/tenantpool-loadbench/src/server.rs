@@ -1,5 +1,6 @@
 //! The servers under test. Every variant answers `GET /` with one `SELECT 1` on a connection
-//! to the request's tenant, plus `GET /_lb/health` and `GET /_lb/stats` (JSON) for the driver.
+//! to the request's tenant, plus `GET /_lb/health` and `GET /_lb/stats` (a [`ServerStats`])
+//! for the driver.
 //!
 //! The query is `diesel::select(1.into_sql::<Integer>())` by default (`--query cached`): diesel
 //! prepares it once per connection and caches the statement, one round trip per request, as a
@@ -16,7 +17,7 @@
 //! | D | a new connection per request (the anti-pattern) | unbounded |
 //! | E | a naive `Mutex<HashMap<tenant, Pool>>`, a pool of 5 per tenant | unbounded |
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,111 +30,15 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::FutureExt;
-use serde_json::json;
 use tenantpool::actix::resolve::Resolver;
 use tenantpool::actix::{ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::args::Args;
+use crate::query::Query;
+use crate::stats::{ErrorCounts, NaivePools, PoolStatus, ServerStats};
+use crate::variant::Variant;
 use crate::{db_url, fail, tenant_db, tenant_key, Result, SCHEMA_DB};
-
-/// One of the designs under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// A hand-written single deadpool pool.
-    A,
-    /// tenantpool with one tenant.
-    B,
-    /// tenantpool, schema per tenant.
-    C1,
-    /// tenantpool, database per tenant.
-    C2,
-    /// A new connection per request.
-    D,
-    /// A naive `HashMap<tenant, Pool>`.
-    E,
-}
-
-impl Variant {
-    /// Every variant, in report order.
-    pub const ALL: [Variant; 6] = [Self::A, Self::B, Self::C1, Self::C2, Self::D, Self::E];
-
-    /// Parses `a`, `b`, `c1`, `c2`, `d` or `e` (any case).
-    pub fn parse(raw: &str) -> Result<Self> {
-        Ok(match raw.to_ascii_lowercase().as_str() {
-            "a" => Self::A,
-            "b" => Self::B,
-            "c1" => Self::C1,
-            "c2" => Self::C2,
-            "d" => Self::D,
-            "e" => Self::E,
-            other => return fail(format!("unknown variant {other:?} (a, b, c1, c2, d, e)")),
-        })
-    }
-
-    /// `A`, `B`, `C1`, ...
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::B => "B",
-            Self::C1 => "C1",
-            Self::C2 => "C2",
-            Self::D => "D",
-            Self::E => "E",
-        }
-    }
-
-    /// What the variant is, for the results table.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::A => "hand-written single deadpool pool",
-            Self::B => "tenantpool, 1 tenant",
-            Self::C1 => "tenantpool, schema per tenant",
-            Self::C2 => "tenantpool, database per tenant",
-            Self::D => "new connection per request",
-            Self::E => "naive HashMap<tenant, Pool>, 5 per tenant",
-        }
-    }
-
-    /// The `application_name` its connections carry.
-    pub fn app_name(self) -> String {
-        format!("lb_{}", self.label().to_ascii_lowercase())
-    }
-
-    /// Whether the variant runs on tenantpool (and so has a budget).
-    pub fn is_tenantpool(self) -> bool {
-        matches!(self, Self::B | Self::C1 | Self::C2)
-    }
-}
-
-/// The query every variant runs per request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Query {
-    /// `diesel::select(1.into_sql::<Integer>())`: prepared once per connection, then cached.
-    #[default]
-    Cached,
-    /// `diesel::sql_query("SELECT 1")`: never cached, parsed anew on every request.
-    Sql,
-}
-
-impl Query {
-    /// Parses `cached` or `sql`.
-    pub fn parse(raw: &str) -> Result<Self> {
-        match raw {
-            "cached" => Ok(Self::Cached),
-            "sql" => Ok(Self::Sql),
-            other => fail(format!("--query {other:?}: expected cached or sql")),
-        }
-    }
-
-    /// The name `parse` reads.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Cached => "cached",
-            Self::Sql => "sql",
-        }
-    }
-}
 
 /// The query of this process's server, set once by [`serve`].
 static QUERY: OnceLock<Query> = OnceLock::new();
@@ -194,7 +99,7 @@ impl ServeOptions {
 #[derive(Default)]
 struct ErrorLog {
     total: AtomicU64,
-    by_message: Mutex<HashMap<String, u64>>,
+    by_message: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ErrorLog {
@@ -215,12 +120,28 @@ impl ErrorLog {
         *map.entry(message).or_default() += 1;
     }
 
-    fn snapshot(&self) -> serde_json::Value {
-        let map = self
+    fn snapshot(&self) -> ErrorCounts {
+        let by_message = self
             .by_message
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        json!({ "total": self.total.load(Ordering::Relaxed), "by_message": *map })
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        ErrorCounts {
+            total: self.total.load(Ordering::Relaxed),
+            by_message,
+        }
+    }
+}
+
+/// The stats of a hand-written variant, before its own details (A's pool, E's pools).
+fn hand_written_stats(variant: Variant, connects: &AtomicU64, errors: &ErrorLog) -> ServerStats {
+    ServerStats {
+        variant,
+        connects: connects.load(Ordering::Relaxed),
+        errors: Some(errors.snapshot()),
+        pool: None,
+        naive: None,
+        registry: None,
     }
 }
 
@@ -307,12 +228,14 @@ async fn a_handler(state: web::Data<SinglePool>) -> HttpResponse {
 
 async fn a_stats(state: web::Data<SinglePool>) -> HttpResponse {
     let status = state.pool.status();
-    HttpResponse::Ok().json(json!({
-        "variant": "A",
-        "connects": state.connects.load(Ordering::Relaxed),
-        "pool": { "size": status.size, "available": status.available, "max_size": status.max_size },
-        "errors": state.errors.snapshot(),
-    }))
+    HttpResponse::Ok().json(ServerStats {
+        pool: Some(PoolStatus {
+            size: status.size,
+            available: status.available,
+            max_size: status.max_size,
+        }),
+        ..hand_written_stats(Variant::A, &state.connects, &state.errors)
+    })
 }
 
 async fn serve_a(opts: &ServeOptions) -> Result<()> {
@@ -347,15 +270,17 @@ async fn tp_handler(mut conn: TenantConn<AsyncPgConnection>) -> HttpResponse {
 
 async fn tp_stats(
     registry: TenantRegistry<AsyncPgConnection>,
-    variant: web::Data<&'static str>,
+    variant: web::Data<Variant>,
 ) -> HttpResponse {
     let stats = registry.stats();
-    HttpResponse::Ok().json(json!({
-        "variant": **variant,
-        "connects": stats.counters.connections_created,
-        "connect_failures": stats.counters.connect_failures,
-        "registry": stats,
-    }))
+    HttpResponse::Ok().json(ServerStats {
+        variant: **variant,
+        connects: stats.counters.connections_created,
+        errors: None,
+        pool: None,
+        naive: None,
+        registry: Some(stats),
+    })
 }
 
 async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
@@ -387,14 +312,14 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
         .subdomain_of(&opts.domain)
         .exempt("/_lb")
         .build()?;
-    let label: &'static str = opts.variant.label();
+    let variant = opts.variant;
     let app_registry = registry.clone();
     run_server!(opts, move || {
         App::new()
             .app_data(TenantRegistry::<AsyncPgConnection>::new(
                 app_registry.clone(),
             ))
-            .app_data(web::Data::new(label))
+            .app_data(web::Data::new(variant))
             .wrap(ResolveTenant::new(resolver.clone()))
             .route("/", web::get().to(tp_handler))
             .route("/_lb/health", web::get().to(health))
@@ -424,11 +349,11 @@ async fn d_handler(state: web::Data<Direct>) -> HttpResponse {
 }
 
 async fn d_stats(state: web::Data<Direct>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "variant": "D",
-        "connects": state.connects.load(Ordering::Relaxed),
-        "errors": state.errors.snapshot(),
-    }))
+    HttpResponse::Ok().json(hand_written_stats(
+        Variant::D,
+        &state.connects,
+        &state.errors,
+    ))
 }
 
 async fn serve_d(opts: &ServeOptions) -> Result<()> {
@@ -510,13 +435,10 @@ async fn e_stats(state: web::Data<Naive>) -> HttpResponse {
         let open: usize = pools.values().map(|p| p.status().size).sum();
         (pools.len(), open)
     };
-    HttpResponse::Ok().json(json!({
-        "variant": "E",
-        "connects": state.connects.load(Ordering::Relaxed),
-        "pools": pools,
-        "open": open,
-        "errors": state.errors.snapshot(),
-    }))
+    HttpResponse::Ok().json(ServerStats {
+        naive: Some(NaivePools { pools, open }),
+        ..hand_written_stats(Variant::E, &state.connects, &state.errors)
+    })
 }
 
 async fn serve_e(opts: &ServeOptions) -> Result<()> {

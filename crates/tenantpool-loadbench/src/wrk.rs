@@ -1,4 +1,4 @@
-//! Runs wrk with the Zipf Lua script and reads the JSON line its `done` prints.
+//! Runs wrk with the Zipf Lua script and reads the result line its `done` prints.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
-use crate::{fail, Result};
+use crate::{result_line, Result};
 
 /// The Lua script (also in `crates/tenantpool-loadbench/wrk/zipf.lua`).
 pub const SCRIPT: &str = include_str!("../wrk/zipf.lua");
@@ -108,20 +108,5 @@ pub async fn run(url: &str, script: &Path, load: &Load) -> Result<WrkResult> {
         .map_err(|e| {
             format!("cannot run wrk (is it installed? scripts/loadbench installs it): {e}")
         })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return fail(format!(
-            "wrk failed ({}): {}{}",
-            output.status,
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let Some(json) = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("LOADBENCH_JSON "))
-    else {
-        return fail(format!("wrk printed no summary line:\n{stdout}"));
-    };
-    Ok(serde_json::from_str(json).map_err(|e| format!("wrk summary {json:?}: {e}"))?)
+    result_line::read(&output, "wrk")
 }

@@ -10,7 +10,7 @@
 //! ```text
 //! tenantpool-loadbench-memory --tenants 100000 [--pg postgres://postgres@127.0.0.1:5432]
 //! ```
-//! Prints one `LOADBENCH_JSON {...}` line.
+//! Prints one `LOADBENCH_JSON {...}` line, a `tenantpool_loadbench::memory::MemoryResult`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
@@ -24,6 +24,8 @@ use tenantpool::{
     TenantTarget,
 };
 use tenantpool_loadbench::args::Args;
+use tenantpool_loadbench::memory::MemoryResult;
+use tenantpool_loadbench::result_line;
 use tenantpool_loadbench::{db_url, fail, Result};
 
 struct Counting;
@@ -188,19 +190,18 @@ async fn measure(pg: &str, tenants: usize, concurrency: usize) -> Result<()> {
         ));
     }
     let added = bytes1 - bytes0;
-    let result = serde_json::json!({
-        "tenants": tenants,
-        "bytes_added": added,
-        "bytes_per_tenant": added as f64 / tenants as f64,
-        "allocations_per_tenant": (allocs1 - allocs0) as f64 / tenants as f64,
-        "rss_added_bytes": rss1.saturating_sub(rss0),
-        "open_connections": open,
-        "cached_tenants": stats.cached_tenants,
-        "pools": stats.pools.len(),
-        "start_seconds": start_secs,
-        "connections_created": stats.counters.connections_created,
-    });
-    println!("LOADBENCH_JSON {result}");
+    result_line::print(&MemoryResult {
+        tenants,
+        bytes_added: added as i64,
+        bytes_per_tenant: added as f64 / tenants as f64,
+        allocations_per_tenant: (allocs1 - allocs0) as f64 / tenants as f64,
+        rss_added_bytes: rss1.saturating_sub(rss0),
+        open_connections: open,
+        cached_tenants: stats.cached_tenants,
+        pools: stats.pools.len(),
+        start_seconds: start_secs,
+        connections_created: stats.counters.connections_created,
+    })?;
     registry.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
