@@ -286,7 +286,7 @@ async fn tp_stats(
 async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let app = opts.variant.app_name();
     // Defaults plus any `TENANTPOOL_*` environment overrides (e.g.
-    // `TENANTPOOL_RUNTIME__CONNECTIONS=caller`), then the benchmark's own settings.
+    // `TENANTPOOL_RUNTIME__IO_THREADS=2`), then the benchmark's own settings.
     let mut settings = Settings::load(None)?;
     settings.pool.max_size = opts.pool_size;
     settings.budget.max_connections = opts.budget;
