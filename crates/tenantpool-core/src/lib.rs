@@ -40,6 +40,7 @@ mod backoff;
 mod budget;
 mod clock;
 mod config;
+mod config_error;
 mod connection;
 mod directory;
 mod entry;
@@ -63,12 +64,13 @@ pub use crate::config::{
     load_config, BackoffSettings, BudgetSettings, CacheSettings, PoolSettings, RuntimeSettings,
     Settings,
 };
+pub use crate::config_error::ConfigError;
 pub use crate::connection::PooledConnection;
 pub use crate::directory::{
     ChainDirectory, DirectoryConfig, DirectoryError, PoolOverrides, StaticDirectory,
     StaticTenantConfig, TemplateConfig, TemplateDirectory, TenantDirectory, TenantTarget,
 };
-pub use crate::error::{ConfigError, Error, ErrorKind};
+pub use crate::error::{Error, ErrorKind};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::{BudgetStats, CounterStats, PoolStats, Stats};
