@@ -16,9 +16,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tenantpool::actix::resolve::{Host, HostName, ResolvedBy, Resolver};
 use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantConn, TenantRegistry};
+use tenantpool::directory::async_trait;
 use tenantpool::{
-    async_trait, DatabaseUrl, DirectoryError, Registry, Settings, SqliteConnection,
-    StaticDirectory, TenantDirectory, TenantId, TenantTarget,
+    DatabaseUrl, DirectoryError, Registry, Settings, SqliteConnection, StaticDirectory,
+    TenantDirectory, TenantId, TenantTarget,
 };
 
 use crate::support::{self, client, get, random_key};

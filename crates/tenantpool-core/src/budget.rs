@@ -26,7 +26,7 @@ use crate::ServerKey;
 /// connection exists.
 ///
 /// ```no_run
-/// # fn keep(_: tenantpool_core::ConnectionPermit) {}
+/// # fn keep(_: tenantpool_core::backend::ConnectionPermit) {}
 /// // Backends receive a permit in `Backend::connect` and keep it with the connection.
 /// ```
 #[derive(Debug)]
@@ -290,7 +290,8 @@ impl Drop for WaiterGuard<'_> {
 /// PostgreSQL and a MySQL registry) so that a server's cap holds across all of them.
 ///
 /// ```
-/// use tenantpool_core::{BudgetSettings, Budgets};
+/// use tenantpool_core::config::BudgetSettings;
+/// use tenantpool_core::Budgets;
 ///
 /// let mut settings = BudgetSettings::default();
 /// settings.servers.insert("postgres://127.0.0.1:5432".into(), 40);
@@ -304,7 +305,7 @@ pub struct Budgets {
 }
 
 struct BudgetsInner {
-    settings: crate::BudgetSettings,
+    settings: crate::config::BudgetSettings,
     servers: Mutex<std::collections::HashMap<ServerKey, Arc<ServerBudget>>>,
 }
 
@@ -314,7 +315,7 @@ impl Budgets {
     /// ```
     /// let budgets = tenantpool_core::Budgets::new(Default::default());
     /// ```
-    pub fn new(settings: crate::BudgetSettings) -> Self {
+    pub fn new(settings: crate::config::BudgetSettings) -> Self {
         Self {
             inner: Arc::new(BudgetsInner {
                 settings,

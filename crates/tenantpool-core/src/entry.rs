@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::backend::Backend;
+use crate::config::PoolSettings;
 use crate::pool::SharedPool;
-use crate::{PoolSettings, SchemaName, TenantId, TenantTarget};
+use crate::{SchemaName, TenantId, TenantTarget};
 
 /// A cached tenant: its pool, its schema and its fair share.
 pub(crate) struct TenantEntry<C: Backend> {

@@ -35,14 +35,14 @@
 
 mod admission;
 mod affinity;
-mod backend;
+pub mod backend;
 mod backoff;
 mod budget;
 mod clock;
-mod config;
+pub mod config;
 mod config_error;
 mod connection;
-mod directory;
+pub mod directory;
 mod entry;
 mod error;
 mod front;
@@ -51,31 +51,25 @@ mod manager;
 mod pool;
 mod registry;
 mod runtime;
-mod stats;
+pub mod stats;
 mod target;
 mod tenant;
 mod tracking;
 
-pub use crate::backend::{is_connection_error, Backend, ConnectContext, ConnectFailure};
 #[cfg(feature = "sqlite")]
-pub use crate::backend::{BlockingSpawner, SqliteConnection};
-pub use crate::budget::{Budgets, ConnectionPermit};
-pub use crate::config::{
-    load_config, BackoffSettings, BudgetSettings, CacheSettings, PoolSettings, RuntimeSettings,
-    Settings,
-};
+pub use crate::backend::SqliteConnection;
+pub use crate::backend::{is_connection_error, Backend};
+pub use crate::budget::Budgets;
+pub use crate::config::Settings;
 pub use crate::config_error::ConfigError;
 pub use crate::connection::PooledConnection;
 pub use crate::directory::{
-    ChainDirectory, DirectoryConfig, DirectoryError, PoolOverrides, StaticDirectory,
-    StaticTenantConfig, TemplateConfig, TemplateDirectory, TenantDirectory, TenantTarget,
+    ChainDirectory, DirectoryError, StaticDirectory, TemplateDirectory, TenantDirectory,
+    TenantTarget,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
-pub use crate::stats::{BudgetStats, CounterStats, PoolStats, Stats};
+pub use crate::stats::Stats;
 pub use crate::target::{BackendKind, DatabaseUrl, Isolation, SchemaName, ServerKey, UrlTemplate};
 pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN};
-
-/// Re-exported so that users implementing [`TenantDirectory`] need no extra dependency.
-pub use async_trait::async_trait;

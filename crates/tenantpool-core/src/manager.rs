@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
+use crate::backend::ConnectionPermit;
 use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::{BudgetError, ConnectTurn, ServerBudget};
+use crate::config::PoolSettings;
 use crate::stats::Counters;
 use crate::tracking::{StatementState, StatementTracker};
-use crate::{ConnectionPermit, DatabaseUrl, IoRuntime, PoolSettings, SchemaName};
+use crate::{DatabaseUrl, IoRuntime, SchemaName};
 
 /// A connection as the pool stores it: one pointer to its [`PooledState`].
 ///

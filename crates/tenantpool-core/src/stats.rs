@@ -100,7 +100,7 @@ pub struct Stats {
 /// One pool.
 ///
 /// ```
-/// # fn f(p: &tenantpool_core::PoolStats) {
+/// # fn f(p: &tenantpool_core::stats::PoolStats) {
 /// assert_eq!(p.size, p.idle + p.in_use);
 /// # }
 /// ```
@@ -130,7 +130,7 @@ pub struct PoolStats {
 /// One server's connection budget.
 ///
 /// ```
-/// # fn f(b: &tenantpool_core::BudgetStats) {
+/// # fn f(b: &tenantpool_core::stats::BudgetStats) {
 /// assert!(b.open <= b.limit);
 /// # }
 /// ```
@@ -150,7 +150,7 @@ pub struct BudgetStats {
 /// Event counters.
 ///
 /// ```
-/// # fn f(c: &tenantpool_core::CounterStats) {
+/// # fn f(c: &tenantpool_core::stats::CounterStats) {
 /// assert!(c.connections_closed <= c.connections_created);
 /// # }
 /// ```

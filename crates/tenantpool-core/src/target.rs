@@ -304,7 +304,7 @@ impl<'de> serde::Deserialize<'de> for DatabaseUrl {
 /// A database URL template (`postgres://app:secret@db/tenant_{tenant}`) that never prints
 /// its password.
 ///
-/// It is what a [`TemplateConfig`](crate::TemplateConfig) holds before it is checked.
+/// It is what a [`TemplateConfig`](crate::config::TemplateConfig) holds before it is checked.
 /// `Display`, `Debug` and `Serialize` mask the password as [`DatabaseUrl`] does; only
 /// [`UrlTemplate::expose_secret`] gives the raw text.
 ///

@@ -78,5 +78,5 @@ impl ServerConfig {
 /// # Ok::<(), tenantpool_notes::NotesError>(())
 /// ```
 pub fn load_config(file: Option<&Path>) -> Result<config::Config, NotesError> {
-    tenantpool::load_config(file, "NOTES").map_err(|e| NotesError::Config(e.to_string()))
+    tenantpool::config::load_config(file, "NOTES").map_err(|e| NotesError::Config(e.to_string()))
 }

@@ -13,7 +13,7 @@ use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{AsyncConnection, TransactionManager};
 use futures_util::future::BoxFuture;
 
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+use crate::{BackendKind, DatabaseUrl, IoRuntime, SchemaName};
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -24,11 +24,12 @@ mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{BlockingSpawner, SqliteConnection};
+pub use crate::budget::ConnectionPermit;
 
 /// What a backend needs to open one connection.
 ///
 /// ```no_run
-/// # fn f(ctx: tenantpool_core::ConnectContext) {
+/// # fn f(ctx: tenantpool_core::backend::ConnectContext) {
 /// let _deadline = ctx.timeout;
 /// # }
 /// ```
@@ -49,7 +50,7 @@ pub struct ConnectContext {
 /// Why a connect failed.
 ///
 /// ```
-/// let f = tenantpool_core::ConnectFailure::Unavailable("connection refused".into());
+/// let f = tenantpool_core::backend::ConnectFailure::Unavailable("connection refused".into());
 /// assert!(f.to_string().contains("refused"));
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]

@@ -12,7 +12,8 @@ use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsy
 use futures_util::future::BoxFuture;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, IoRuntime, SchemaName};
+use crate::backend::ConnectionPermit;
+use crate::{BackendKind, DatabaseUrl, IoRuntime, SchemaName};
 
 /// MySQL's "Unknown database" error code.
 const ER_BAD_DB_ERROR: u16 = 1049;

@@ -23,7 +23,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, SchemaName};
+use crate::backend::ConnectionPermit;
+use crate::{BackendKind, DatabaseUrl, SchemaName};
 
 #[derive(QueryableByName)]
 struct Present {

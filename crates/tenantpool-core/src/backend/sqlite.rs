@@ -21,7 +21,8 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::{on_io, Backend, ConnectContext, ConnectFailure};
-use crate::{BackendKind, ConnectionPermit, DatabaseUrl, SchemaName};
+use crate::backend::ConnectionPermit;
+use crate::{BackendKind, DatabaseUrl, SchemaName};
 
 /// The async SQLite connection the registry pools: diesel's `SqliteConnection` behind
 /// diesel-async's wrapper, with a spawner that is safe on actix's current-thread workers.
@@ -41,7 +42,7 @@ pub type SqliteConnection = SyncConnectionWrapper<diesel::SqliteConnection, Bloc
 /// ```
 /// use diesel_async::sync_connection_wrapper::SpawnBlocking;
 /// let rt = tokio::runtime::Runtime::new()?;
-/// let mut spawner = tenantpool_core::BlockingSpawner::new(rt.handle().clone());
+/// let mut spawner = tenantpool_core::backend::BlockingSpawner::new(rt.handle().clone());
 /// let answer = rt.block_on(spawner.spawn_blocking(|| 6 * 7)).map_err(|e| e.to_string())?;
 /// assert_eq!(answer, 42);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -55,7 +56,7 @@ impl BlockingSpawner {
     ///
     /// ```
     /// let rt = tokio::runtime::Runtime::new()?;
-    /// let _spawner = tenantpool_core::BlockingSpawner::new(rt.handle().clone());
+    /// let _spawner = tenantpool_core::backend::BlockingSpawner::new(rt.handle().clone());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new(handle: Handle) -> Self {

@@ -16,10 +16,11 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 use crate::backend::Backend;
+use crate::config::CacheSettings;
 use crate::entry::TenantEntry;
 use crate::front::Front;
 use crate::stats::Counters;
-use crate::{CacheSettings, TenantId};
+use crate::TenantId;
 
 /// Only tenants the directory vouched for are cached, so the keys are not an attacker's to
 /// choose: a fast, randomly seeded hasher instead of SipHash. (The failure cache, whose keys

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use diesel_async::AsyncPgConnection;
 use futures_util::stream::{self, StreamExt};
+use tenantpool::directory::async_trait;
 use tenantpool::{
-    async_trait, DatabaseUrl, DirectoryError, Registry, Settings, TenantDirectory, TenantId,
-    TenantTarget,
+    DatabaseUrl, DirectoryError, Registry, Settings, TenantDirectory, TenantId, TenantTarget,
 };
 use tenantpool_loadbench::args::Args;
 use tenantpool_loadbench::memory::MemoryResult;

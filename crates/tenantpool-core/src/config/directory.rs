@@ -1,0 +1,217 @@
+//! The `[directory]` section: static tenants, a template, or both.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{
+    ChainDirectory, PoolOverrides, StaticDirectory, TemplateDirectory, TenantTarget,
+};
+use crate::{ConfigError, DatabaseUrl, SchemaName, TenantId, UrlTemplate};
+
+/// The `[directory]` section of the configuration: static tenants, a template, or both
+/// (static tenants are looked up first).
+///
+/// ```toml
+/// [directory.tenants.acme]
+/// url = "postgres://app@127.0.0.1:5432/tenant_acme"
+/// max_size = 4
+///
+/// [directory.tenants.globex]
+/// url = "postgres://app@127.0.0.1:5432/shared"
+/// schema = "globex"
+///
+/// [directory.template]
+/// url = "postgres://app@127.0.0.1:5432/tenant_{tenant}"
+/// allow = ["initech", "umbrella"]
+/// ```
+///
+/// ```
+/// let settings = tenantpool_core::Settings::from_toml_str(r#"
+///     [directory.tenants.acme]
+///     url = "sqlite://data/acme.db"
+///     create_missing = true
+/// "#)?;
+/// let directory = settings.directory.build()?;
+/// # Ok::<(), tenantpool_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// Tenants listed one by one, by key.
+    pub tenants: BTreeMap<String, StaticTenantConfig>,
+    /// A template for every other tenant.
+    pub template: Option<TemplateConfig>,
+}
+
+/// One statically configured tenant.
+///
+/// ```
+/// let t: tenantpool_core::config::StaticTenantConfig =
+///     serde_json::from_str(r#"{"url": "sqlite://data/a.db", "create_missing": true}"#)?;
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticTenantConfig {
+    /// The database URL.
+    pub url: DatabaseUrl,
+    /// The tenant's schema, for schema-per-tenant isolation.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Create the SQLite file or schema when missing.
+    #[serde(default)]
+    pub create_missing: bool,
+    /// Pool size override.
+    #[serde(default)]
+    pub max_size: Option<usize>,
+    /// Fair-share override.
+    #[serde(default)]
+    pub tenant_max_in_use: Option<usize>,
+    /// Checkout timeout override.
+    #[serde(default, with = "humantime_serde::option")]
+    pub checkout_timeout: Option<Duration>,
+}
+
+/// A templated tenant source.
+///
+/// ```
+/// let t: tenantpool_core::config::TemplateConfig =
+///     serde_json::from_str(r#"{"url": "postgres://h/shared", "schema": "t_{tenant}"}"#)?;
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// URL template (must contain `{tenant}` unless `schema` does); its password never
+    /// prints.
+    pub url: UrlTemplate,
+    /// Schema template, for schema-per-tenant isolation.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Only these tenant keys exist.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Create missing SQLite files or schemas.
+    #[serde(default)]
+    pub create_missing: bool,
+    /// Pool size override for templated tenants.
+    #[serde(default)]
+    pub max_size: Option<usize>,
+    /// Fair-share override for templated tenants.
+    #[serde(default)]
+    pub tenant_max_in_use: Option<usize>,
+    /// Checkout timeout override for templated tenants.
+    #[serde(default, with = "humantime_serde::option")]
+    pub checkout_timeout: Option<Duration>,
+}
+
+impl DirectoryConfig {
+    /// Checks every entry without building anything.
+    ///
+    /// ```
+    /// assert!(tenantpool_core::config::DirectoryConfig::default().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.build().map(drop)
+    }
+
+    /// Builds the directory the section describes.
+    ///
+    /// ```
+    /// let dir = tenantpool_core::config::DirectoryConfig::default().build()?;
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn build(&self) -> Result<ChainDirectory, ConfigError> {
+        let mut listed = StaticDirectory::new();
+        for (key, t) in &self.tenants {
+            let tenant = TenantId::parse(key).map_err(|e| ConfigError::Invalid {
+                setting: "directory.tenants",
+                reason: format!("{key:?}: {e}"),
+            })?;
+            let mut target = match &t.schema {
+                Some(s) => TenantTarget::schema(t.url.clone(), SchemaName::parse(s)?),
+                None => TenantTarget::database(t.url.clone()),
+            };
+            target.create_missing = t.create_missing;
+            target.overrides = PoolOverrides {
+                max_size: t.max_size,
+                tenant_max_in_use: t.tenant_max_in_use,
+                checkout_timeout: t.checkout_timeout,
+            };
+            listed.insert(tenant, target);
+        }
+        let mut chain = ChainDirectory::new().then(listed);
+        if let Some(t) = &self.template {
+            let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?
+                .with_overrides(PoolOverrides {
+                    max_size: t.max_size,
+                    tenant_max_in_use: t.tenant_max_in_use,
+                    checkout_timeout: t.checkout_timeout,
+                });
+            if t.create_missing {
+                dir = dir.creating_missing();
+            }
+            if let Some(allow) = &t.allow {
+                let keys = allow
+                    .iter()
+                    .map(|k| TenantId::parse(k))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ConfigError::Invalid {
+                        setting: "directory.template.allow",
+                        reason: e.to_string(),
+                    })?;
+                dir = dir.try_allow(keys)?;
+            }
+            chain = chain.then(dir);
+        }
+        Ok(chain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TenantDirectory;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn static_tenants_win_over_the_template() {
+        let settings = crate::Settings::from_toml_str(
+            r#"
+            [directory.tenants.acme]
+            url = "sqlite://special/acme.db"
+            max_size = 3
+            [directory.template]
+            url = "sqlite://data/{tenant}.db"
+            "#,
+        )
+        .unwrap();
+        let dir = settings.directory.build().unwrap();
+        let acme = block_on(dir.lookup(&TenantId::parse("acme").unwrap()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(acme.url.database(), Some("special/acme.db"));
+        assert_eq!(acme.overrides.max_size, Some(3));
+        let other = block_on(dir.lookup(&TenantId::parse("zed").unwrap()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(other.url.database(), Some("data/zed.db"));
+    }
+
+    #[test]
+    fn config_rejects_invalid_tenant_keys() {
+        let err = crate::Settings::from_toml_str(
+            "[directory.tenants.\"bad.key\"]\nurl = \"sqlite://a.db\"",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("bad.key"), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `[pool]`: pool sizes, timeouts and connection lifetimes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Pool sizes, timeouts and connection lifetimes.
+///
+/// ```
+/// let p = tenantpool_core::config::PoolSettings::default();
+/// assert_eq!(p.max_size, 10);
+/// assert_eq!(p.checkout_timeout.as_secs(), 5);
+/// assert_eq!(p.affinity_max_delay.as_millis(), 8);
+/// let s = tenantpool_core::Settings::from_toml_str("[pool]\naffinity_max_delay = \"20ms\"")?;
+/// assert_eq!(s.pool.affinity_max_delay.as_millis(), 20);
+/// # Ok::<(), tenantpool_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Most connections one pool holds (idle plus in use). Default 10. A tenant target may
+    /// override it; a pool shared by several tenants takes the size of the tenant that built it.
+    pub max_size: usize,
+    /// Most connections one tenant holds at once in a pool it shares with other tenants
+    /// (schema mode). Default: half of `max_size`, rounded up.
+    pub tenant_max_in_use: Option<usize>,
+    /// How long schema affinity may pass a waiting checkout over in an exhausted shared pool
+    /// (schema mode), handing returned connections to later checkouts already on their
+    /// schemas instead; past it, waiters are served in order. Longer saves more schema
+    /// switches and lets a waiter's latency grow by up to this much; `0s` serves waiters in
+    /// order. Default 8 ms.
+    #[serde(with = "humantime_serde")]
+    pub affinity_max_delay: Duration,
+    /// How long a checkout waits for a connection (pool slot, fair share and budget) before
+    /// failing with [`Error::Exhausted`](crate::Error::Exhausted). Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub checkout_timeout: Duration,
+    /// How long opening one connection may take. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// An idle connection is closed after this long unused. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A connection is closed once it is this old, at its next return or reap. Default 30 min.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// How long a request waits for its tenant to start (directory lookup, first connection,
+    /// schema check, start hook) before it gets [`Error::Exhausted`](crate::Error::Exhausted);
+    /// the start itself goes on, and later requests join it. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub start_timeout: Duration,
+    /// A connection idle for longer than this is checked with a round trip before it is
+    /// handed out; one used more recently is checked only locally (transaction state,
+    /// abandoned statements, and on PostgreSQL the socket). MySQL cannot see a closed socket
+    /// locally: a connection the server closed while it was idle for less than this fails the
+    /// one request that next uses it, and is then discarded. `0s` validates every checkout.
+    /// Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub validate_after_idle: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            tenant_max_in_use: None,
+            affinity_max_delay: Duration::from_millis(8),
+            checkout_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_lifetime: Duration::from_secs(30 * 60),
+            start_timeout: Duration::from_secs(30),
+            validate_after_idle: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! A tenant's target: the database it lives in, how it is isolated there, and its pool
+//! overrides.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DatabaseUrl, Isolation, SchemaName};
+
+/// Where one tenant's data lives, and per-tenant pool overrides.
+///
+/// ```
+/// use tenantpool_core::{DatabaseUrl, TenantTarget};
+///
+/// let target = TenantTarget::database(DatabaseUrl::parse("postgres://app@db/tenant_acme")?)
+///     .with_max_size(4);
+/// assert_eq!(target.overrides.max_size, Some(4));
+/// # Ok::<(), tenantpool_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantTarget {
+    /// The database to connect to. Tenants with equal URLs share a pool.
+    pub url: DatabaseUrl,
+    /// Own database, or a schema in a shared one.
+    pub isolation: Isolation,
+    /// Create the tenant's SQLite file, or its schema in schema mode, when it does not exist.
+    /// Databases themselves are never created.
+    pub create_missing: bool,
+    /// Per-tenant pool settings.
+    pub overrides: PoolOverrides,
+}
+
+impl TenantTarget {
+    /// A tenant with a database of its own.
+    ///
+    /// ```
+    /// use tenantpool_core::{DatabaseUrl, Isolation, TenantTarget};
+    /// let t = TenantTarget::database(DatabaseUrl::parse("sqlite://data/acme.db")?);
+    /// assert_eq!(t.isolation, Isolation::Database);
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn database(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            isolation: Isolation::Database,
+            create_missing: false,
+            overrides: PoolOverrides::default(),
+        }
+    }
+
+    /// A tenant with a schema in a shared database.
+    ///
+    /// ```
+    /// use tenantpool_core::{DatabaseUrl, SchemaName, TenantTarget};
+    /// let t = TenantTarget::schema(
+    ///     DatabaseUrl::parse("postgres://app@db/shared")?,
+    ///     SchemaName::parse("tenant_acme")?,
+    /// );
+    /// assert!(t.isolation.schema().is_some());
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn schema(url: DatabaseUrl, schema: SchemaName) -> Self {
+        Self {
+            isolation: Isolation::Schema(schema),
+            ..Self::database(url)
+        }
+    }
+
+    /// Creates the SQLite file or schema on first use when missing.
+    ///
+    /// ```
+    /// use tenantpool_core::{DatabaseUrl, TenantTarget};
+    /// let t = TenantTarget::database(DatabaseUrl::parse("sqlite://d/a.db")?).creating_missing();
+    /// assert!(t.create_missing);
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn creating_missing(mut self) -> Self {
+        self.create_missing = true;
+        self
+    }
+
+    /// Overrides the pool size for this tenant's pool.
+    ///
+    /// ```
+    /// use tenantpool_core::{DatabaseUrl, TenantTarget};
+    /// let t = TenantTarget::database(DatabaseUrl::parse("sqlite://d/a.db")?).with_max_size(2);
+    /// assert_eq!(t.overrides.max_size, Some(2));
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn with_max_size(mut self, max_size: usize) -> Self {
+        self.overrides.max_size = Some(max_size);
+        self
+    }
+
+    /// Overrides the whole set of pool settings for this tenant.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenantpool_core::directory::PoolOverrides;
+    /// use tenantpool_core::{DatabaseUrl, TenantTarget};
+    /// let mut o = PoolOverrides::default();
+    /// o.checkout_timeout = Some(Duration::from_millis(500));
+    /// let t = TenantTarget::database(DatabaseUrl::parse("sqlite://d/a.db")?).with_overrides(o);
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn with_overrides(mut self, overrides: PoolOverrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+}
+
+/// Per-tenant pool settings; `None` takes the registry's [`PoolSettings`](crate::config::PoolSettings).
+///
+/// ```
+/// let o = tenantpool_core::directory::PoolOverrides::default();
+/// assert!(o.max_size.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolOverrides {
+    /// Pool size.
+    pub max_size: Option<usize>,
+    /// Fair share of this tenant in a shared pool.
+    pub tenant_max_in_use: Option<usize>,
+    /// Checkout timeout.
+    #[serde(with = "humantime_serde::option")]
+    pub checkout_timeout: Option<Duration>,
+}
