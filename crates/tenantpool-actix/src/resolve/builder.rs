@@ -314,20 +314,24 @@ impl ResolverBuilder {
         if let Some(by) = ResolvedBy::built_in(name) {
             return Ok(Source::BuiltIn(by));
         }
-        self.order
+        let closure = self
+            .order
             .iter()
-            .find(|s| matches!(s, Source::Custom(n, _) if &**n == name))
-            .cloned()
-            .ok_or_else(|| {
-                let built_in: Vec<&str> = ResolvedBy::BUILT_IN.iter().map(|by| by.name()).collect();
-                invalid(
+            .find(|s| matches!(s, Source::Custom(n, _) if &**n == name));
+        match closure {
+            Some(source) => Ok(source.clone()),
+            None => {
+                let built_in: Vec<&str> =
+                    ResolvedBy::BUILT_IN.iter().map(ResolvedBy::name).collect();
+                Err(invalid(
                     "resolve.sources",
                     format!(
                         "{name:?} is not {} or a registered closure",
                         built_in.join(", ")
                     ),
-                )
-            })
+                ))
+            }
+        }
     }
 }
 

@@ -96,14 +96,7 @@ impl ResolveConfig {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_config(config: &config::Config) -> Result<Self, SetupError> {
-        match config.get::<Self>("resolve") {
-            Ok(section) => Ok(section),
-            Err(config::ConfigError::NotFound(_)) => Ok(Self::default()),
-            Err(e) => Err(SetupError::Load {
-                section: "resolve",
-                reason: e.to_string(),
-            }),
-        }
+        SetupError::load_section(config, "resolve")
     }
 }
 

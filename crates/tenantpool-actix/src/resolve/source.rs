@@ -47,8 +47,10 @@ impl Source {
         let by = match self {
             Self::BuiltIn(by) => by,
             Self::Custom(name, resolve) => {
-                let source = ResolvedBy::Custom(name.clone());
-                return Ok(resolve(req)?.map(|tenant| Resolved::new(tenant, source)));
+                let found = resolve(req)?;
+                return Ok(
+                    found.map(|tenant| Resolved::new(tenant, ResolvedBy::Custom(name.clone())))
+                );
             }
         };
         let tenant = match by {
