@@ -77,14 +77,7 @@ impl AdminConfig {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_config(config: &config::Config) -> Result<Self, SetupError> {
-        match config.get::<Self>("admin") {
-            Ok(section) => Ok(section),
-            Err(config::ConfigError::NotFound(_)) => Ok(Self::default()),
-            Err(e) => Err(SetupError::Load {
-                section: "admin",
-                reason: e.to_string(),
-            }),
-        }
+        SetupError::load_section(config, "admin")
     }
 }
 

@@ -103,3 +103,20 @@ pub enum SetupError {
         reason: String,
     },
 }
+
+impl SetupError {
+    /// Reads the `[section]` of `config`, or the defaults when the section is absent.
+    pub(crate) fn load_section<T>(config: &config::Config, section: &'static str) -> Result<T, Self>
+    where
+        T: serde::de::DeserializeOwned + Default,
+    {
+        match config.get::<T>(section) {
+            Ok(loaded) => Ok(loaded),
+            Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
+            Err(e) => Err(Self::Load {
+                section,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}

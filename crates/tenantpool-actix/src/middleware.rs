@@ -94,7 +94,9 @@ where
     }
 }
 
-/// The service [`ResolveTenant`] wraps around the inner one.
+/// The service [`ResolveTenant`] wraps around the inner one: public because the `Transform`
+/// impl names it, hidden because no one else needs to.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct ResolveTenantService<S> {
     service: Rc<S>,
