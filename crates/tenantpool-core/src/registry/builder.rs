@@ -74,7 +74,7 @@ impl<C: Backend> RegistryBuilder<C> {
     ///
     /// ```
     /// # use tenantpool_core::*;
-    /// let budgets = Budgets::new(BudgetSettings::default());
+    /// let budgets = Budgets::new(config::BudgetSettings::default());
     /// let a = Registry::<SqliteConnection>::builder(Settings::default()).budgets(budgets.clone());
     /// ```
     pub fn budgets(mut self, budgets: Budgets) -> Self {
