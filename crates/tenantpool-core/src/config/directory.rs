@@ -1,7 +1,6 @@
 //! The `[directory]` section: static tenants, a template, or both.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,15 +62,10 @@ pub struct StaticTenantConfig {
     /// Create the SQLite file or schema when missing.
     #[serde(default)]
     pub create_missing: bool,
-    /// Pool size override.
-    #[serde(default)]
-    pub max_size: Option<usize>,
-    /// Fair-share override.
-    #[serde(default)]
-    pub tenant_max_in_use: Option<usize>,
-    /// Checkout timeout override.
-    #[serde(default, with = "humantime_serde::option")]
-    pub checkout_timeout: Option<Duration>,
+    /// Pool overrides for this tenant (`max_size`, `tenant_max_in_use`, `checkout_timeout`),
+    /// written inline in the tenant's table.
+    #[serde(flatten)]
+    pub overrides: PoolOverrides,
 }
 
 /// A templated tenant source.
@@ -96,15 +90,10 @@ pub struct TemplateConfig {
     /// Create missing SQLite files or schemas.
     #[serde(default)]
     pub create_missing: bool,
-    /// Pool size override for templated tenants.
-    #[serde(default)]
-    pub max_size: Option<usize>,
-    /// Fair-share override for templated tenants.
-    #[serde(default)]
-    pub tenant_max_in_use: Option<usize>,
-    /// Checkout timeout override for templated tenants.
-    #[serde(default, with = "humantime_serde::option")]
-    pub checkout_timeout: Option<Duration>,
+    /// Pool overrides for templated tenants (`max_size`, `tenant_max_in_use`,
+    /// `checkout_timeout`), written inline in the section.
+    #[serde(flatten)]
+    pub overrides: PoolOverrides,
 }
 
 impl DirectoryConfig {
@@ -135,21 +124,13 @@ impl DirectoryConfig {
                 None => TenantTarget::database(t.url.clone()),
             };
             target.create_missing = t.create_missing;
-            target.overrides = PoolOverrides {
-                max_size: t.max_size,
-                tenant_max_in_use: t.tenant_max_in_use,
-                checkout_timeout: t.checkout_timeout,
-            };
+            target.overrides = t.overrides.clone();
             listed.insert(tenant, target);
         }
         let mut chain = ChainDirectory::new().then(listed);
         if let Some(t) = &self.template {
             let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?
-                .with_overrides(PoolOverrides {
-                    max_size: t.max_size,
-                    tenant_max_in_use: t.tenant_max_in_use,
-                    checkout_timeout: t.checkout_timeout,
-                });
+                .with_overrides(t.overrides.clone());
             if t.create_missing {
                 dir = dir.creating_missing();
             }
@@ -204,6 +185,62 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(other.url.database(), Some("data/zed.db"));
+    }
+
+    #[test]
+    fn overrides_are_read_inline_and_typos_are_rejected() {
+        let settings = crate::Settings::from_toml_str(
+            r#"
+            [directory.tenants.acme]
+            url = "sqlite://a.db"
+            tenant_max_in_use = 2
+            checkout_timeout = "750ms"
+            [directory.template]
+            url = "sqlite://data/{tenant}.db"
+            max_size = 5
+            "#,
+        )
+        .unwrap();
+        let acme = &settings.directory.tenants["acme"].overrides;
+        assert_eq!(acme.tenant_max_in_use, Some(2));
+        assert_eq!(
+            acme.checkout_timeout,
+            Some(std::time::Duration::from_millis(750))
+        );
+        let template = settings.directory.template.as_ref().unwrap();
+        assert_eq!(template.overrides.max_size, Some(5));
+
+        for (bad, typo) in [
+            (
+                "[directory.tenants.acme]\nurl = \"sqlite://a.db\"\nmax_sise = 3",
+                "max_sise",
+            ),
+            (
+                "[directory.template]\nurl = \"sqlite://{tenant}.db\"\ncheckout_timout = \"1s\"",
+                "checkout_timout",
+            ),
+        ] {
+            let err = crate::Settings::from_toml_str(bad).unwrap_err();
+            assert!(err.to_string().contains(typo), "{err}");
+        }
+    }
+
+    #[test]
+    fn overrides_given_as_strings_parse_as_environment_variables_are() {
+        // The environment source gives every value as a string.
+        let cfg = config::Config::builder()
+            .set_override("directory.template.url", "sqlite://data/{tenant}.db")
+            .unwrap()
+            .set_override("directory.template.max_size", "4")
+            .unwrap()
+            .set_override("directory.template.tenant_max_in_use", "2")
+            .unwrap()
+            .build()
+            .unwrap();
+        let s = crate::Settings::from_config(&cfg).unwrap();
+        let overrides = s.directory.template.unwrap().overrides;
+        assert_eq!(overrides.max_size, Some(4));
+        assert_eq!(overrides.tenant_max_in_use, Some(2));
     }
 
     #[test]

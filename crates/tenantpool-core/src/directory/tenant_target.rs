@@ -120,10 +120,33 @@ impl TenantTarget {
 #[serde(default, deny_unknown_fields)]
 pub struct PoolOverrides {
     /// Pool size.
+    #[serde(deserialize_with = "count")]
     pub max_size: Option<usize>,
     /// Fair share of this tenant in a shared pool.
+    #[serde(deserialize_with = "count")]
     pub tenant_max_in_use: Option<usize>,
     /// Checkout timeout.
     #[serde(with = "humantime_serde::option")]
     pub checkout_timeout: Option<Duration>,
+}
+
+/// A count written as a number or as a string: configuration sections flatten these overrides
+/// into their tables, and a flattened field sees environment values as the strings they are
+/// (the config crate converts strings to numbers only for fields it deserializes directly).
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(usize),
+        Text(String),
+    }
+    match Option::<Count>::deserialize(d)? {
+        None => Ok(None),
+        Some(Count::Number(n)) => Ok(Some(n)),
+        Some(Count::Text(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a count: {e}"))),
+    }
 }
