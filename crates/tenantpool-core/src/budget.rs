@@ -4,10 +4,12 @@
 //! it back only when it is closed (for PostgreSQL, when its driver task has closed the socket).
 //! The permit lives inside the connection, so no path can forget to return it.
 //!
-//! When the budget is full, a creator first asks the other pools on the server to close their
-//! least recently used idle connection (a *steal*), then waits. While creators wait, a guard
-//! that returns a connection to a pool nobody is waiting on closes it instead, so that its
-//! permit passes to the waiter instead of sitting idle.
+//! When the budget is full, a creator first closes an idle connection on the server (a
+//! *steal*: the idle connection of the least busy pool, the requester's own included, the
+//! longest idle among equals), then waits, retrying the steal while it waits. While creators
+//! wait, a guard that returns a connection to a pool nobody is waiting on closes it instead
+//! (see `SharedPool::put_back`), so that its permit passes to the waiter instead of sitting
+//! idle.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -208,8 +210,8 @@ impl ServerBudget {
         }
     }
 
-    /// Closes the least recently returned idle connection on this server, if it has been idle
-    /// for at least `idle_for`.
+    /// Closes one idle connection on this server that has been idle for at least `idle_for`:
+    /// the least busy pool's longest idle one.
     fn steal_one(&self, idle_for: Duration) -> bool {
         let candidates: Vec<Arc<dyn IdleSource>> = lock(&self.members)
             .iter()

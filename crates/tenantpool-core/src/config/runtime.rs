@@ -30,10 +30,8 @@ impl RuntimeSettings {
     ///
     /// Every query wakes the I/O thread that drives its connection, and that thread wakes the
     /// worker with the answer. A second I/O thread shortens neither wake-up and adds its own
-    /// (a tokio worker that finds work wakes an idle sibling to steal from it). On a 2-core
-    /// machine, two I/O threads served 6 % fewer requests than one at 10 µs more CPU per
-    /// request (docs/benchmarks.md); one I/O thread spent 37 % of a core driving 7,300
-    /// queries/s there, so larger machines get one per four cores.
+    /// (a tokio worker that finds work wakes an idle sibling to steal from it), so the runtime
+    /// stays small; docs/benchmarks.md has the measurements behind the ratio.
     ///
     /// ```
     /// assert!(tenantpool_core::config::RuntimeSettings::default_io_threads() >= 1);
