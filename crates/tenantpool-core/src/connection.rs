@@ -140,6 +140,13 @@ impl<C: Backend> PooledConnection<C> {
         self.obj.is_lost()
     }
 
+    /// Whether the tenant has a schema (schema mode) and the connection is not provably on it.
+    pub(crate) fn needs_schema_switch(&self) -> bool {
+        self.entry
+            .schema()
+            .is_some_and(|schema| !self.obj.schema.as_ref().is_some_and(|s| s.same(schema)))
+    }
+
     /// Puts the connection on the tenant's schema (schema mode), skipping the round trip when
     /// it provably is already there.
     pub(crate) async fn switch_to_tenant_schema(&mut self) -> Result<(), Error> {

@@ -25,8 +25,10 @@ pub(super) async fn checkout<C: Backend>(
     entry: Arc<TenantEntry<C>>,
 ) -> Result<PooledConnection<C>, Error> {
     let mut conn = checkout_raw(entry).await?;
-    if conn.entry().schema().is_some() {
-        // Boxed: only a switch pays for it, and it already pays a round trip.
+    // Checked before the future is built: a connection already on the tenant's schema (the
+    // common case under affinity) costs no allocation. Boxed, since only a switch pays for it,
+    // and a switch pays a round trip anyway.
+    if conn.needs_schema_switch() {
         Box::pin(conn.switch_to_tenant_schema()).await?;
     }
     let pool = conn.entry().pool();
