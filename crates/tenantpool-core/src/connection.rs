@@ -147,9 +147,14 @@ impl<C: Backend> PooledConnection<C> {
             .is_some_and(|schema| !self.obj.schema.as_ref().is_some_and(|s| s.same(schema)))
     }
 
+    /// The checkout's entry, for a retry after this connection turned out lost.
+    pub(crate) fn entry_arc(&self) -> Arc<TenantEntry<C>> {
+        self.entry.clone()
+    }
+
     /// Puts the connection on the tenant's schema (schema mode), skipping the round trip when
     /// it provably is already there.
-    pub(crate) async fn switch_to_tenant_schema(&mut self) -> Result<(), Error> {
+    pub(crate) async fn switch_to_tenant_schema(&mut self) -> Result<(), SetupFailure> {
         match self.entry.schema() {
             Some(schema) => switch(&mut self.obj, &self.entry, schema).await,
             None => Ok(()),
@@ -157,9 +162,36 @@ impl<C: Backend> PooledConnection<C> {
     }
 
     /// Puts the connection on `schema`, skipping the round trip when it provably is already.
-    pub(crate) async fn switch_to(&mut self, schema: &SchemaName) -> Result<(), Error> {
+    pub(crate) async fn switch_to(&mut self, schema: &SchemaName) -> Result<(), SetupFailure> {
         switch(&mut self.obj, &self.entry, schema).await
     }
+
+    /// A failure of the registry's own statement on this connection (a schema check or
+    /// switch) before the guard is handed over. The connection is marked for discarding;
+    /// `lost` says whether the connection to the server was lost (the statement itself was
+    /// fine, and another connection may serve the checkout).
+    pub(crate) fn setup_failed(
+        &mut self,
+        what: &str,
+        error: &diesel::result::Error,
+    ) -> SetupFailure {
+        self.obj.discard = true;
+        SetupFailure {
+            lost: crate::is_connection_error(error) || self.obj.is_lost(),
+            error: Error::Setup {
+                tenant: self.entry.tenant().clone(),
+                reason: self.entry.pool().url.redact(&format!("{what}: {error}")),
+            },
+        }
+    }
+}
+
+/// A registry statement failed on a connection before its guard was handed over.
+pub(crate) struct SetupFailure {
+    /// The connection was lost (closed socket, terminated backend): retry on another one.
+    pub(crate) lost: bool,
+    /// The error to report when no retry is left.
+    pub(crate) error: Error,
 }
 
 /// The tracked schema is cleared *before* the switch and set only after it succeeded, so a
@@ -168,7 +200,7 @@ async fn switch<C: Backend>(
     obj: &mut PoolObject<C>,
     entry: &TenantEntry<C>,
     schema: &SchemaName,
-) -> Result<(), Error> {
+) -> Result<(), SetupFailure> {
     let pooled = &mut **obj;
     if pooled.schema.as_ref().is_some_and(|s| s.same(schema)) {
         return Ok(());
@@ -182,12 +214,15 @@ async fn switch<C: Backend>(
         }
         Err(e) => {
             pooled.discard = true;
-            Err(Error::Setup {
-                tenant: entry.tenant().clone(),
-                reason: entry
-                    .pool()
-                    .url
-                    .redact(&format!("switching to schema {schema} failed: {e}")),
+            Err(SetupFailure {
+                lost: crate::is_connection_error(&e) || pooled.is_lost(),
+                error: Error::Setup {
+                    tenant: entry.tenant().clone(),
+                    reason: entry
+                        .pool()
+                        .url
+                        .redact(&format!("switching to schema {schema} failed: {e}")),
+                },
             })
         }
     }

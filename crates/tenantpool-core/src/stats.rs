@@ -57,6 +57,9 @@ counters! {
     /// Connections closed at return because they were dirty (open transaction, broken
     /// transaction manager, dropped during a panic, or marked by the user).
     discarded_dirty,
+    /// Connections found lost by the registry's own statement (a schema switch or check)
+    /// before they were handed over; the checkout went on with another connection.
+    lost_before_handover,
     /// Idle connections found broken at checkout (closed socket, failed ping).
     discarded_broken,
     /// Connections closed at return so that a waiting creator on the same server could open

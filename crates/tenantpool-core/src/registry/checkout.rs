@@ -20,6 +20,12 @@ use crate::pool::PoolObject;
 use crate::stats::Counters;
 use crate::{Error, PooledConnection, SchemaName};
 
+/// How many more connections a checkout tries after the one it got turned out lost before it
+/// was handed over (a backend terminated while idle, a failover): the server is up, so the
+/// client should not see the dead connection. An unreachable server still fails the retry's
+/// connect, with a 503.
+pub(super) const LOST_RETRIES: usize = 3;
+
 /// The hot path: a checkout plus, in schema mode, the schema guarantee.
 pub(super) async fn checkout<C: Backend>(
     entry: Arc<TenantEntry<C>>,
@@ -29,12 +35,39 @@ pub(super) async fn checkout<C: Backend>(
     // common case under affinity) costs no allocation. Boxed, since only a switch pays for it,
     // and a switch pays a round trip anyway.
     if conn.needs_schema_switch() {
-        Box::pin(conn.switch_to_tenant_schema()).await?;
+        conn = Box::pin(switch_or_retry(conn)).await?;
     }
     let pool = conn.entry().pool();
     Counters::bump(&pool.counters.checkouts);
     pool.warm();
     Ok(conn)
+}
+
+/// Puts a checked-out connection on its tenant's schema; when the connection turns out lost,
+/// discards it and checks out another, at most [`LOST_RETRIES`] times.
+async fn switch_or_retry<C: Backend>(
+    mut conn: PooledConnection<C>,
+) -> Result<PooledConnection<C>, Error> {
+    let mut retries = 0;
+    loop {
+        match conn.switch_to_tenant_schema().await {
+            Ok(()) => return Ok(conn),
+            Err(failure) if failure.lost && retries < LOST_RETRIES => {
+                retries += 1;
+                let entry = conn.entry_arc();
+                Counters::bump(&entry.pool().counters.lost_before_handover);
+                tracing::info!(
+                    tenant = %entry.tenant(),
+                    target_db = %entry.pool().url,
+                    retries,
+                    "a connection was lost before it was handed over; checking out another"
+                );
+                drop(conn);
+                conn = checkout_raw(entry).await?;
+            }
+            Err(failure) => return Err(failure.error),
+        }
+    }
 }
 
 /// Fair share, then a pool connection, within the checkout timeout; no schema switch.

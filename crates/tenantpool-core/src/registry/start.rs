@@ -25,17 +25,19 @@ use moka::policy::EvictionPolicy;
 use tracing::Instrument as _;
 
 use super::cache::TenantCache;
-use super::checkout::checkout_raw;
+use super::checkout::{checkout_raw, LOST_RETRIES};
 use super::init::TenantInit;
 use super::pools::Pools;
 use crate::admission::{Admission, Verdict};
 use crate::backend::Backend;
 use crate::backoff::backoff_for;
+use crate::connection::SetupFailure;
 use crate::entry::TenantEntry;
 use crate::lock::lock;
 use crate::stats::Counters;
 use crate::{
-    BackendKind, ConfigError, Error, Isolation, Settings, TenantDirectory, TenantId, TenantTarget,
+    BackendKind, ConfigError, Error, Isolation, PooledConnection, Settings, TenantDirectory,
+    TenantId, TenantTarget,
 };
 
 type StartFuture<C> = Shared<BoxFuture<'static, Result<Arc<TenantEntry<C>>, Error>>>;
@@ -259,22 +261,22 @@ impl<C: Backend> Starts<C> {
         })?;
         let entry = Arc::new(TenantEntry::new(tenant, &target, pool, &self.settings.pool));
 
-        let mut conn = checkout_raw(entry.clone()).await?;
-        if let Isolation::Schema(schema) = &target.isolation {
-            let exists = Backend::ensure_schema(&mut *conn, schema, target.create_missing)
-                .await
-                .map_err(|e| Error::Setup {
-                    tenant: tenant.clone(),
-                    reason: target.url.redact(&format!("checking schema {schema}: {e}")),
-                })?;
-            if !exists {
-                return Err(Error::SchemaMissing {
-                    tenant: tenant.clone(),
-                    schema: schema.clone(),
-                });
+        let mut retries = 0;
+        let conn = loop {
+            let mut conn = checkout_raw(entry.clone()).await?;
+            match prepare_first(&mut conn, tenant, &target).await {
+                Ok(()) => break conn,
+                Err(failure) if failure.lost && retries < LOST_RETRIES => {
+                    retries += 1;
+                    Counters::bump(&self.counters.lost_before_handover);
+                    tracing::info!(
+                        retries,
+                        "the first connection was lost before the start used it; trying another"
+                    );
+                }
+                Err(failure) => return Err(failure.error),
             }
-            conn.switch_to(schema).await?;
-        }
+        };
         match &self.init {
             Some(init) => init
                 .init(tenant.clone(), conn)
@@ -287,6 +289,32 @@ impl<C: Backend> Starts<C> {
         }
         Ok(entry)
     }
+}
+
+/// In schema mode, checks (or creates) the tenant's schema on the start's first connection and
+/// switches to it.
+async fn prepare_first<C: Backend>(
+    conn: &mut PooledConnection<C>,
+    tenant: &TenantId,
+    target: &TenantTarget,
+) -> Result<(), SetupFailure> {
+    let Isolation::Schema(schema) = &target.isolation else {
+        return Ok(());
+    };
+    let exists = match Backend::ensure_schema(&mut **conn, schema, target.create_missing).await {
+        Ok(exists) => exists,
+        Err(e) => return Err(conn.setup_failed(&format!("checking schema {schema}"), &e)),
+    };
+    if !exists {
+        return Err(SetupFailure {
+            lost: false,
+            error: Error::SchemaMissing {
+                tenant: tenant.clone(),
+                schema: schema.clone(),
+            },
+        });
+    }
+    conn.switch_to(schema).await
 }
 
 /// Refuses a target this registry's backend cannot serve.
