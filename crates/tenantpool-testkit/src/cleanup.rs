@@ -15,7 +15,8 @@ use crate::error::Error;
 /// How long a `Drop` waits for its cleanup thread before leaving it behind.
 const DROP_WAIT: Duration = Duration::from_secs(30);
 
-type Action = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send>;
+type Action =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send + Sync>;
 
 /// One cleanup action, run once: by [`Cleanup::run`] or, failing that, on drop.
 pub(crate) struct Cleanup {
@@ -27,7 +28,7 @@ impl Cleanup {
     /// `action` must open its own connection: it may run on a runtime of its own.
     pub(crate) fn new<F, Fut>(what: String, action: F) -> Self
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         Self {

@@ -54,7 +54,8 @@
 //! # }
 //! ```
 //!
-//! Also: [`wait_until`] for bounded polling, [`reserve`] to keep the connections of parallel
+//! Also: [`HangingServer`] and [`refused_port`] for servers that hang or refuse,
+//! [`wait_until`] for bounded polling, [`reserve`] to keep the connections of parallel
 //! tests within the server's limit, [`unavailable`] to apply the CI rule to anything else a
 //! test needs. See docs/testing.md in the repository for a complete walk-through.
 #![warn(missing_docs)]
@@ -65,6 +66,7 @@ mod address;
 mod ci;
 mod cleanup;
 mod error;
+mod faults;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod names;
@@ -80,6 +82,7 @@ mod wait;
 
 pub use crate::ci::{ci, unavailable};
 pub use crate::error::{BoxError, Error};
+pub use crate::faults::{refused_port, HangingServer};
 #[cfg(feature = "mysql")]
 pub use crate::mysql::MySqlServer;
 pub use crate::names::unique;

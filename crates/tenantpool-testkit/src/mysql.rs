@@ -118,7 +118,7 @@ impl MySqlServer {
     /// # Ok(()) }
     /// ```
     pub async fn kill(&self, connection_id: i64) -> Result<(), Error> {
-        self.execute(&format!("KILL CONNECTION {connection_id}"))
+        self.run_sql(&format!("KILL CONNECTION {connection_id}"))
             .await
     }
 
@@ -137,7 +137,7 @@ impl MySqlServer {
 
     /// An account named `name` with every privilege, dropped with the returned tag.
     async fn account(&self, name: &str, identified: &str) -> Result<Tag, Error> {
-        self.execute(&format!(
+        self.run_sql(&format!(
             "DROP USER IF EXISTS '{name}'@'%'; CREATE USER '{name}'@'%'{identified}; \
              GRANT ALL ON *.* TO '{name}'@'%'"
         ))
@@ -146,7 +146,7 @@ impl MySqlServer {
         let cleanup = Cleanup::new(format!("account {name}"), move || async move {
             <MySqlServer as TestServer>::connect(base.base())
                 .await?
-                .execute(&format!("DROP USER IF EXISTS '{user}'@'%'"))
+                .run_sql(&format!("DROP USER IF EXISTS '{user}'@'%'"))
                 .await
         });
         Ok(Tag::new(name.to_string(), Some(cleanup)))
@@ -208,7 +208,7 @@ impl TestServer for MySqlServer {
         self.account(&crate::unique(prefix), "").await
     }
 
-    async fn execute(&self, sql: &str) -> Result<(), Error> {
+    async fn run_sql(&self, sql: &str) -> Result<(), Error> {
         self.conn()
             .await?
             .query_drop(sql)
@@ -216,7 +216,7 @@ impl TestServer for MySqlServer {
             .map_err(|e| Error::query(sql, e))
     }
 
-    async fn execute_in(&self, database: &str, sql: &str) -> Result<(), Error> {
+    async fn run_sql_in(&self, database: &str, sql: &str) -> Result<(), Error> {
         let mut conn = open(&format!("{}/{database}", self.url.base())).await?;
         let done = conn.query_drop(sql).await;
         let _ = conn.disconnect().await;
@@ -310,7 +310,7 @@ impl TestServer for MySqlServer {
     }
 
     async fn create_database(&self, name: &str) -> Result<(), Error> {
-        self.execute(&format!("CREATE DATABASE `{name}`")).await
+        self.run_sql(&format!("CREATE DATABASE `{name}`")).await
     }
 
     async fn ensure_databases(&self, names: &[String]) -> Result<(), Error> {
@@ -321,12 +321,12 @@ impl TestServer for MySqlServer {
         if sql.is_empty() {
             return Ok(());
         }
-        self.execute(&sql).await
+        self.run_sql(&sql).await
     }
 
     async fn drop_database(&self, name: &str) -> Result<(), Error> {
         // A session still holding a lock in it would otherwise make the drop wait a year.
-        self.execute(&format!(
+        self.run_sql(&format!(
             "SET SESSION lock_wait_timeout = 10; DROP DATABASE IF EXISTS `{name}`"
         ))
         .await

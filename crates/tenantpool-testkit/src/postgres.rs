@@ -121,13 +121,13 @@ impl PgServer {
     /// let db = server.throwaway_database("tp_orders").await?;
     /// let schema = server.throwaway_schema(db.name(), "acme").await?;
     /// server
-    ///     .execute_in(db.name(), &format!("CREATE TABLE \"{}\".t (id int)", schema.name()))
+    ///     .run_sql_in(db.name(), &format!("CREATE TABLE \"{}\".t (id int)", schema.name()))
     ///     .await?;
     /// # Ok(()) }
     /// ```
     pub async fn throwaway_schema(&self, database: &str, prefix: &str) -> Result<Database, Error> {
         let name = crate::unique(prefix);
-        self.execute_in(database, &format!("CREATE SCHEMA \"{name}\""))
+        self.run_sql_in(database, &format!("CREATE SCHEMA \"{name}\""))
             .await?;
         let (base, db, schema) = (self.url.clone(), database.to_string(), name.clone());
         let cleanup = Cleanup::new(format!("schema {name} of {database}"), move || async move {
@@ -191,14 +191,14 @@ impl TestServer for PgServer {
         Ok(Tag::new(crate::unique(prefix), None))
     }
 
-    async fn execute(&self, sql: &str) -> Result<(), Error> {
+    async fn run_sql(&self, sql: &str) -> Result<(), Error> {
         self.client
             .batch_execute(sql)
             .await
             .map_err(|e| Error::query(sql, e))
     }
 
-    async fn execute_in(&self, database: &str, sql: &str) -> Result<(), Error> {
+    async fn run_sql_in(&self, database: &str, sql: &str) -> Result<(), Error> {
         let (client, driver) = connect(&self.url(database, ADMIN_TAG)).await?;
         let done = client.batch_execute(sql).await;
         drop(client);
@@ -288,7 +288,7 @@ impl TestServer for PgServer {
     }
 
     async fn create_database(&self, name: &str) -> Result<(), Error> {
-        self.execute(&format!("CREATE DATABASE \"{name}\"")).await
+        self.run_sql(&format!("CREATE DATABASE \"{name}\"")).await
     }
 
     async fn ensure_databases(&self, names: &[String]) -> Result<(), Error> {
@@ -302,13 +302,13 @@ impl TestServer for PgServer {
             .map(|r| r.get::<_, String>(0))
             .collect();
         for name in names.iter().filter(|n| !have.contains(*n)) {
-            self.execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+            self.run_sql(&format!("CREATE DATABASE \"{name}\"")).await?;
         }
         Ok(())
     }
 
     async fn drop_database(&self, name: &str) -> Result<(), Error> {
-        self.execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        self.run_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await
     }
 

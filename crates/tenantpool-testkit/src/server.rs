@@ -81,11 +81,11 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     fn tag(&self, prefix: &str) -> impl Future<Output = Result<Tag, Error>> + Send;
 
     /// Runs `sql` (one or more statements) as the admin.
-    fn execute(&self, sql: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    fn run_sql(&self, sql: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Runs `sql` (one or more statements) as the admin, in `database`, on a connection of
     /// its own.
-    fn execute_in(
+    fn run_sql_in(
         &self,
         database: &str,
         sql: &str,
@@ -221,7 +221,7 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
     /// use tenantpool_testkit::TestServer;
     /// let db = server.throwaway_database("tp_orders").await?;
-    /// server.execute_in(db.name(), "CREATE TABLE t (id int)").await?;
+    /// server.run_sql_in(db.name(), "CREATE TABLE t (id int)").await?;
     /// # Ok(()) }
     /// ```
     fn throwaway_database(
