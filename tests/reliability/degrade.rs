@@ -7,30 +7,33 @@ use std::time::{Duration, Instant};
 
 use tenantpool::{DatabaseUrl, Registry, Settings, StaticDirectory, TenantId, TenantTarget};
 
+use tenantpool_testkit::{refused_port, Error, HangingServer, PgServer, TestServer};
+
 use crate::app::{self, Pg};
-use crate::support::{self, client, get, percentiles, PgAdmin};
+use crate::support::{self, client, get, percentiles};
 
 #[actix_web::test]
-async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() {
+async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() -> Result<(), Error>
+{
     let _heavy = support::heavy().await;
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let app_name = support::unique("degrade");
-    let db = "tpr_degrade_lit".to_string();
-    admin.ensure_databases(std::slice::from_ref(&db)).await;
-    let (hole, hole_task) = support::black_hole().await;
-    let refused = support::refused_port();
+    let app_name = admin.tag("tpr_degrade").await?;
+    let db = admin.throwaway_database("tpr_degrade_lit").await?;
+    let hole = HangingServer::start().await?;
+    let refused = refused_port()?;
     let target = |url: String| TenantTarget::database(DatabaseUrl::parse(&url).expect("url"));
     let directory = StaticDirectory::new()
         .with(
             TenantId::parse("lit").expect("key"),
-            target(support::pg_url(&db, &app_name)),
+            target(admin.url(db.name(), &app_name)),
         )
         .with(
             TenantId::parse("dark").expect("key"),
             target(format!(
-                "postgres://postgres@{hole}/x?application_name={app_name}"
+                "postgres://postgres@{}/x?application_name={app_name}",
+                hole.addr()
             )),
         )
         .with(
@@ -133,9 +136,10 @@ async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() 
     handle.stop(true).await;
     let reports = served.await.expect("server task").expect("server");
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
-    hole_task.abort();
+    drop(hole);
     let (left, _) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0);
+    Ok(())
 }
