@@ -22,6 +22,11 @@ const LOCK_WAIT_TIMEOUT: u16 = 1205;
 /// A MySQL/MariaDB server for tests, with a pool of admin sessions. See [`TestServer`] for
 /// what every server offers; this adds what only MySQL has.
 ///
+/// mysql_async moves a connection to a loopback address onto the server's Unix socket
+/// (`prefer_socket`, on by default): while it does, the server lists two sessions for one
+/// connection. Bound such moments with [`TestServer::count_held`] (a socket session has no
+/// port and counts as held), or add `?prefer_socket=false` to the URLs.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), tenantpool_testkit::Error> {
 /// use tenantpool_testkit::{MySqlServer, TestServer};
