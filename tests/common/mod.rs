@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, TransactionManager};
 use tenantpool::{
     Backend, DatabaseUrl, PooledConnection, Registry, Settings, StaticDirectory, TenantDirectory,
     TenantId, TenantTarget,
 };
 #[allow(unused_imports)] // each binary uses part of them
-pub use tenantpool_testkit::{reserve, wait_until, Count, Error, PeakSampler, TestServer};
+pub use tenantpool_testkit::{reserve, wait_until, Count, Error, Fixture, PeakSampler, TestServer};
 
 /// What a test returns: a failing server call fails the test with its message.
 pub type TestResult = Result<(), Error>;
@@ -59,11 +61,11 @@ pub async fn hold<C: Backend>(
 }
 
 /// A static directory mapping each `(tenant, database)` to its own database, its
-/// connections tagged `tag`.
-pub fn databases(server: &impl TestServer, tag: &str, pairs: &[(&str, &str)]) -> StaticDirectory {
+/// connections tagged with the fixture's tag.
+pub fn databases<S: TestServer>(fixture: &Fixture<S>, pairs: &[(&str, &str)]) -> StaticDirectory {
     let mut dir = StaticDirectory::new();
     for (t, db) in pairs {
-        let url = DatabaseUrl::parse(&server.url(db, tag)).expect("url");
+        let url = DatabaseUrl::parse(&fixture.url(db)).expect("url");
         dir.insert(tenant(t), TenantTarget::database(url));
     }
     dir
@@ -78,3 +80,42 @@ pub fn diesel_transaction_open<C: AsyncConnection>(conn: &mut C) -> bool {
         Ok(None)
     )
 }
+
+#[derive(QueryableByName, Debug)]
+pub struct Row {
+    #[diesel(sql_type = Text)]
+    pub value: String,
+}
+
+#[derive(QueryableByName, Debug)]
+pub struct Num {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// Defines `text` and `number` for one connection type.
+macro_rules! sql_helpers {
+    ($conn:ty) => {
+        /// Runs `sql`, which must return one text column named `value`.
+        pub async fn text(conn: &mut $conn, sql: &str) -> String {
+            use diesel_async::RunQueryDsl;
+            diesel::sql_query(sql)
+                .get_result::<crate::common::Row>(conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .value
+        }
+
+        /// Runs `sql`, which must return one integer column named `n`.
+        #[allow(dead_code)]
+        pub async fn number(conn: &mut $conn, sql: &str) -> i64 {
+            use diesel_async::RunQueryDsl;
+            diesel::sql_query(sql)
+                .get_result::<crate::common::Num>(conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .n
+        }
+    };
+}
+pub(crate) use sql_helpers;

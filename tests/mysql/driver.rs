@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 
 use tenantpool_testkit::MySqlServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult};
 use crate::{databases_with_items, text, My};
 
 /// Rows an `UPDATE` that changes nothing reports, plus the session settings diesel relies on.
@@ -24,15 +24,13 @@ async fn session_facts(conn: &mut My) -> (usize, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_report_matched_rows_and_session_settings_like_diesel_async(
 ) -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = MySqlServer::from_env().await else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_driver", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_driver").await?;
-    let dbs = databases_with_items(&server, "tp_driver", &["d"]).await?;
+    let dbs = databases_with_items(&t.server, "tp_driver", &["d"]).await?;
     let db = dbs.name("d");
 
-    let mut plain = AsyncMysqlConnection::establish(&server.url(&db, &tag))
+    let mut plain = AsyncMysqlConnection::establish(&t.url(&db))
         .await
         .expect("diesel-async's own connection");
     let expected = session_facts(&mut plain).await;
@@ -42,7 +40,7 @@ async fn pooled_connections_report_matched_rows_and_session_settings_like_diesel
         "diesel-async counts matched rows (CLIENT_FOUND_ROWS)"
     );
 
-    let registry = registry::<My>(settings(2, 1), databases(&server, &tag, &[("driver", &db)]));
+    let registry = registry::<My>(settings(2, 1), databases(&t, &[("driver", &db)]));
     let mut pooled = registry.get(&tenant("driver")).await.expect("checkout");
     let got = session_facts(&mut pooled).await;
     assert_eq!(

@@ -9,7 +9,7 @@ use tenantpool::{
 };
 use tenantpool_testkit::MySqlServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, wait_until};
+use crate::common::{databases, registry, reserve, settings, tenant, wait_until, Fixture};
 use crate::common::{TestResult, TestServer};
 use crate::twins::twins;
 use crate::{databases_with_items, text, My, MySql, Row};
@@ -103,18 +103,13 @@ async fn a_password_never_appears_in_errors_debug_output_or_stats() -> TestResul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_cancelled_outside_a_transaction_never_hands_a_half_read_connection_to_the_next_request(
 ) -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = MySqlServer::from_env().await else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_half_read", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_half_read").await?;
-    let dbs = databases_with_items(&server, "tp_half_read", &["reader"]).await?;
+    let dbs = databases_with_items(&t.server, "tp_half_read", &["reader"]).await?;
     // One connection only: every checkout below reuses it (or a replacement).
     let reader = dbs.name("reader");
-    let registry = registry::<My>(
-        settings(2, 1),
-        databases(&server, &tag, &[("reader", &reader)]),
-    );
+    let registry = registry::<My>(settings(2, 1), databases(&t, &[("reader", &reader)]));
 
     // A long statement abandoned by its caller: the next request must get a connection that
     // answers its own query, and the abandoned statement must not keep running.
@@ -128,7 +123,7 @@ async fn a_query_cancelled_outside_a_transaction_never_hands_a_half_read_connect
     assert!(cancelled.is_err(), "the timeout should have fired");
     let (running, _) = wait_until(
         Duration::from_secs(3),
-        || server.count_running(&tag, "SELECT SLEEP"),
+        || t.server.count_running(&t.tag, "SELECT SLEEP"),
         |n| matches!(n, Ok(0)),
     )
     .await;
@@ -164,9 +159,6 @@ async fn a_query_cancelled_outside_a_transaction_never_hands_a_half_read_connect
             });
         assert_eq!(answer.value, format!("next-{i}"), "iteration {i}");
     }
-    assert!(
-        server.count(&tag).await? <= 1,
-        "more connections than max_size"
-    );
+    assert!(t.count().await? <= 1, "more connections than max_size");
     Ok(())
 }

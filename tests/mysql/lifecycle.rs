@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel_async::RunQueryDsl;
 use tenantpool_testkit::MySqlServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::twins::twins;
 use crate::{connection_id, My, MySql, Num, Row};
 
@@ -22,20 +22,18 @@ async fn with_validation_on_every_checkout_a_killed_connection_is_replaced_not_h
     // MySQL cannot see locally that the server closed an idle connection (PostgreSQL's driver
     // task can): without validation, the next request on it fails once and the connection is
     // discarded (the next test). Validating every checkout trades a round trip for that.
-    let _slots = reserve(5).await;
-    let Some(server) = MySqlServer::from_env().await else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_killed", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_killed").await?;
-    let db = server.throwaway_database("tp_killed").await?;
+    let db = t.server.throwaway_database("tp_killed").await?;
     let mut s = settings(3, 1);
     s.pool.validate_after_idle = Duration::ZERO;
-    let registry = registry::<My>(s, databases(&server, &tag, &[("victim", db.name())]));
+    let registry = registry::<My>(s, databases(&t, &[("victim", db.name())]));
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let id = connection_id(&mut c).await;
     drop(c);
-    server.kill(id).await?;
-    let (left, _) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    t.server.kill(id).await?;
+    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(left, 0, "the killed session is still on the server");
     // The next checkout must get a new, working connection, not the dead one.
     let mut c = registry
@@ -51,22 +49,17 @@ async fn with_validation_on_every_checkout_a_killed_connection_is_replaced_not_h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_lost_on_the_server_fails_at_most_one_request_and_is_never_reused(
 ) -> TestResult {
-    let _slots = reserve(5).await;
-    let Some(server) = MySqlServer::from_env().await else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_lost", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_lost").await?;
-    let db = server.throwaway_database("tp_lost").await?;
-    let registry = registry::<My>(
-        settings(3, 1),
-        databases(&server, &tag, &[("victim", db.name())]),
-    );
+    let db = t.server.throwaway_database("tp_lost").await?;
+    let registry = registry::<My>(settings(3, 1), databases(&t, &[("victim", db.name())]));
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let id = connection_id(&mut c).await;
     drop(c);
     // What a server restart or a network cut does to every pooled connection.
-    server.kill(id).await?;
-    let (left, _) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    t.server.kill(id).await?;
+    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(left, 0, "the killed session is still on the server");
 
     // A request may meet the dead connection once, and must then see a connection error...
@@ -95,6 +88,6 @@ async fn a_connection_lost_on_the_server_fails_at_most_one_request_and_is_never_
         c.discarded_broken + c.discarded_dirty >= 1,
         "the dead connection was never discarded: {c:?}"
     );
-    assert_eq!(server.count(&tag).await?, 1);
+    assert_eq!(t.count().await?, 1);
     Ok(())
 }

@@ -18,44 +18,15 @@ mod lifecycle;
 mod scale;
 mod schema;
 
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
-use tenantpool_testkit::{Count, Database, Databases, Error, MySqlServer, TestServer};
+use tenantpool_testkit::{Count, Database, Databases, Error, Fixture, MySqlServer, TestServer};
 
+pub use crate::common::{Num, Row};
 use crate::twins::{DatabaseTenants, Dialect, Keep, Schemas};
 
 pub type My = AsyncMysqlConnection;
 
-#[derive(QueryableByName, Debug)]
-pub struct Row {
-    #[diesel(sql_type = Text)]
-    pub value: String,
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Num {
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
-
-/// Runs `sql`, which must return one text column named `value`.
-pub async fn text(conn: &mut My, sql: &str) -> String {
-    diesel::sql_query(sql)
-        .get_result::<Row>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .value
-}
-
-/// Runs `sql`, which must return one integer column named `n`.
-pub async fn number(conn: &mut My, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Num>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
-}
+common::sql_helpers!(My);
 
 /// The server-side id of a connection's session.
 pub async fn connection_id(conn: &mut My) -> i64 {
@@ -122,10 +93,6 @@ impl Dialect for MySql {
     const SCALE_TENANTS: (usize, usize) = (80, 100);
     const SCALE_BUDGET: usize = 12;
 
-    async fn server() -> Option<MySqlServer> {
-        MySqlServer::from_env().await
-    }
-
     fn sleep(seconds: u32) -> String {
         format!("SELECT SLEEP({seconds})")
     }
@@ -161,14 +128,13 @@ impl Dialect for MySql {
     /// On MySQL a schema is a database: one per tenant, all on one server, reached through
     /// one shared pool whose connections switch with `USE`.
     async fn schemas(
-        server: &MySqlServer,
-        tag: &str,
+        t: &Fixture<MySqlServer>,
         prefix: &str,
         keys: &[&str],
     ) -> Result<Schemas, Error> {
-        let family = databases_with_items(server, prefix, keys).await?;
+        let family = databases_with_items(&t.server, prefix, keys).await?;
         Ok(Schemas {
-            url: server.url_without_database(tag),
+            url: t.server.url_without_database(&t.tag),
             pattern: format!("{}_{{tenant}}", family.prefix()),
             tenants: keys
                 .iter()
@@ -179,14 +145,13 @@ impl Dialect for MySql {
     }
 
     async fn database_tenants(
-        server: &MySqlServer,
-        tag: &str,
+        t: &Fixture<MySqlServer>,
         keys: &[String],
     ) -> Result<DatabaseTenants, Error> {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let family = databases_with_items(server, "tp_mscale", &keys).await?;
+        let family = databases_with_items(&t.server, "tp_mscale", &keys).await?;
         Ok(DatabaseTenants {
-            template: server.url(&format!("{}_{{tenant}}", family.prefix()), tag),
+            template: t.url(&family.name("{tenant}")),
             tenants: keys
                 .iter()
                 .map(|k| (k.to_string(), family.name(k)))

@@ -10,7 +10,7 @@ use diesel::{QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
 use tenantpool_testkit::MySqlServer;
 
-use crate::common::{registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{registry, settings, tenant, Fixture, TestResult};
 use crate::twins::{twins, Dialect};
 use crate::{connection_id, text, My, MySql};
 
@@ -51,19 +51,17 @@ async fn owner_by_dsl(conn: &mut AsyncMysqlConnection) -> diesel::QueryResult<St
 async fn prepared_statements_on_one_shared_connection_never_resolve_another_tenants_table(
 ) -> TestResult {
     const ITERATIONS: usize = 300;
-    let _slots = reserve(4).await;
-    let Some(server) = MySqlServer::from_env().await else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_schema_stmt", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_stmt").await?;
-    let schemas = MySql::schemas(&server, &tag, "tp_mstmt", &["red", "blue", "green"]).await?;
+    let schemas = MySql::schemas(&t, "tp_mstmt", &["red", "blue", "green"]).await?;
     let tenants = &schemas.tenants;
 
     // The hazard this test guards against, shown on a plain connection with diesel-async's
     // default statement cache: a cached statement prepared on one database, reused after
     // `USE`. (`sql_query` is never cached by diesel; DSL queries are, by their type.)
     {
-        let mut plain = AsyncMysqlConnection::establish(&server.url(&tenants[0].1, &tag))
+        let mut plain = AsyncMysqlConnection::establish(&t.url(&tenants[0].1))
             .await
             .expect("plain connection");
         let first = owner_by_dsl(&mut plain).await.expect("first read");
@@ -83,7 +81,7 @@ async fn prepared_statements_on_one_shared_connection_never_resolve_another_tena
             }
         );
     }
-    server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    t.wait_for_zero(Duration::from_secs(5)).await?;
 
     // One connection only: every checkout below reuses it, for another tenant each time.
     let registry = registry::<My>(settings(2, 1), schemas.directory());
@@ -145,7 +143,7 @@ async fn prepared_statements_on_one_shared_connection_never_resolve_another_tena
         "the connection did not go back and forth between tenants: {} switches",
         c.schema_switches
     );
-    assert_eq!(server.count(&tag).await?, 1);
+    assert_eq!(t.count().await?, 1);
     eprintln!(
         "FIGURES mysql_prepared_isolation: iterations={ITERATIONS} schema_switches={}",
         c.schema_switches

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tenantpool::Error;
 
-use crate::common::{databases, hold, registry, reserve, settings, tenant, wait_until};
+use crate::common::{databases, hold, registry, settings, tenant, wait_until, Fixture};
 use crate::common::{TestResult, TestServer};
 use crate::twins::twins;
 use crate::{backend_pid, text, Pg, Postgres};
@@ -21,15 +21,13 @@ twins!(Postgres, budget, threads = 2:
 async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_pool() -> TestResult
 {
     const BUDGET: usize = 2;
-    let _slots = reserve(BUDGET as u32 + 2).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_own_pool_wait", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_own_pool_wait").await?;
-    let db = server.throwaway_database("tp_own_pool_wait").await?;
+    let db = t.server.throwaway_database("tp_own_pool_wait").await?;
     let mut s = settings(BUDGET, BUDGET * 2);
     s.pool.checkout_timeout = Duration::from_secs(5);
-    let registry = registry::<Pg>(s, databases(&server, &tag, &[("a", db.name())]));
+    let registry = registry::<Pg>(s, databases(&t, &[("a", db.name())]));
     let mut held = hold(&registry, "a", BUDGET).await;
     // A third checkout of the same tenant has a free pool slot but no budget: it waits in
     // the budget as a creator.
@@ -48,7 +46,7 @@ async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_p
         .expect("task")
         .expect("the waiting creator must not time out");
     assert_eq!(registry.stats().counters.checkout_timeouts, 0);
-    assert!(server.count(&tag).await? <= BUDGET as i64);
+    assert!(t.count().await? <= BUDGET as i64);
     Ok(())
 }
 
@@ -56,19 +54,18 @@ async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_p
 async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another_tenants_only_one(
 ) -> TestResult {
     const BUDGET: usize = 2;
-    let _slots = reserve(BUDGET as u32 + 2).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_keep_last", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_keep_last").await?;
-    let dbs = server
+    let dbs = t
+        .server
         .throwaway_databases("tp_keep_last", &["a", "b"])
         .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     s.budget.warm_steal_after = Duration::from_secs(60);
     let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<Pg>(s, databases(&server, &tag, &[("a", &a), ("b", &b)]));
+    let registry = registry::<Pg>(s, databases(&t, &[("a", &a), ("b", &b)]));
     let a = registry.get(&tenant("a")).await.expect("a");
     let b1 = registry.get(&tenant("b")).await.expect("b");
     // b wants a second connection: the budget is full, so it waits.
@@ -90,7 +87,7 @@ async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another
     let c = registry.stats().counters;
     assert_eq!(c.handed_off, 0);
     assert_eq!(c.budget_steals, 0);
-    assert_eq!(server.count(&tag).await?, 2);
+    assert_eq!(t.count().await?, 2);
     // b's own connection comes back: its waiting checkout takes it, no new connect.
     drop(b1);
     let got = b2.await.expect("task").expect("b's second checkout");
@@ -103,12 +100,11 @@ async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another
 async fn a_steal_takes_the_idle_connection_of_the_least_busy_tenant_not_merely_the_oldest(
 ) -> TestResult {
     const BUDGET: usize = 2;
-    let _slots = reserve(BUDGET as u32 + 2).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_steal_heat", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_steal_heat").await?;
-    let family = server
+    let family = t
+        .server
         .throwaway_databases("tp_heat", &["hot", "cool", "new"])
         .await?;
     let dbs = [family.name("hot"), family.name("cool"), family.name("new")];
@@ -117,11 +113,7 @@ async fn a_steal_takes_the_idle_connection_of_the_least_busy_tenant_not_merely_t
     s.cache.maintenance_interval = Duration::from_secs(3600);
     let registry = registry::<Pg>(
         s,
-        databases(
-            &server,
-            &tag,
-            &[("hot", &dbs[0]), ("cool", &dbs[1]), ("new", &dbs[2])],
-        ),
+        databases(&t, &[("hot", &dbs[0]), ("cool", &dbs[1]), ("new", &dbs[2])]),
     );
     // `hot` is busy, and its idle connection is the older one.
     for _ in 0..20 {

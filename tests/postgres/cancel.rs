@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::{in_transaction, Num, Pg};
 
 /// Polls the inner future until it has returned `Pending` `pending_polls` times, then gives up
@@ -45,16 +45,11 @@ impl<F: Future> Future for DropAfter<F> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_cancel_points", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_cancel_points").await?;
-    let db = server.throwaway_database("tp_cancel_points").await?;
-    let registry = registry::<Pg>(
-        settings(3, 1),
-        databases(&server, &tag, &[("c", db.name())]),
-    );
+    let db = t.server.throwaway_database("tp_cancel_points").await?;
+    let registry = registry::<Pg>(settings(3, 1), databases(&t, &[("c", db.name())]));
     {
         let mut conn = registry.get(&tenant("c")).await.expect("setup");
         conn.batch_execute("CREATE TABLE ledger (k int PRIMARY KEY, v int NOT NULL); INSERT INTO ledger VALUES (0, 0);")

@@ -5,7 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use tenantpool::{DatabaseUrl, StaticDirectory, TemplateDirectory, TenantTarget};
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::twins::twins;
 use crate::{text, Int, Pg, Postgres};
 
@@ -18,14 +18,12 @@ twins!(Postgres, errors, threads = 2:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_never_appears_in_errors_debug_output_or_stats() -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_secrets", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_secrets").await?;
-    let db = server.throwaway_database("tp_secrets").await?;
+    let db = t.server.throwaway_database("tp_secrets").await?;
     const SECRET: &str = "hunter2-Sekr1t";
-    let base = server.base_url().replacen(
+    let base = t.server.base_url().replacen(
         "postgres://postgres@",
         &format!("postgres://postgres:{SECRET}@"),
         1,
@@ -34,6 +32,7 @@ async fn a_password_never_appears_in_errors_debug_output_or_stats() -> TestResul
         base.contains(SECRET),
         "test URL must carry the password: {base}"
     );
+    let tag = &t.tag;
     let good = format!("{base}/{}?application_name={tag}", db.name());
     let template = format!("{base}/tp_nosuch_{{tenant}}?application_name={tag}");
     let dir = tenantpool::ChainDirectory::new()
@@ -69,16 +68,11 @@ async fn a_password_never_appears_in_errors_debug_output_or_stats() -> TestResul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordinary_use_of_a_connection_never_marks_it_dirty() -> TestResult {
     use diesel_async::SimpleAsyncConnection;
-    let _slots = reserve(4).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_no_false_dirty", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_no_false_dirty").await?;
-    let db = server.throwaway_database("tp_no_false_dirty").await?;
-    let registry = registry::<Pg>(
-        settings(2, 1),
-        databases(&server, &tag, &[("n", db.name())]),
-    );
+    let db = t.server.throwaway_database("tp_no_false_dirty").await?;
+    let registry = registry::<Pg>(settings(2, 1), databases(&t, &[("n", db.name())]));
     for round in 0..5 {
         let mut conn = registry.get(&tenant("n")).await.expect("checkout");
         conn.batch_execute("CREATE TABLE IF NOT EXISTS t (x int); DELETE FROM t; INSERT INTO t VALUES (1), (2), (3);")

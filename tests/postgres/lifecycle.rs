@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::twins::twins;
 use crate::{backend_pid, text, Pg, Postgres};
 
@@ -17,17 +17,15 @@ twins!(Postgres, lifecycle, threads = 2:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() -> TestResult {
-    let _slots = reserve(5).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_rebuilt", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_rebuilt").await?;
-    let db = server.throwaway_database("tp_rebuilt").await?;
+    let db = t.server.throwaway_database("tp_rebuilt").await?;
     let mut s = settings(3, 2);
     s.cache.time_to_idle = Duration::from_millis(300);
     // No maintenance of its own: the expiry notice is delivered only when the test says so.
     s.cache.maintenance_interval = Duration::from_secs(3600);
-    let registry = registry::<Pg>(s, databases(&server, &tag, &[("phoenix", db.name())]));
+    let registry = registry::<Pg>(s, databases(&t, &[("phoenix", db.name())]));
 
     // The first entry's guard stays out while the entry expires, so whenever moka's
     // housekeeping delivers the expiry notice, the old entry and the rebuilt one overlap.
@@ -60,11 +58,7 @@ async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() -> Test
         "the stale notice closed the live pool"
     );
     assert_eq!(stats.pools.len(), 1);
-    assert_eq!(
-        server.count(&tag).await?,
-        2,
-        "the live pool lost its connections"
-    );
+    assert_eq!(t.count().await?, 2, "the live pool lost its connections");
     let mut again = registry
         .get(&tenant("phoenix"))
         .await
@@ -79,24 +73,19 @@ async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() -> Test
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() -> TestResult {
-    let _slots = reserve(5).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_killed", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_killed").await?;
-    let db = server.throwaway_database("tp_killed").await?;
-    let registry = registry::<Pg>(
-        settings(3, 1),
-        databases(&server, &tag, &[("victim", db.name())]),
-    );
+    let db = t.server.throwaway_database("tp_killed").await?;
+    let registry = registry::<Pg>(settings(3, 1), databases(&t, &[("victim", db.name())]));
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let pid = backend_pid(&mut c).await;
     drop(c);
     // Waits (up to 5 s) until the backend process has exited, which closes its socket.
-    server
+    t.server
         .run_sql(&format!("SELECT pg_terminate_backend({pid}, 5000)"))
         .await?;
-    server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    t.wait_for_zero(Duration::from_secs(5)).await?;
     // The driver notices the closed socket when the I/O runtime next polls it, microseconds to
     // a few milliseconds after the exit; a checkout inside that window would get the dead
     // connection and fail its first query with a connection error (503 in the adapter), the
@@ -117,15 +106,13 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() -> TestR
 #[tokio::test(flavor = "current_thread")]
 async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_to_zero(
 ) -> TestResult {
-    let _slots = reserve(2).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_front", 2).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_front").await?;
-    let db = server.throwaway_database("tp_front").await?;
+    let db = t.server.throwaway_database("tp_front").await?;
     let mut s = settings(4, 1);
     s.cache.time_to_idle = Duration::from_millis(400);
-    let registry = registry::<Pg>(s, databases(&server, &tag, &[("busy", db.name())]));
+    let registry = registry::<Pg>(s, databases(&t, &[("busy", db.name())]));
     let busy = tenant("busy");
 
     // Three times the time to idle, used every 2 ms from one thread: most lookups are served
@@ -159,7 +146,7 @@ async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_t
     tokio::time::sleep(Duration::from_millis(500)).await;
     registry.run_maintenance();
     assert!(!registry.is_cached(&busy), "an idle tenant stayed cached");
-    let (left, waited) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    let (left, waited) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(left, 0, "connections left {waited:?} after the expiry");
     Ok(())
 }

@@ -16,26 +16,15 @@ mod reliability;
 mod scale;
 mod schema;
 
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::Integer;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use tenantpool_testkit::{Count, Database, Error, PgServer, TestServer};
+use tenantpool_testkit::{Count, Database, Error, Fixture, PgServer, TestServer};
 
+pub use crate::common::{Num, Row};
 use crate::twins::{DatabaseTenants, Dialect, Keep, Schemas};
 
 pub type Pg = AsyncPgConnection;
-
-#[derive(QueryableByName, Debug)]
-pub struct Row {
-    #[diesel(sql_type = Text)]
-    pub value: String,
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Num {
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
 
 #[derive(QueryableByName, Debug)]
 pub struct Int {
@@ -43,14 +32,7 @@ pub struct Int {
     pub n: i32,
 }
 
-/// Runs `sql`, which must return one text column named `value`.
-pub async fn text(conn: &mut Pg, sql: &str) -> String {
-    diesel::sql_query(sql)
-        .get_result::<Row>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .value
-}
+common::sql_helpers!(Pg);
 
 /// The server-side backend pid of a connection.
 pub async fn backend_pid(conn: &mut Pg) -> i32 {
@@ -105,10 +87,6 @@ impl Dialect for Postgres {
     const SCALE_TENANTS: (usize, usize) = (200, 200);
     const SCALE_BUDGET: usize = 20;
 
-    async fn server() -> Option<PgServer> {
-        PgServer::from_env().await
-    }
-
     fn sleep(seconds: u32) -> String {
         format!("SELECT pg_sleep({seconds})")
     }
@@ -140,15 +118,10 @@ impl Dialect for Postgres {
         Ok(db)
     }
 
-    async fn schemas(
-        server: &PgServer,
-        tag: &str,
-        prefix: &str,
-        keys: &[&str],
-    ) -> Result<Schemas, Error> {
-        let db = database_with_schemas(server, prefix, keys).await?;
+    async fn schemas(t: &Fixture<PgServer>, prefix: &str, keys: &[&str]) -> Result<Schemas, Error> {
+        let db = database_with_schemas(&t.server, prefix, keys).await?;
         Ok(Schemas {
-            url: server.url(db.name(), tag),
+            url: t.url(db.name()),
             pattern: "{tenant}".into(),
             tenants: keys
                 .iter()
@@ -159,10 +132,10 @@ impl Dialect for Postgres {
     }
 
     async fn database_tenants(
-        server: &PgServer,
-        tag: &str,
+        t: &Fixture<PgServer>,
         keys: &[String],
     ) -> Result<DatabaseTenants, Error> {
+        let server = &t.server;
         // Two hundred databases take seconds to create: these are kept between runs, and
         // tests only read them.
         let tenants: Vec<(String, String)> = keys
@@ -183,7 +156,7 @@ impl Dialect for Postgres {
                 .await?;
         }
         Ok(DatabaseTenants {
-            template: server.url("tp_fx_scale_{tenant}", tag),
+            template: t.url("tp_fx_scale_{tenant}"),
             tenants,
             keep: Keep::Nothing,
         })

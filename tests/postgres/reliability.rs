@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tenantpool::{DatabaseUrl, Error, StaticDirectory, TemplateDirectory, TenantTarget};
 use tenantpool_testkit::{HangingServer, PgServer};
 
-use crate::common::{registry, reserve, settings, tenant, TestResult, TestServer};
+use crate::common::{registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::{text, Pg};
 
 fn full() -> bool {
@@ -22,13 +22,11 @@ fn random_key(i: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_random_tenants_is_answered_unknown_without_a_lookup_each() -> TestResult {
-    let _slots = reserve(3).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_flood_listed", 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_flood_listed").await?;
-    let db = server.throwaway_database("tp_flood").await?;
-    let url = DatabaseUrl::parse(&server.url(db.name(), &tag)).expect("url");
+    let db = t.server.throwaway_database("tp_flood").await?;
+    let url = DatabaseUrl::parse(&t.url(db.name())).expect("url");
     let dir = StaticDirectory::new().with(tenant("real"), TenantTarget::database(url));
     let registry = registry::<Pg>(settings(2, 1), dir);
     let n: u64 = if full() { 100_000 } else { 20_000 };
@@ -67,16 +65,13 @@ async fn a_flood_of_random_tenants_is_answered_unknown_without_a_lookup_each() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_bounded(
 ) -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_flood_template", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_flood_template").await?;
     let mut s = settings(3, 1);
     s.backoff.unlisted_starts_per_second = 50;
     s.backoff.max_failed_tenants = 500;
-    let dir =
-        TemplateDirectory::database(&server.url("tp_flood_{tenant}", &tag)).expect("template");
+    let dir = TemplateDirectory::database(&t.url("tp_flood_{tenant}")).expect("template");
     let registry = registry::<Pg>(s, dir);
     let n: u64 = if full() { 100_000 } else { 20_000 };
     let (mut missing, mut throttled) = (0u64, 0u64);
@@ -108,7 +103,7 @@ async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_b
     assert_eq!(missing + throttled, n);
     assert!(stats.pools.is_empty(), "pools left open by failed starts");
     assert_eq!(stats.cached_tenants, 0);
-    assert_eq!(server.count(&tag).await?, 0);
+    assert_eq!(t.count().await?, 0);
     eprintln!(
         "FIGURES flood_template: keys={n} took={took:?} lookups={} connect_attempts={} throttled={throttled}",
         c.directory_lookups,
@@ -119,17 +114,15 @@ async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_server_does_not_hold_up_tenants_on_other_servers() -> TestResult {
-    let _slots = reserve(5).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_degrade", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_degrade").await?;
-    let db = server.throwaway_database("tp_degrade").await?;
+    let db = t.server.throwaway_database("tp_degrade").await?;
     let hole = HangingServer::start().await?;
     let dir = StaticDirectory::new()
         .with(
             tenant("lit"),
-            TenantTarget::database(DatabaseUrl::parse(&server.url(db.name(), &tag)).expect("url")),
+            TenantTarget::database(DatabaseUrl::parse(&t.url(db.name())).expect("url")),
         )
         .with(
             tenant("dark"),
@@ -171,16 +164,13 @@ async fn a_hanging_server_does_not_hold_up_tenants_on_other_servers() -> TestRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_long_interleaved_run_never_answers_a_tenant_from_another_schema() -> TestResult {
-    let _slots = reserve(9).await;
-    let Some(server) = PgServer::from_env().await else {
+    let Some(t) = Fixture::<PgServer>::start("tp_schema_long", 9).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_long").await?;
     let keys: Vec<String> = (0..50).map(|i| format!("long{i:02}")).collect();
     let schemas: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let db = crate::database_with_schemas(&server, "tp_schema_long", &schemas).await?;
-    let dir =
-        TemplateDirectory::schema(&server.url(db.name(), &tag), "{tenant}").expect("template");
+    let db = crate::database_with_schemas(&t.server, "tp_schema_long", &schemas).await?;
+    let dir = TemplateDirectory::schema(&t.url(db.name()), "{tenant}").expect("template");
     let registry = registry::<Pg>(settings(6, 6), dir);
     let total: usize = if full() { 100_000 } else { 10_000 };
     let workers = 24;

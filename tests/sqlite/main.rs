@@ -16,12 +16,9 @@ mod lifecycle;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
 use tenantpool::{Registry, Settings, SqliteConnection, TenantDirectory};
 
-pub use crate::common::{diesel_transaction_open, hold, settings, tenant};
+pub use crate::common::{diesel_transaction_open, hold, settings, tenant, Num, Row};
 
 pub type Lite = SqliteConnection;
 
@@ -81,35 +78,7 @@ pub fn open_db_fds(dir: &Path) -> Option<i64> {
     )
 }
 
-#[derive(QueryableByName, Debug)]
-pub struct Row {
-    #[diesel(sql_type = Text)]
-    pub value: String,
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Num {
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
-
-/// Runs `sql`, which must return one text column named `value`.
-pub async fn text(conn: &mut Lite, sql: &str) -> String {
-    diesel::sql_query(sql)
-        .get_result::<Row>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .value
-}
-
-/// Runs `sql`, which must return one integer column named `n`.
-pub async fn number(conn: &mut Lite, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Num>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
-}
+common::sql_helpers!(Lite);
 
 /// Whether the SQLite session is inside a transaction, asked of SQLite itself: `BEGIN` fails
 /// inside one. Leaves no transaction behind.

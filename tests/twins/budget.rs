@@ -6,33 +6,34 @@ use std::time::Duration;
 use tenantpool::Error;
 
 use super::Dialect;
-use crate::common::{databases, hold, registry, reserve, settings, tenant, wait_until};
+use crate::common::{databases, hold, registry, settings, tenant, wait_until, Fixture};
 use crate::common::{TestResult, TestServer};
 
 pub async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout<D: Dialect>(
 ) -> TestResult {
     const BUDGET: usize = 4;
-    let _slots = reserve(BUDGET as u32 + 3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_steal", BUDGET as u32 + 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_steal").await?;
-    let dbs = server.throwaway_databases("tp_steal", &["a", "b"]).await?;
+    let dbs = t
+        .server
+        .throwaway_databases("tp_steal", &["a", "b"])
+        .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     s.pool.idle_timeout = Duration::from_secs(600);
     let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&server, &tag, &[("a", &a), ("b", &b)]));
+    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
 
     // Tenant a fills the whole budget, then goes idle: four idle connections, budget full.
     let held = hold(&registry, "a", BUDGET).await;
     drop(held);
-    assert_eq!(server.count(&tag).await?, BUDGET as i64);
+    assert_eq!(t.count().await?, BUDGET as i64);
     assert_eq!(registry.stats().budgets[0].open, BUDGET);
 
     // The steal closes one of a's connections and opens one for b: count what the budget
     // bounds (see `Dialect::budget_count`).
-    let sampler = server.sampler(&tag, D::budget_count(BUDGET as i64)).await?;
+    let sampler = t.sampler(D::budget_count(BUDGET as i64)).await?;
     let mut conn = registry
         .get(&tenant("b"))
         .await
@@ -46,7 +47,7 @@ pub async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_tim
         "b waited for the timeout instead of stealing"
     );
     assert!(peak <= BUDGET as i64, "peak {peak} > budget {BUDGET}");
-    assert_eq!(server.count(&tag).await?, BUDGET as i64);
+    assert_eq!(t.count().await?, BUDGET as i64);
     Ok(())
 }
 
@@ -54,12 +55,11 @@ pub async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_
     D: Dialect,
 >() -> TestResult {
     const BUDGET: usize = 2;
-    let _slots = reserve(BUDGET as u32 + 3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_handoff", BUDGET as u32 + 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_handoff").await?;
-    let dbs = server
+    let dbs = t
+        .server
         .throwaway_databases("tp_handoff", &["a", "b"])
         .await?;
     let mut s = settings(BUDGET, BUDGET);
@@ -67,7 +67,7 @@ pub async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_
     // No steal retries during the test: the permit must come from the hand-off.
     s.budget.steal_retry = Duration::from_secs(60);
     let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&server, &tag, &[("a", &a), ("b", &b)]));
+    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
 
     // Every permit is held by a connection in use.
     let held = hold(&registry, "a", BUDGET).await;
@@ -93,7 +93,7 @@ pub async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_
     let c = registry.stats().counters;
     assert!(c.handed_off >= 1, "no connection was handed off");
     assert_eq!(c.checkout_timeouts, 0);
-    assert!(server.count(&tag).await? <= BUDGET as i64);
+    assert!(t.count().await? <= BUDGET as i64);
     Ok(())
 }
 
@@ -101,18 +101,17 @@ pub async fn a_budget_held_by_busy_connections_fails_the_checkout_with_exhausted
     D: Dialect,
 >() -> TestResult {
     const BUDGET: usize = 2;
-    let _slots = reserve(BUDGET as u32 + 2).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_exhausted", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_exhausted").await?;
-    let dbs = server
+    let dbs = t
+        .server
         .throwaway_databases("tp_exhausted", &["a", "b"])
         .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_millis(300);
     let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&server, &tag, &[("a", &a), ("b", &b)]));
+    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
     let _held = hold(&registry, "a", BUDGET).await;
     let err = registry
         .get(&tenant("b"))
@@ -126,6 +125,6 @@ pub async fn a_budget_held_by_busy_connections_fails_the_checkout_with_exhausted
         0,
         "a timed-out waiter still counts"
     );
-    assert_eq!(server.count(&tag).await?, BUDGET as i64);
+    assert_eq!(t.count().await?, BUDGET as i64);
     Ok(())
 }

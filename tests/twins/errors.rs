@@ -7,20 +7,19 @@ use diesel_async::{AsyncConnection, TransactionManager};
 use tenantpool::{DatabaseUrl, Error, ErrorKind, Registry, StaticDirectory, TenantTarget};
 
 use super::Dialect;
-use crate::common::{databases, diesel_transaction_open, registry, reserve, settings, tenant};
-use crate::common::{wait_until, TestResult, TestServer};
+use crate::common::{databases, diesel_transaction_open, registry, settings, tenant};
+use crate::common::{wait_until, Fixture, TestResult, TestServer};
 
 /// After a handler left by `path`: the row lock is free, no session of `tag` is inside a
 /// transaction, and the next checkout is outside any transaction and can take the lock itself.
 async fn assert_clean_after<D: Dialect>(
     registry: &Registry<D::Conn>,
-    server: &D::Server,
+    t: &Fixture<D::Server>,
     db: &str,
-    tag: &str,
     path: &str,
 ) -> TestResult {
     assert!(
-        server
+        t.server
             .can_lock(
                 db,
                 "SELECT * FROM lockme WHERE id = 1 FOR UPDATE",
@@ -30,7 +29,7 @@ async fn assert_clean_after<D: Dialect>(
         "{path}: the row lock is still held"
     );
     assert_eq!(
-        server.count_in_transaction(tag).await?,
+        t.server.count_in_transaction(&t.tag).await?,
         0,
         "{path}: a session is still inside a transaction on the server"
     );
@@ -73,18 +72,16 @@ async fn failing_handler<D: Dialect>(
 pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_transaction<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_exits", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_exits").await?;
-    let db = D::lock_table(&server, "tp_exits").await?;
+    let db = D::lock_table(&t.server, "tp_exits").await?;
     let db = db.name();
-    let registry = registry::<D::Conn>(settings(3, 2), databases(&server, &tag, &[("locker", db)]));
+    let registry = registry::<D::Conn>(settings(3, 2), databases(&t, &[("locker", db)]));
 
     // 1. A handler that returns an error from inside a transaction.
     assert!(failing_handler::<D>(&registry).await.is_err());
-    assert_clean_after::<D>(&registry, &server, db, &tag, "handler error").await?;
+    assert_clean_after::<D>(&registry, &t, db, "handler error").await?;
 
     // 2. A handler that panics while holding the lock in a transaction it opened by hand.
     let r = registry.clone();
@@ -99,7 +96,7 @@ pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_
     })
     .await;
     assert!(panicked.is_err_and(|e| e.is_panic()));
-    assert_clean_after::<D>(&registry, &server, db, &tag, "panic").await?;
+    assert_clean_after::<D>(&registry, &t, db, "panic").await?;
     assert!(
         registry.stats().counters.discarded_dirty >= 1,
         "the panicking handler's connection was reused"
@@ -118,14 +115,7 @@ pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_
     })
     .await;
     assert!(cancelled.is_err(), "the timeout should have fired");
-    assert_clean_after::<D>(
-        &registry,
-        &server,
-        db,
-        &tag,
-        "cancelled while idle in transaction",
-    )
-    .await?;
+    assert_clean_after::<D>(&registry, &t, db, "cancelled while idle in transaction").await?;
 
     // 4. Cancelled while the server is busy inside the transaction: the abandoned statement is
     //    stopped on the server, so the lock goes now, not when the sleep would have ended.
@@ -140,7 +130,7 @@ pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_
     })
     .await;
     assert!(cancelled.is_err(), "the timeout should have fired");
-    assert_clean_after::<D>(&registry, &server, db, &tag, "cancelled mid-statement").await?;
+    assert_clean_after::<D>(&registry, &t, db, "cancelled mid-statement").await?;
 
     let stats = registry.stats();
     assert!(
@@ -150,24 +140,19 @@ pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_
     );
     let budget = &stats.budgets[0];
     assert!(budget.open <= budget.limit);
-    assert!(
-        server.count(&tag).await? <= 2,
-        "more connections than max_size"
-    );
+    assert!(t.count().await? <= 2, "more connections than max_size");
     Ok(())
 }
 
 pub async fn a_handler_cancelled_mid_statement_releases_its_row_lock_now_not_when_the_statement_ends<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_mid_stmt", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_mid_stmt").await?;
-    let db = D::lock_table(&server, "tp_mid_statement").await?;
+    let db = D::lock_table(&t.server, "tp_mid_statement").await?;
     let db = db.name();
-    let registry = registry::<D::Conn>(settings(3, 2), databases(&server, &tag, &[("locker", db)]));
+    let registry = registry::<D::Conn>(settings(3, 2), databases(&t, &[("locker", db)]));
 
     // Cancelled while the server is busy inside the transaction: the abandoned statement must
     // be stopped on the server, so the lock goes now, not when the sleep would have ended.
@@ -182,9 +167,9 @@ pub async fn a_handler_cancelled_mid_statement_releases_its_row_lock_now_not_whe
     })
     .await;
     assert!(cancelled.is_err(), "the timeout should have fired");
-    assert_clean_after::<D>(&registry, &server, db, &tag, "cancelled mid-statement").await?;
+    assert_clean_after::<D>(&registry, &t, db, "cancelled mid-statement").await?;
     assert_eq!(
-        server.count_running(&tag, D::SLEEP_PREFIX).await?,
+        t.server.count_running(&t.tag, D::SLEEP_PREFIX).await?,
         0,
         "the abandoned statement still runs on the server"
     );
@@ -194,17 +179,12 @@ pub async fn a_handler_cancelled_mid_statement_releases_its_row_lock_now_not_whe
 pub async fn a_statement_abandoned_outside_a_transaction_is_stopped_and_nobody_queues_behind_it<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(5).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_abandoned", 5).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_abandoned").await?;
-    let db = server.throwaway_database("tp_abandoned_stmt").await?;
+    let db = t.server.throwaway_database("tp_abandoned_stmt").await?;
     // One connection only: every checkout below reuses it (or a replacement).
-    let registry = registry::<D::Conn>(
-        settings(3, 1),
-        databases(&server, &tag, &[("s", db.name())]),
-    );
+    let registry = registry::<D::Conn>(settings(3, 1), databases(&t, &[("s", db.name())]));
     let abandoned = tokio::time::timeout(Duration::from_millis(200), async {
         let mut conn = registry.get(&tenant("s")).await.expect("checkout");
         D::execute(&mut conn, &D::sleep(30)).await
@@ -221,36 +201,31 @@ pub async fn a_statement_abandoned_outside_a_transaction_is_stopped_and_nobody_q
     // The server stopped the statement.
     let (sleeping, _) = wait_until(
         Duration::from_secs(5),
-        || server.count_running(&tag, D::SLEEP_PREFIX),
+        || t.server.count_running(&t.tag, D::SLEEP_PREFIX),
         |n| matches!(n, Ok(0)),
     )
     .await;
     assert_eq!(sleeping?, 0, "the abandoned sleep still runs on the server");
     assert_eq!(registry.stats().counters.discarded_dirty, 1);
-    assert!(
-        server.count(&tag).await? <= 1,
-        "more connections than max_size"
-    );
+    assert!(t.count().await? <= 1, "more connections than max_size");
     Ok(())
 }
 
 pub async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_errors_and_cache_nothing<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_bad_targets", 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_bad_targets").await?;
     let absent = tenantpool_testkit::unique("tp_does_not_exist");
     let mut dir = StaticDirectory::new();
     dir.insert(
         tenant("nodb"),
-        TenantTarget::database(DatabaseUrl::parse(&server.url(&absent, &tag)).expect("url")),
+        TenantTarget::database(DatabaseUrl::parse(&t.url(&absent)).expect("url")),
     );
     dir.insert(
         tenant("down"),
-        TenantTarget::database(DatabaseUrl::parse(&D::dead_server_url(&tag)).expect("url")),
+        TenantTarget::database(DatabaseUrl::parse(&D::dead_server_url(&t.tag)).expect("url")),
     );
     let mut s = settings(3, 2);
     s.backoff.initial = Duration::from_millis(100);
@@ -293,13 +268,9 @@ pub async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_error
     assert_eq!(stats.cached_tenants, 0);
     assert_eq!(stats.counters.tenants_started, 0);
     assert_eq!(stats.counters.connections_created, 0);
-    assert_eq!(
-        server.count(&tag).await?,
-        0,
-        "a failed start left a connection open"
-    );
+    assert_eq!(t.count().await?, 0, "a failed start left a connection open");
     assert!(
-        !server.database_exists(&absent).await?,
+        !t.server.database_exists(&absent).await?,
         "the missing database was created"
     );
 
@@ -329,8 +300,8 @@ pub async fn unknown_tenants_missing_databases_and_dead_servers_give_typed_error
     assert!(registry.get(&tenant("nodb")).await.is_err());
     assert!(registry.stats().counters.directory_lookups > lookups);
     assert!(registry.stats().pools.is_empty());
-    assert_eq!(server.count(&tag).await?, 0);
-    assert!(!server.database_exists(&absent).await?);
+    assert_eq!(t.count().await?, 0);
+    assert!(!t.server.database_exists(&absent).await?);
     Ok(())
 }
 

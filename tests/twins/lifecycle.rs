@@ -3,22 +3,20 @@
 use std::time::Duration;
 
 use super::Dialect;
-use crate::common::{databases, hold, registry, reserve, settings, tenant};
+use crate::common::{databases, hold, registry, settings, tenant, Fixture};
 use crate::common::{TestResult, TestServer};
 
 pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves<D: Dialect>(
 ) -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_shared_pool", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_shared_pool").await?;
-    let db = server.throwaway_database("tp_shared").await?;
+    let db = t.server.throwaway_database("tp_shared").await?;
     let mut s = settings(4, 2);
     s.cache.time_to_idle = Duration::from_secs(600);
     s.pool.idle_timeout = Duration::from_secs(600);
     let pairs = [("alpha", db.name()), ("beta", db.name())];
-    let registry = registry::<D::Conn>(s, databases(&server, &tag, &pairs));
+    let registry = registry::<D::Conn>(s, databases(&t, &pairs));
 
     let mut a = registry.get(&tenant("alpha")).await.expect("alpha");
     let mut b = registry.get(&tenant("beta")).await.expect("beta");
@@ -43,7 +41,7 @@ pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_le
         "evicting alpha closed beta's pool"
     );
     assert_eq!(stats.pools.len(), 1);
-    assert_eq!(server.count(&tag).await?, 2, "both connections stay open");
+    assert_eq!(t.count().await?, 2, "both connections stay open");
 
     // beta is evicted while it still holds a connection: the guard keeps the pool alive.
     registry.evict(&tenant("beta"));
@@ -58,15 +56,11 @@ pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_le
         D::text(&mut b, "SELECT 'guarded' AS value").await,
         "guarded"
     );
-    assert_eq!(
-        server.count(&tag).await?,
-        2,
-        "the idle connection went with alpha"
-    );
+    assert_eq!(t.count().await?, 2, "the idle connection went with alpha");
 
     // The last user leaves: the pool closes and every connection with it, at once.
     drop(b);
-    let (left, took) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    let (left, took) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(
         left, 0,
         "connections left on the server after the last user left"
@@ -84,20 +78,18 @@ pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_le
 pub async fn idle_connections_are_reaped_without_traffic_while_the_tenant_stays_cached<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_reaper", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_reaper").await?;
-    let db = server.throwaway_database("tp_reaper").await?;
+    let db = t.server.throwaway_database("tp_reaper").await?;
     let mut s = settings(4, 3);
     s.pool.idle_timeout = Duration::from_millis(300);
     s.cache.time_to_idle = Duration::from_secs(600);
-    let registry = registry::<D::Conn>(s, databases(&server, &tag, &[("sleepy", db.name())]));
+    let registry = registry::<D::Conn>(s, databases(&t, &[("sleepy", db.name())]));
     let held = hold(&registry, "sleepy", 3).await;
-    assert_eq!(server.count(&tag).await?, 3);
+    assert_eq!(t.count().await?, 3);
     drop(held);
-    let (left, took) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    let (left, took) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(left, 0, "idle connections were not reaped");
     assert!(
         registry.is_cached(&tenant("sleepy")),
@@ -120,23 +112,19 @@ pub async fn idle_connections_are_reaped_without_traffic_while_the_tenant_stays_
 pub async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_server<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_shutdown", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_shutdown").await?;
-    let dbs = server
+    let dbs = t
+        .server
         .throwaway_databases("tp_shutdown", &["a", "b"])
         .await?;
     let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(
-        settings(4, 2),
-        databases(&server, &tag, &[("a", &a), ("b", &b)]),
-    );
+    let registry = registry::<D::Conn>(settings(4, 2), databases(&t, &[("a", &a), ("b", &b)]));
     let held = registry.get(&tenant("a")).await.expect("a");
     let idle = registry.get(&tenant("b")).await.expect("b");
     drop(idle);
-    assert_eq!(server.count(&tag).await?, 2);
+    assert_eq!(t.count().await?, 2);
 
     let closing = registry.clone();
     let shutdown = tokio::spawn(async move { closing.shutdown(Duration::from_secs(10)).await });
@@ -152,7 +140,7 @@ pub async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_
     drop(held);
     let report = shutdown.await.expect("shutdown task");
     assert!(report.clean, "{report:?}");
-    let (left, _) = server.wait_for_zero(&tag, Duration::from_secs(5)).await?;
+    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
     assert_eq!(left, 0, "connections left on the server after shutdown");
     Ok(())
 }

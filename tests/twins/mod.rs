@@ -22,7 +22,7 @@ use std::future::Future;
 
 use diesel::QueryResult;
 use tenantpool::{DatabaseUrl, SchemaName, StaticDirectory, TemplateDirectory, TenantTarget};
-use tenantpool_testkit::{Count, Database, Databases, Error, TestServer};
+use tenantpool_testkit::{Count, Database, Databases, Error, Fixture, TestServer};
 
 use crate::common::tenant;
 
@@ -47,9 +47,6 @@ pub trait Dialect: Send + Sync + 'static {
     const SCALE_TENANTS: (usize, usize);
     /// The budget of the `scale` tests with a database per tenant.
     const SCALE_BUDGET: usize;
-
-    /// The server from the environment, or `None` after the CI rule.
-    fn server() -> impl Future<Output = Option<Self::Server>> + Send;
 
     /// A statement that keeps the server busy for `seconds`.
     fn sleep(seconds: u32) -> String;
@@ -76,19 +73,17 @@ pub trait Dialect: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Database, Error>> + Send;
 
     /// Schemas for `keys`, each with an `item` row whose owner is the schema's name, reached
-    /// through one URL tagged `tag`.
+    /// through one URL with the fixture's tag.
     fn schemas(
-        server: &Self::Server,
-        tag: &str,
+        fixture: &Fixture<Self::Server>,
         prefix: &str,
         keys: &[&str],
     ) -> impl Future<Output = Result<Schemas, Error>> + Send;
 
     /// A database for each of `keys`, each with an `item` row whose owner is the database's
-    /// name, reached through a URL template tagged `tag`.
+    /// name, reached through a URL template with the fixture's tag.
     fn database_tenants(
-        server: &Self::Server,
-        tag: &str,
+        fixture: &Fixture<Self::Server>,
         keys: &[String],
     ) -> impl Future<Output = Result<DatabaseTenants, Error>> + Send;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tenantpool::{Registry, TemplateDirectory};
 
 use super::Dialect;
-use crate::common::{databases, registry, reserve, settings, tenant};
+use crate::common::{databases, registry, settings, tenant, Fixture};
 use crate::common::{Count, TestResult, TestServer};
 
 /// Every tenant runs `rounds` requests at once with the others; each request checks that it
@@ -51,13 +51,11 @@ pub async fn many_database_tenants_stay_within_budget_and_drain_when_idle<D: Dia
 {
     let (tenants, _) = D::SCALE_TENANTS;
     let budget = D::SCALE_BUDGET;
-    let _slots = reserve(budget as u32 + 3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_scale_db", budget as u32 + 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_scale_db").await?;
     let keys: Vec<String> = (0..tenants).map(|i| format!("t{i:03}")).collect();
-    let fixture = D::database_tenants(&server, &tag, &keys).await?;
+    let fixture = D::database_tenants(&t, &keys).await?;
 
     let mut s = settings(budget, 3);
     s.cache.time_to_idle = Duration::from_secs(2);
@@ -68,7 +66,7 @@ pub async fn many_database_tenants_stay_within_budget_and_drain_when_idle<D: Dia
 
     // Tenants steal each other's idle connections here: closed connections are replaced at
     // once; see `Dialect::budget_count` for the count the budget bounds.
-    let sampler = server.sampler(&tag, D::budget_count(budget as i64)).await?;
+    let sampler = t.sampler(D::budget_count(budget as i64)).await?;
     let started = Instant::now();
     hammer::<D>(&registry, &fixture.tenants, D::CURRENT_DATABASE, 3).await;
     let busy = started.elapsed();
@@ -90,7 +88,7 @@ pub async fn many_database_tenants_stay_within_budget_and_drain_when_idle<D: Dia
     assert_eq!(stats.budgets.len(), 1, "one server, one budget");
     assert!(stats.budgets[0].open <= budget);
 
-    let (left, took) = server.wait_for_zero(&tag, Duration::from_secs(30)).await?;
+    let (left, took) = t.wait_for_zero(Duration::from_secs(30)).await?;
     assert_eq!(
         left, 0,
         "connections left on the server after the tenants went idle"
@@ -124,14 +122,12 @@ pub async fn many_schema_tenants_share_one_pool_within_budget_and_drain_when_idl
 ) -> TestResult {
     let (_, tenants) = D::SCALE_TENANTS;
     let budget = D::SCALE_BUDGET;
-    let _slots = reserve(budget as u32 + 3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_scale_schema", budget as u32 + 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_scale_schema").await?;
     let keys: Vec<String> = (0..tenants).map(|i| format!("s{i:03}")).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let schemas = D::schemas(&server, &tag, "tp_scale_schemas", &keys).await?;
+    let schemas = D::schemas(&t, "tp_scale_schemas", &keys).await?;
 
     let mut s = settings(budget, budget);
     s.cache.time_to_idle = Duration::from_secs(2);
@@ -139,7 +135,7 @@ pub async fn many_schema_tenants_share_one_pool_within_budget_and_drain_when_idl
     s.pool.checkout_timeout = Duration::from_secs(30);
     let registry = registry::<D::Conn>(s, schemas.template());
 
-    let sampler = server.sampler(&tag, Count::Tagged).await?;
+    let sampler = t.sampler(Count::Tagged).await?;
     hammer::<D>(&registry, &schemas.tenants, D::CURRENT_SCHEMA, 3).await;
     let stats = registry.stats();
     let seen = sampler.finish().await?;
@@ -158,7 +154,7 @@ pub async fn many_schema_tenants_share_one_pool_within_budget_and_drain_when_idl
     assert!(stats.counters.tenants_started >= tenants as u64);
     assert_eq!(stats.counters.checkout_timeouts, 0);
 
-    let (left, took) = server.wait_for_zero(&tag, Duration::from_secs(30)).await?;
+    let (left, took) = t.wait_for_zero(Duration::from_secs(30)).await?;
     assert_eq!(
         left, 0,
         "connections left on the server after the tenants went idle"
@@ -187,17 +183,15 @@ pub async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_co
 >() -> TestResult {
     const MAX: usize = 4;
     const REQUESTS: usize = 500;
-    let _slots = reserve(MAX as u32 + 3).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_stampede", MAX as u32 + 3).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_stampede").await?;
-    let db = server.throwaway_database("tp_stampede").await?;
+    let db = t.server.throwaway_database("tp_stampede").await?;
     let registry = registry::<D::Conn>(
         settings(MAX * 2, MAX),
-        databases(&server, &tag, &[("cold", db.name())]),
+        databases(&t, &[("cold", db.name())]),
     );
-    let sampler = server.sampler(&tag, Count::Tagged).await?;
+    let sampler = t.sampler(Count::Tagged).await?;
     let gate = Arc::new(tokio::sync::Barrier::new(REQUESTS));
     let mut tasks = Vec::new();
     for _ in 0..REQUESTS {
@@ -227,7 +221,7 @@ pub async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_co
         peak <= MAX as i64,
         "peak {peak} server connections > max_size {MAX}"
     );
-    assert!(server.count(&tag).await? <= MAX as i64);
+    assert!(t.count().await? <= MAX as i64);
     eprintln!(
         "FIGURES {}stampede: requests={REQUESTS} pools_created={} connections_created={} \
          peak_server={peak}",

@@ -8,21 +8,19 @@ use diesel_async::SimpleAsyncConnection;
 use tenantpool::{DatabaseUrl, Error, SchemaName, StaticDirectory, TenantTarget};
 
 use super::Dialect;
-use crate::common::{hold, registry, reserve, settings, tenant};
-use crate::common::{Count, TestResult, TestServer};
+use crate::common::{hold, registry, settings, tenant, Fixture};
+use crate::common::{Count, TestResult};
 
 pub async fn interleaved_schema_tenants_only_ever_see_their_own_schema_and_rows<D: Dialect>(
 ) -> TestResult {
-    let _slots = reserve(7).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_schema_iso", 7).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_iso").await?;
     let keys: Vec<String> = (0..12).map(|i| format!("iso{i}")).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let schemas = D::schemas(&server, &tag, "tp_schema_iso", &keys).await?;
+    let schemas = D::schemas(&t, "tp_schema_iso", &keys).await?;
     let registry = registry::<D::Conn>(settings(4, 4), schemas.template());
-    let sampler = server.sampler(&tag, Count::Tagged).await?;
+    let sampler = t.sampler(Count::Tagged).await?;
 
     let mut tasks = Vec::new();
     for round in 0..40 {
@@ -69,12 +67,10 @@ pub async fn interleaved_schema_tenants_only_ever_see_their_own_schema_and_rows<
 pub async fn a_connection_whose_schema_switch_was_cancelled_is_never_trusted_to_be_on_a_schema<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_schema_cancel", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_cancel").await?;
-    let schemas = D::schemas(&server, &tag, "tp_schema_cancel", &["red", "blue"]).await?;
+    let schemas = D::schemas(&t, "tp_schema_cancel", &["red", "blue"]).await?;
     let registry = registry::<D::Conn>(settings(2, 1), schemas.template());
     // One connection only: every checkout below reuses it.
     for i in 0..200u64 {
@@ -93,19 +89,17 @@ pub async fn a_connection_whose_schema_switch_was_cancelled_is_never_trusted_to_
             "iteration {i}"
         );
     }
-    assert!(server.count(&tag).await? <= 1);
+    assert!(t.count().await? <= 1);
     Ok(())
 }
 
 pub async fn user_code_that_changes_the_schema_must_discard_and_then_nobody_inherits_it<
     D: Dialect,
 >() -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_schema_contract", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_contract").await?;
-    let schemas = D::schemas(&server, &tag, "tp_schema_contract", &["left", "right"]).await?;
+    let schemas = D::schemas(&t, "tp_schema_contract", &["left", "right"]).await?;
     let registry = registry::<D::Conn>(settings(2, 1), schemas.directory());
 
     let mut conn = registry.get(&tenant("left")).await.expect("left");
@@ -125,12 +119,10 @@ pub async fn user_code_that_changes_the_schema_must_discard_and_then_nobody_inhe
 
 pub async fn one_noisy_tenant_cannot_take_more_than_its_share_of_a_shared_pool<D: Dialect>(
 ) -> TestResult {
-    let _slots = reserve(6).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_fair_share", 6).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_fair_share").await?;
-    let schemas = D::schemas(&server, &tag, "tp_fair_share", &["noisy", "quiet"]).await?;
+    let schemas = D::schemas(&t, "tp_fair_share", &["noisy", "quiet"]).await?;
     let mut s = settings(4, 4);
     s.pool.tenant_max_in_use = Some(2);
     s.pool.checkout_timeout = Duration::from_millis(300);
@@ -155,12 +147,10 @@ pub async fn one_noisy_tenant_cannot_take_more_than_its_share_of_a_shared_pool<D
 
 pub async fn a_missing_schema_is_a_typed_error_unless_the_target_creates_it<D: Dialect>(
 ) -> TestResult {
-    let _slots = reserve(4).await;
-    let Some(server) = D::server().await else {
+    let Some(t) = Fixture::<D::Server>::start("tp_schema_missing", 4).await? else {
         return Ok(());
     };
-    let tag = server.tag("tp_schema_missing").await?;
-    let schemas = D::schemas(&server, &tag, "tp_schema_missing", &[]).await?;
+    let schemas = D::schemas(&t, "tp_schema_missing", &[]).await?;
     let (absent, fresh) = (schemas.schema("absent"), schemas.schema("fresh"));
     let url = DatabaseUrl::parse(&schemas.url).expect("url");
     let dir = StaticDirectory::new()
@@ -180,13 +170,13 @@ pub async fn a_missing_schema_is_a_typed_error_unless_the_target_creates_it<D: D
     assert!(matches!(err, Error::SchemaMissing { .. }), "{err:?}");
     assert_eq!(err.kind().http_status(), 404);
     assert!(!registry.is_cached(&tenant("absent")));
-    assert!(!D::schema_exists(&server, &schemas, &absent).await?);
+    assert!(!D::schema_exists(&t.server, &schemas, &absent).await?);
 
     let mut c = registry
         .get(&tenant("fresh"))
         .await
         .expect("created on first use");
     assert_eq!(D::text(&mut c, D::CURRENT_SCHEMA).await, fresh);
-    assert!(D::schema_exists(&server, &schemas, &fresh).await?);
+    assert!(D::schema_exists(&t.server, &schemas, &fresh).await?);
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::error::Error;
 
 /// A server's base URL (`scheme://user[:password]@host:port`, no database) and its parts.
 #[derive(Clone)]
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) struct ServerUrl {
     base: String,
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
@@ -12,19 +13,12 @@ pub(crate) struct ServerUrl {
     port: u16,
 }
 
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 impl ServerUrl {
-    /// The URL in `variable`, or `default` when it is unset or empty.
-    pub(crate) fn from_env(variable: &str, default: &str) -> String {
-        std::env::var(variable)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_string())
-    }
-
     pub(crate) fn parse(raw: &str, default_port: u16) -> Result<Self, Error> {
         let base = raw.trim_end_matches('/').to_string();
         let invalid = |reason: &str| Error::Url {
-            url: mask(&base),
+            url: mask_password(&base),
             reason: reason.to_string(),
         };
         let parsed = url::Url::parse(&base).map_err(|e| invalid(&e.to_string()))?;
@@ -57,7 +51,12 @@ impl ServerUrl {
 }
 
 /// `url` with its password, if any, replaced by `***`.
-pub(crate) fn mask(url: &str) -> String {
+///
+/// ```
+/// let shown = tenantpool_testkit::mask_password("postgres://app:hunter2@db:5432");
+/// assert_eq!(shown, "postgres://app:***@db:5432");
+/// ```
+pub fn mask_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));

@@ -61,12 +61,12 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod address;
 mod ci;
 mod cleanup;
 mod error;
 mod faults;
+mod fixture;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod names;
@@ -80,9 +80,11 @@ mod sockets;
 mod throwaway;
 mod wait;
 
+pub use crate::address::mask_password;
 pub use crate::ci::{ci, unavailable};
 pub use crate::error::{BoxError, Error};
 pub use crate::faults::{refused_port, HangingServer};
+pub use crate::fixture::Fixture;
 #[cfg(feature = "mysql")]
 pub use crate::mysql::MySqlServer;
 pub use crate::names::unique;

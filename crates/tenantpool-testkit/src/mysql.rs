@@ -7,8 +7,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Pool};
 
-use crate::address::{mask, ServerUrl};
-use crate::ci::unavailable;
+use crate::address::{mask_password, ServerUrl};
 use crate::cleanup::Cleanup;
 use crate::error::Error;
 use crate::sampler::Reading;
@@ -45,48 +44,6 @@ pub struct MySqlServer {
 }
 
 impl MySqlServer {
-    /// The variable naming the server: `mysql://user[:password]@host:port`, no database.
-    pub const URL_VARIABLE: &'static str = "TENANTPOOL_TEST_MYSQL_URL";
-    /// The server when [`URL_VARIABLE`](Self::URL_VARIABLE) is unset.
-    pub const DEFAULT_URL: &'static str = "mysql://root@127.0.0.1:3306";
-
-    /// The server's URL from the environment, or [`DEFAULT_URL`](Self::DEFAULT_URL).
-    ///
-    /// ```
-    /// let url = tenantpool_testkit::MySqlServer::url_from_env();
-    /// assert!(url.starts_with("mysql"));
-    /// ```
-    pub fn url_from_env() -> String {
-        ServerUrl::from_env(Self::URL_VARIABLE, Self::DEFAULT_URL)
-    }
-
-    /// Connects to the server of [`url_from_env`](Self::url_from_env), applying the CI rule
-    /// when it cannot: `None` after a loud skip notice, or a panic under CI (see
-    /// [`unavailable`](crate::unavailable)).
-    ///
-    /// # Panics
-    ///
-    /// Under CI, when the server is unreachable.
-    ///
-    /// ```no_run
-    /// # async fn run() {
-    /// let Some(server) = tenantpool_testkit::MySqlServer::from_env().await else {
-    ///     return; // skipped: no server, and not under CI
-    /// };
-    /// # drop(server);
-    /// # }
-    /// ```
-    pub async fn from_env() -> Option<Self> {
-        let url = Self::url_from_env();
-        match <Self as TestServer>::connect(&url).await {
-            Ok(server) => Some(server),
-            Err(e) => {
-                unavailable(&format!("MySQL/MariaDB at {}", mask(&url)), &e);
-                None
-            }
-        }
-    }
-
     /// A URL for no database in particular whose connections carry `tag` (schema-per-tenant
     /// pools choose the database with `USE`).
     ///
@@ -159,7 +116,7 @@ impl MySqlServer {
 
     async fn conn(&self) -> Result<mysql_async::Conn, Error> {
         self.pool.get_conn().await.map_err(|e| Error::Connect {
-            url: mask(self.url.base()),
+            url: mask_password(self.url.base()),
             source: e.into(),
         })
     }
@@ -177,7 +134,7 @@ impl MySqlServer {
 /// A session of its own on `url`.
 async fn open(url: &str) -> Result<Conn, Error> {
     let connect_error = |e: mysql_async::Error| Error::Connect {
-        url: mask(url),
+        url: mask_password(url),
         source: e.into(),
     };
     let opts = Opts::from_url(url).map_err(|e| connect_error(e.into()))?;
@@ -186,11 +143,13 @@ async fn open(url: &str) -> Result<Conn, Error> {
 
 impl TestServer for MySqlServer {
     const NAME: &'static str = "MySQL/MariaDB";
+    const URL_VARIABLE: &'static str = "TENANTPOOL_TEST_MYSQL_URL";
+    const DEFAULT_URL: &'static str = "mysql://root@127.0.0.1:3306";
 
     async fn connect(base_url: &str) -> Result<Self, Error> {
         let url = ServerUrl::parse(base_url, 3306)?;
         let opts = Opts::from_url(url.base()).map_err(|e| Error::Url {
-            url: mask(url.base()),
+            url: mask_password(url.base()),
             reason: e.to_string(),
         })?;
         let server = Self {
@@ -365,7 +324,7 @@ impl TestServer for MySqlServer {
 impl std::fmt::Debug for MySqlServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MySqlServer")
-            .field("url", &mask(self.url.base()))
+            .field("url", &mask_password(self.url.base()))
             .finish_non_exhaustive()
     }
 }

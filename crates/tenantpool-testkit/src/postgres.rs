@@ -7,8 +7,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::address::{mask, ServerUrl};
-use crate::ci::unavailable;
+use crate::address::{mask_password, ServerUrl};
 use crate::cleanup::Cleanup;
 use crate::error::Error;
 use crate::sampler::Reading;
@@ -41,48 +40,6 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    /// The variable naming the server: `postgres://user[:password]@host:port`, no database.
-    pub const URL_VARIABLE: &'static str = "TENANTPOOL_TEST_PG_URL";
-    /// The server when [`URL_VARIABLE`](Self::URL_VARIABLE) is unset.
-    pub const DEFAULT_URL: &'static str = "postgres://postgres@127.0.0.1:5432";
-
-    /// The server's URL from the environment, or [`DEFAULT_URL`](Self::DEFAULT_URL).
-    ///
-    /// ```
-    /// let url = tenantpool_testkit::PgServer::url_from_env();
-    /// assert!(url.starts_with("postgres"));
-    /// ```
-    pub fn url_from_env() -> String {
-        ServerUrl::from_env(Self::URL_VARIABLE, Self::DEFAULT_URL)
-    }
-
-    /// Connects to the server of [`url_from_env`](Self::url_from_env), applying the CI rule
-    /// when it cannot: `None` after a loud skip notice, or a panic under CI (see
-    /// [`unavailable`](crate::unavailable)).
-    ///
-    /// # Panics
-    ///
-    /// Under CI, when the server is unreachable.
-    ///
-    /// ```no_run
-    /// # async fn run() {
-    /// let Some(server) = tenantpool_testkit::PgServer::from_env().await else {
-    ///     return; // skipped: no server, and not under CI
-    /// };
-    /// # drop(server);
-    /// # }
-    /// ```
-    pub async fn from_env() -> Option<Self> {
-        let url = Self::url_from_env();
-        match <Self as TestServer>::connect(&url).await {
-            Ok(server) => Some(server),
-            Err(e) => {
-                unavailable(&format!("PostgreSQL at {}", mask(&url)), &e);
-                None
-            }
-        }
-    }
-
     /// The admin session, for what the kit does not wrap.
     ///
     /// ```no_run
@@ -161,7 +118,7 @@ async fn connect(url: &str) -> Result<(Client, JoinHandle<()>), Error> {
         tokio_postgres::connect(url, NoTls)
             .await
             .map_err(|e| Error::Connect {
-                url: mask(url),
+                url: mask_password(url),
                 source: e.into(),
             })?;
     let driver = tokio::spawn(async move {
@@ -172,6 +129,8 @@ async fn connect(url: &str) -> Result<(Client, JoinHandle<()>), Error> {
 
 impl TestServer for PgServer {
     const NAME: &'static str = "PostgreSQL";
+    const URL_VARIABLE: &'static str = "TENANTPOOL_TEST_PG_URL";
+    const DEFAULT_URL: &'static str = "postgres://postgres@127.0.0.1:5432";
 
     async fn connect(base_url: &str) -> Result<Self, Error> {
         let url = ServerUrl::parse(base_url, 5432)?;
@@ -338,7 +297,7 @@ impl TestServer for PgServer {
 impl std::fmt::Debug for PgServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgServer")
-            .field("url", &mask(self.url.base()))
+            .field("url", &mask_password(self.url.base()))
             .finish_non_exhaustive()
     }
 }

@@ -66,10 +66,60 @@ pub enum Count {
 pub trait TestServer: Send + Sync + Sized + 'static {
     /// The server's name in messages: `"PostgreSQL"`, `"MySQL/MariaDB"`.
     const NAME: &'static str;
+    /// The environment variable naming the server: `scheme://user[:password]@host:port`, no
+    /// database.
+    const URL_VARIABLE: &'static str;
+    /// The server when [`URL_VARIABLE`](Self::URL_VARIABLE) is unset or empty.
+    const DEFAULT_URL: &'static str;
 
     /// Connects to the server at `base_url` (`scheme://user[:password]@host:port`, no
     /// database), without the CI rule: an error is returned.
     fn connect(base_url: &str) -> impl Future<Output = Result<Self, Error>> + Send;
+
+    /// The server's URL from [`URL_VARIABLE`](Self::URL_VARIABLE), or
+    /// [`DEFAULT_URL`](Self::DEFAULT_URL).
+    ///
+    /// ```
+    /// use tenantpool_testkit::{PgServer, TestServer};
+    /// assert!(PgServer::url_from_env().starts_with("postgres"));
+    /// ```
+    fn url_from_env() -> String {
+        std::env::var(Self::URL_VARIABLE)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| Self::DEFAULT_URL.to_string())
+    }
+
+    /// Connects to the server of [`url_from_env`](Self::url_from_env), applying the CI rule
+    /// when it cannot: `None` after a loud skip notice, or a panic under CI (see
+    /// [`unavailable`](crate::unavailable)).
+    ///
+    /// # Panics
+    ///
+    /// Under CI, when the server is unreachable.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use tenantpool_testkit::{MySqlServer, TestServer};
+    /// let Some(server) = MySqlServer::from_env().await else {
+    ///     return; // skipped: no server, and not under CI
+    /// };
+    /// # drop(server);
+    /// # }
+    /// ```
+    fn from_env() -> impl Future<Output = Option<Self>> + Send {
+        async {
+            let url = Self::url_from_env();
+            match Self::connect(&url).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    let what = format!("{} at {}", Self::NAME, crate::mask_password(&url));
+                    crate::unavailable(&what, &e);
+                    None
+                }
+            }
+        }
+    }
 
     /// The server's URL, without a database (and with its password, if it has one).
     fn base_url(&self) -> &str;

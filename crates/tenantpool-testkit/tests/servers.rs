@@ -1,6 +1,7 @@
 //! The kit against the real servers: what it counts is what a test opened, what it creates is
 //! gone afterwards, its assertion fails with a useful message, and the CI rule is one rule.
 //! Each test runs on PostgreSQL and on MySQL/MariaDB.
+#![cfg(all(feature = "postgres", feature = "mysql"))]
 
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ impl Session {
 macro_rules! on_both {
     ($($test:ident),+ $(,)?) => {
         mod postgres {
+            use tenantpool_testkit::TestServer as _;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() -> Result<(), tenantpool_testkit::Error> {
@@ -64,6 +66,7 @@ macro_rules! on_both {
             )+
         }
         mod mysql {
+            use tenantpool_testkit::TestServer as _;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() -> Result<(), tenantpool_testkit::Error> {
