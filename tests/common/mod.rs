@@ -12,7 +12,9 @@ use tenantpool::{
     TenantId, TenantTarget,
 };
 #[allow(unused_imports)] // each binary uses part of them
-pub use tenantpool_testkit::{reserve, wait_until, Count, Error, Fixture, PeakSampler, TestServer};
+pub use tenantpool_testkit::{
+    reserve, wait_until, Count, Databases, Error, Fixture, PeakSampler, TestServer,
+};
 
 /// What a test returns: a failing server call fails the test with its message.
 pub type TestResult = Result<(), Error>;
@@ -69,6 +71,22 @@ pub fn databases<S: TestServer>(fixture: &Fixture<S>, pairs: &[(&str, &str)]) ->
         dir.insert(tenant(t), TenantTarget::database(url));
     }
     dir
+}
+
+/// Tenants `a` and `b` with a throwaway database each (named `<prefix>_…_a`, `…_b`), on a
+/// registry with `settings` whose connections carry the fixture's tag.
+pub async fn two_tenants<C: Backend, S: TestServer>(
+    fixture: &Fixture<S>,
+    prefix: &str,
+    settings: Settings,
+) -> Result<(Databases, Registry<C>), Error> {
+    let dbs = fixture
+        .server
+        .throwaway_databases(prefix, &["a", "b"])
+        .await?;
+    let (a, b) = (dbs.name("a"), dbs.name("b"));
+    let registry = registry::<C>(settings, databases(fixture, &[("a", &a), ("b", &b)]));
+    Ok((dbs, registry))
 }
 
 /// Whether diesel's transaction manager on this connection has a transaction open (or is in

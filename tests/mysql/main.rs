@@ -97,17 +97,7 @@ impl Dialect for MySql {
         format!("SELECT SLEEP({seconds})")
     }
 
-    async fn text(conn: &mut My, sql: &str) -> String {
-        text(conn, sql).await
-    }
-
-    async fn execute(conn: &mut My, sql: &str) -> diesel::QueryResult<usize> {
-        diesel::sql_query(sql).execute(conn).await
-    }
-
-    async fn in_transaction(conn: &mut My) -> bool {
-        in_transaction(conn).await
-    }
+    crate::twins::dialect_sql!(My);
 
     fn budget_count(limit: i64) -> Count {
         Count::Held { limit }

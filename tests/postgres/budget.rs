@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tenantpool::Error;
 
-use crate::common::{databases, hold, registry, settings, tenant, wait_until, Fixture};
+use crate::common::{
+    databases, hold, registry, settings, tenant, two_tenants, wait_until, Fixture,
+};
 use crate::common::{TestResult, TestServer};
 use crate::twins::twins;
 use crate::{backend_pid, text, Pg, Postgres};
@@ -57,15 +59,11 @@ async fn under_pressure_a_tenant_wanting_a_second_connection_never_takes_another
     let Some(t) = Fixture::<PgServer>::start("tp_keep_last", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tp_keep_last", &["a", "b"])
-        .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     s.budget.warm_steal_after = Duration::from_secs(60);
-    let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<Pg>(s, databases(&t, &[("a", &a), ("b", &b)]));
+    let (dbs, registry) = two_tenants::<Pg, _>(&t, "tp_keep_last", s).await?;
+    let b = dbs.name("b");
     let a = registry.get(&tenant("a")).await.expect("a");
     let b1 = registry.get(&tenant("b")).await.expect("b");
     // b wants a second connection: the budget is full, so it waits.

@@ -91,17 +91,7 @@ impl Dialect for Postgres {
         format!("SELECT pg_sleep({seconds})")
     }
 
-    async fn text(conn: &mut Pg, sql: &str) -> String {
-        text(conn, sql).await
-    }
-
-    async fn execute(conn: &mut Pg, sql: &str) -> diesel::QueryResult<usize> {
-        diesel::sql_query(sql).execute(conn).await
-    }
-
-    async fn in_transaction(conn: &mut Pg) -> bool {
-        in_transaction(conn).await
-    }
+    crate::twins::dialect_sql!(Pg);
 
     fn budget_count(_limit: i64) -> Count {
         Count::Tagged

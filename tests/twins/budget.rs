@@ -6,8 +6,8 @@ use std::time::Duration;
 use tenantpool::Error;
 
 use super::Dialect;
-use crate::common::{databases, hold, registry, settings, tenant, wait_until, Fixture};
-use crate::common::{TestResult, TestServer};
+use crate::common::TestResult;
+use crate::common::{hold, settings, tenant, two_tenants, wait_until, Fixture};
 
 pub async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_timeout<D: Dialect>(
 ) -> TestResult {
@@ -15,15 +15,11 @@ pub async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_tim
     let Some(t) = Fixture::<D::Server>::start("tp_steal", BUDGET as u32 + 3).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tp_steal", &["a", "b"])
-        .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     s.pool.idle_timeout = Duration::from_secs(600);
-    let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
+    let (dbs, registry) = two_tenants::<D::Conn, _>(&t, "tp_steal", s).await?;
+    let b = dbs.name("b");
 
     // Tenant a fills the whole budget, then goes idle: four idle connections, budget full.
     let held = hold(&registry, "a", BUDGET).await;
@@ -58,16 +54,12 @@ pub async fn connections_returned_to_pools_nobody_waits_on_pass_their_permit_to_
     let Some(t) = Fixture::<D::Server>::start("tp_handoff", BUDGET as u32 + 3).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tp_handoff", &["a", "b"])
-        .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_secs(5);
     // No steal retries during the test: the permit must come from the hand-off.
     s.budget.steal_retry = Duration::from_secs(60);
-    let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
+    let (dbs, registry) = two_tenants::<D::Conn, _>(&t, "tp_handoff", s).await?;
+    let b = dbs.name("b");
 
     // Every permit is held by a connection in use.
     let held = hold(&registry, "a", BUDGET).await;
@@ -104,14 +96,9 @@ pub async fn a_budget_held_by_busy_connections_fails_the_checkout_with_exhausted
     let Some(t) = Fixture::<D::Server>::start("tp_exhausted", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tp_exhausted", &["a", "b"])
-        .await?;
     let mut s = settings(BUDGET, BUDGET);
     s.pool.checkout_timeout = Duration::from_millis(300);
-    let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(s, databases(&t, &[("a", &a), ("b", &b)]));
+    let (_dbs, registry) = two_tenants::<D::Conn, _>(&t, "tp_exhausted", s).await?;
     let _held = hold(&registry, "a", BUDGET).await;
     let err = registry
         .get(&tenant("b"))

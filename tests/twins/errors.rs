@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, TransactionManager};
 use tenantpool::{DatabaseUrl, Error, ErrorKind, Registry, StaticDirectory, TenantTarget};
+use tenantpool_testkit::Database;
 
 use super::Dialect;
 use crate::common::{databases, diesel_transaction_open, registry, settings, tenant};
@@ -69,15 +70,41 @@ async fn failing_handler<D: Dialect>(
     Ok(())
 }
 
+/// A throwaway database with the `lockme` table, and a registry (budget 3, pool 2) whose
+/// tenant `locker` is on it.
+async fn locker<D: Dialect>(
+    t: &Fixture<D::Server>,
+    prefix: &str,
+) -> Result<(Database, Registry<D::Conn>), tenantpool_testkit::Error> {
+    let db = D::lock_table(&t.server, prefix).await?;
+    let registry = registry::<D::Conn>(settings(3, 2), databases(t, &[("locker", db.name())]));
+    Ok((db, registry))
+}
+
+/// A handler cancelled by a timeout while the server runs a long statement inside the
+/// handler's transaction, which holds the row lock. Whether the timeout fired.
+async fn cancelled_mid_statement<D: Dialect>(registry: &Registry<D::Conn>) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), async {
+        let mut conn = registry.get(&tenant("locker")).await.expect("checkout");
+        conn.transaction::<(), diesel::result::Error, _>(async |conn| {
+            D::execute(conn, D::LOCK_ROW).await?;
+            D::execute(conn, &D::sleep(60)).await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+    .is_err()
+}
+
 pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_transaction<
     D: Dialect,
 >() -> TestResult {
     let Some(t) = Fixture::<D::Server>::start("tp_exits", 6).await? else {
         return Ok(());
     };
-    let db = D::lock_table(&t.server, "tp_exits").await?;
+    let (db, registry) = locker::<D>(&t, "tp_exits").await?;
     let db = db.name();
-    let registry = registry::<D::Conn>(settings(3, 2), databases(&t, &[("locker", db)]));
 
     // 1. A handler that returns an error from inside a transaction.
     assert!(failing_handler::<D>(&registry).await.is_err());
@@ -119,17 +146,10 @@ pub async fn every_exit_from_a_handler_releases_its_row_lock_and_leaves_no_open_
 
     // 4. Cancelled while the server is busy inside the transaction: the abandoned statement is
     //    stopped on the server, so the lock goes now, not when the sleep would have ended.
-    let cancelled = tokio::time::timeout(Duration::from_millis(300), async {
-        let mut conn = registry.get(&tenant("locker")).await.expect("checkout");
-        conn.transaction::<(), diesel::result::Error, _>(async |conn| {
-            D::execute(conn, D::LOCK_ROW).await?;
-            D::execute(conn, &D::sleep(60)).await?;
-            Ok(())
-        })
-        .await
-    })
-    .await;
-    assert!(cancelled.is_err(), "the timeout should have fired");
+    assert!(
+        cancelled_mid_statement::<D>(&registry).await,
+        "the timeout should have fired"
+    );
     assert_clean_after::<D>(&registry, &t, db, "cancelled mid-statement").await?;
 
     let stats = registry.stats();
@@ -150,23 +170,15 @@ pub async fn a_handler_cancelled_mid_statement_releases_its_row_lock_now_not_whe
     let Some(t) = Fixture::<D::Server>::start("tp_mid_stmt", 6).await? else {
         return Ok(());
     };
-    let db = D::lock_table(&t.server, "tp_mid_statement").await?;
+    let (db, registry) = locker::<D>(&t, "tp_mid_statement").await?;
     let db = db.name();
-    let registry = registry::<D::Conn>(settings(3, 2), databases(&t, &[("locker", db)]));
 
     // Cancelled while the server is busy inside the transaction: the abandoned statement must
     // be stopped on the server, so the lock goes now, not when the sleep would have ended.
-    let cancelled = tokio::time::timeout(Duration::from_millis(300), async {
-        let mut conn = registry.get(&tenant("locker")).await.expect("checkout");
-        conn.transaction::<(), diesel::result::Error, _>(async |conn| {
-            D::execute(conn, D::LOCK_ROW).await?;
-            D::execute(conn, &D::sleep(60)).await?;
-            Ok(())
-        })
-        .await
-    })
-    .await;
-    assert!(cancelled.is_err(), "the timeout should have fired");
+    assert!(
+        cancelled_mid_statement::<D>(&registry).await,
+        "the timeout should have fired"
+    );
     assert_clean_after::<D>(&registry, &t, db, "cancelled mid-statement").await?;
     assert_eq!(
         t.server.count_running(&t.tag, D::SLEEP_PREFIX).await?,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::Dialect;
-use crate::common::{databases, hold, registry, settings, tenant, Fixture};
+use crate::common::{databases, hold, registry, settings, tenant, two_tenants, Fixture};
 use crate::common::{TestResult, TestServer};
 
 pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves<D: Dialect>(
@@ -115,12 +115,7 @@ pub async fn shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_
     let Some(t) = Fixture::<D::Server>::start("tp_shutdown", 6).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tp_shutdown", &["a", "b"])
-        .await?;
-    let (a, b) = (dbs.name("a"), dbs.name("b"));
-    let registry = registry::<D::Conn>(settings(4, 2), databases(&t, &[("a", &a), ("b", &b)]));
+    let (_dbs, registry) = two_tenants::<D::Conn, _>(&t, "tp_shutdown", settings(4, 2)).await?;
     let held = registry.get(&tenant("a")).await.expect("a");
     let idle = registry.get(&tenant("b")).await.expect("b");
     drop(idle);

@@ -156,6 +156,25 @@ pub struct DatabaseTenants {
     pub keep: Keep,
 }
 
+/// The part of a [`Dialect`] impl that forwards to the binary's own `text` (see
+/// `common::sql_helpers!`), `in_transaction` and diesel's `sql_query`.
+macro_rules! dialect_sql {
+    ($conn:ty) => {
+        async fn text(conn: &mut $conn, sql: &str) -> String {
+            text(conn, sql).await
+        }
+
+        async fn execute(conn: &mut $conn, sql: &str) -> diesel::QueryResult<usize> {
+            diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), conn).await
+        }
+
+        async fn in_transaction(conn: &mut $conn) -> bool {
+            in_transaction(conn).await
+        }
+    };
+}
+pub(crate) use dialect_sql;
+
 /// Emits a `#[tokio::test]` for each named test of a twins module, for one dialect:
 /// `twins!(crate::Postgres, budget, threads = 2: test_a, test_b);`
 macro_rules! twins {

@@ -50,33 +50,29 @@ impl Session {
     }
 }
 
-/// Runs `$test::<S>()` for both servers, each in a `#[tokio::test]` of its own.
+/// Runs `$test::<S>()` on one server, each in a `#[tokio::test]` of its own, in `mod $module`.
+macro_rules! on {
+    ($module:ident, $server:ty: $($test:ident),+) => {
+        mod $module {
+            use tenantpool_testkit::TestServer as _;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() -> Result<(), tenantpool_testkit::Error> {
+                    let Some(server) = <$server>::from_env().await else {
+                        return Ok(());
+                    };
+                    super::$test(&server).await
+                }
+            )+
+        }
+    };
+}
+
+/// [`on!`] PostgreSQL and MySQL/MariaDB.
 macro_rules! on_both {
     ($($test:ident),+ $(,)?) => {
-        mod postgres {
-            use tenantpool_testkit::TestServer as _;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() -> Result<(), tenantpool_testkit::Error> {
-                    let Some(server) = tenantpool_testkit::PgServer::from_env().await else {
-                        return Ok(());
-                    };
-                    super::$test(&server).await
-                }
-            )+
-        }
-        mod mysql {
-            use tenantpool_testkit::TestServer as _;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() -> Result<(), tenantpool_testkit::Error> {
-                    let Some(server) = tenantpool_testkit::MySqlServer::from_env().await else {
-                        return Ok(());
-                    };
-                    super::$test(&server).await
-                }
-            )+
-        }
+        on!(postgres, tenantpool_testkit::PgServer: $($test),+);
+        on!(mysql, tenantpool_testkit::MySqlServer: $($test),+);
     };
 }
 
