@@ -68,6 +68,14 @@ pub enum Error {
 }
 
 /// The boxed cause of an [`Error`].
+///
+/// ```
+/// use std::error::Error as _;
+/// let leak = tenantpool_testkit::Error::Background("no thread".into());
+/// let cause: Option<&(dyn std::error::Error + 'static)> = leak.source();
+/// assert!(cause.is_none());
+/// # let _: Option<tenantpool_testkit::BoxError> = None;
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Error {

@@ -60,6 +60,11 @@ impl From<(i64, i64)> for Reading {
 /// ```
 pub trait IntoReading {
     /// The reading, or the error that stops the sampler.
+    ///
+    /// ```
+    /// use tenantpool_testkit::IntoReading;
+    /// assert_eq!((2, 5).into_reading().map(|r| r.wider).ok(), Some(5));
+    /// ```
     fn into_reading(self) -> Result<Reading, Error>;
 }
 

@@ -65,15 +65,38 @@ pub enum Count {
 /// ```
 pub trait TestServer: Send + Sync + Sized + 'static {
     /// The server's name in messages: `"PostgreSQL"`, `"MySQL/MariaDB"`.
+    ///
+    /// ```
+    /// use tenantpool_testkit::{MySqlServer, TestServer};
+    /// assert_eq!(MySqlServer::NAME, "MySQL/MariaDB");
+    /// ```
     const NAME: &'static str;
     /// The environment variable naming the server: `scheme://user[:password]@host:port`, no
     /// database.
+    ///
+    /// ```
+    /// use tenantpool_testkit::{PgServer, TestServer};
+    /// assert_eq!(PgServer::URL_VARIABLE, "TENANTPOOL_TEST_PG_URL");
+    /// ```
     const URL_VARIABLE: &'static str;
     /// The server when [`URL_VARIABLE`](Self::URL_VARIABLE) is unset or empty.
+    ///
+    /// ```
+    /// use tenantpool_testkit::{MySqlServer, TestServer};
+    /// assert_eq!(MySqlServer::DEFAULT_URL, "mysql://root@127.0.0.1:3306");
+    /// ```
     const DEFAULT_URL: &'static str;
 
     /// Connects to the server at `base_url` (`scheme://user[:password]@host:port`, no
     /// database), without the CI rule: an error is returned.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::{PgServer, TestServer};
+    /// let server = PgServer::connect("postgres://postgres@127.0.0.1:5433").await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     fn connect(base_url: &str) -> impl Future<Output = Result<Self, Error>> + Send;
 
     /// The server's URL from [`URL_VARIABLE`](Self::URL_VARIABLE), or
@@ -122,19 +145,59 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     }
 
     /// The server's URL, without a database (and with its password, if it has one).
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let template = format!("{}/orders_{{tenant}}", server.base_url());
+    /// # let _ = template;
+    /// # Ok(()) }
+    /// ```
     fn base_url(&self) -> &str;
 
     /// A URL for `database` whose connections carry `tag`.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let tag = server.tag("tp_orders").await?;
+    /// let url = server.url("orders", &tag);
+    /// # let _ = url;
+    /// # Ok(()) }
+    /// ```
     fn url(&self, database: &str, tag: &str) -> String;
 
     /// A new [`Tag`] with a unique name starting with `prefix`.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let tag = server.tag("tp_orders").await?;
+    /// assert!(tag.name().starts_with("tp_orders_"));
+    /// # Ok(()) }
+    /// ```
     fn tag(&self, prefix: &str) -> impl Future<Output = Result<Tag, Error>> + Send;
 
     /// Runs `sql` (one or more statements) as the admin.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// server.run_sql("SELECT 1; SELECT 2").await?;
+    /// # Ok(()) }
+    /// ```
     fn run_sql(&self, sql: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Runs `sql` (one or more statements) as the admin, in `database`, on a connection of
     /// its own.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let db = server.throwaway_database("tp_orders").await?;
+    /// server.run_sql_in(db.name(), "CREATE TABLE orders (id int)").await?;
+    /// # Ok(()) }
+    /// ```
     fn run_sql_in(
         &self,
         database: &str,
@@ -142,6 +205,14 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Sessions the server lists for `tag`.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let tag = server.tag("tp_orders").await?;
+    /// assert_eq!(server.count(&tag).await?, 0);
+    /// # Ok(()) }
+    /// ```
     fn count(&self, tag: &str) -> impl Future<Output = Result<i64, Error>> + Send;
 
     /// Sessions of `tag` that this process still holds open (`count`), beside all the server
@@ -150,6 +221,14 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     /// leaves those out. Sessions that cannot be matched to a socket of this process count as
     /// held. While the listed count is within `limit` it bounds the held count, and is taken
     /// for both (matching sockets reads `/proc`, which is slow).
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let now = server.count_held("tp_orders", 4).await?;
+    /// assert!(now.count <= 4, "{} held, {} listed", now.count, now.wider);
+    /// # Ok(()) }
+    /// ```
     fn count_held(
         &self,
         tag: &str,
@@ -158,12 +237,34 @@ pub trait TestServer: Send + Sync + Sized + 'static {
 
     /// Sessions of `tag` (`count`), beside every client session of the server but the
     /// admin's own (`wider`).
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let now = server.count_with_total("tp_orders").await?;
+    /// println!("{} of {} client sessions are ours", now.count, now.wider);
+    /// # Ok(()) }
+    /// ```
     fn count_with_total(&self, tag: &str) -> impl Future<Output = Result<Reading, Error>> + Send;
 
     /// Sessions of `tag` inside an open transaction.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// assert_eq!(server.count_in_transaction("tp_orders").await?, 0, "a transaction was left open");
+    /// # Ok(()) }
+    /// ```
     fn count_in_transaction(&self, tag: &str) -> impl Future<Output = Result<i64, Error>> + Send;
 
     /// Sessions of `tag` running a statement that starts with `prefix` right now.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// assert_eq!(server.count_running("tp_orders", "SELECT pg_sleep").await?, 0);
+    /// # Ok(()) }
+    /// ```
     fn count_running(
         &self,
         tag: &str,
@@ -173,6 +274,17 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     /// Whether a new session (as the admin, in `database`) can run `locking_query` (a
     /// `SELECT ... FOR UPDATE`) inside a transaction within `wait`: `false` when it times out
     /// on a lock somebody else holds.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// # let db = "orders";
+    /// let free = server
+    ///     .can_lock(db, "SELECT * FROM orders WHERE id = 1 FOR UPDATE", std::time::Duration::from_secs(1))
+    ///     .await?;
+    /// assert!(free, "a row lock was left behind");
+    /// # Ok(()) }
+    /// ```
     fn can_lock(
         &self,
         database: &str,
@@ -181,22 +293,60 @@ pub trait TestServer: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Creates the database `name`.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// let dbs = server.throwaway_databases("tp_orders", &[]).await?;
+    /// server.create_database(&dbs.name("late")).await?; // dropped with `dbs`
+    /// # Ok(()) }
+    /// ```
     fn create_database(&self, name: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Creates the databases of `names` that do not exist yet, and keeps them: fixtures that
     /// tests only read, shared by runs.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// server.ensure_databases(&["tp_fixture_a".to_string()]).await?;
+    /// # Ok(()) }
+    /// ```
     fn ensure_databases(&self, names: &[String]) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Drops the database `name` if it exists (ending the sessions in it on PostgreSQL).
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// server.drop_database("tp_leftover").await?;
+    /// # Ok(()) }
+    /// ```
     fn drop_database(&self, name: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Drops every database whose name starts with `prefix`; returns how many.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// // What killed test processes left behind.
+    /// let dropped = server.drop_databases_with_prefix("tp_orders_").await?;
+    /// # let _ = dropped;
+    /// # Ok(()) }
+    /// ```
     fn drop_databases_with_prefix(
         &self,
         prefix: &str,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Whether the database `name` exists.
+    ///
+    /// ```no_run
+    /// # async fn run(server: tenantpool_testkit::PgServer) -> Result<(), tenantpool_testkit::Error> {
+    /// use tenantpool_testkit::TestServer;
+    /// assert!(!server.database_exists("tp_never_created").await?);
+    /// # Ok(()) }
+    /// ```
     fn database_exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// A new database named `name`, replacing one a crashed run left behind, dropped again

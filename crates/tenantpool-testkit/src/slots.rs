@@ -7,6 +7,14 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Server connections the tests of one process may hold at once, together. PostgreSQL here
 /// allows 100 (MariaDB 151); 80 leaves room for admin sessions and other clients.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // More than there are: reserves them all, the test runs alone.
+/// let _all = tenantpool_testkit::reserve(tenantpool_testkit::SLOTS + 1).await;
+/// # }
+/// ```
 pub const SLOTS: u32 = 80;
 
 static SERVER_SLOTS: Semaphore = Semaphore::const_new(SLOTS as usize);

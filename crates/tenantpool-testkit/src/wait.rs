@@ -5,6 +5,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// How often [`wait_until`] polls.
+///
+/// ```
+/// assert_eq!(tenantpool_testkit::POLL_EVERY, std::time::Duration::from_millis(20));
+/// ```
 pub const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Polls `probe` every [`POLL_EVERY`] until `done` holds for its value or `timeout` has
