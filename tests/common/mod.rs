@@ -13,7 +13,7 @@ use tenantpool::{
 };
 #[allow(unused_imports)] // each binary uses part of them
 pub use tenantpool_testkit::{
-    reserve, wait_until, Count, Databases, Error, Fixture, PeakSampler, TestServer,
+    reserve, wait_until, Count, Database, Databases, Error, Fixture, PeakSampler, TestServer,
 };
 
 /// What a test returns: a failing server call fails the test with its message.
@@ -71,6 +71,19 @@ pub fn databases<S: TestServer>(fixture: &Fixture<S>, pairs: &[(&str, &str)]) ->
         dir.insert(tenant(t), TenantTarget::database(url));
     }
     dir
+}
+
+/// Tenant `key` with a throwaway database of its own (named `<prefix>_…`), on a registry with
+/// `settings` whose connections carry the fixture's tag.
+pub async fn one_tenant<C: Backend, S: TestServer>(
+    fixture: &Fixture<S>,
+    prefix: &str,
+    key: &str,
+    settings: Settings,
+) -> Result<(Database, Registry<C>), Error> {
+    let db = fixture.server.throwaway_database(prefix).await?;
+    let registry = registry::<C>(settings, databases(fixture, &[(key, db.name())]));
+    Ok((db, registry))
 }
 
 /// Tenants `a` and `b` with a throwaway database each (named `<prefix>_…_a`, `…_b`), on a

@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel_async::RunQueryDsl;
 use tenantpool_testkit::MySqlServer;
 
-use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
+use crate::common::{one_tenant, settings, tenant, Fixture, TestResult};
 use crate::twins::twins;
 use crate::{connection_id, My, MySql, Num, Row};
 
@@ -25,10 +25,9 @@ async fn with_validation_on_every_checkout_a_killed_connection_is_replaced_not_h
     let Some(t) = Fixture::<MySqlServer>::start("tp_killed", 5).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_killed").await?;
     let mut s = settings(3, 1);
     s.pool.validate_after_idle = Duration::ZERO;
-    let registry = registry::<My>(s, databases(&t, &[("victim", db.name())]));
+    let (_db, registry) = one_tenant::<My, _>(&t, "tp_killed", "victim", s).await?;
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let id = connection_id(&mut c).await;
     drop(c);
@@ -52,8 +51,7 @@ async fn a_connection_lost_on_the_server_fails_at_most_one_request_and_is_never_
     let Some(t) = Fixture::<MySqlServer>::start("tp_lost", 5).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_lost").await?;
-    let registry = registry::<My>(settings(3, 1), databases(&t, &[("victim", db.name())]));
+    let (_db, registry) = one_tenant::<My, _>(&t, "tp_lost", "victim", settings(3, 1)).await?;
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let id = connection_id(&mut c).await;
     drop(c);

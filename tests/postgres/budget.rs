@@ -6,7 +6,7 @@ use std::time::Duration;
 use tenantpool::Error;
 
 use crate::common::{
-    databases, hold, registry, settings, tenant, two_tenants, wait_until, Fixture,
+    databases, hold, one_tenant, registry, settings, tenant, two_tenants, wait_until, Fixture,
 };
 use crate::common::{TestResult, TestServer};
 use crate::twins::twins;
@@ -26,10 +26,9 @@ async fn a_creator_waiting_on_the_budget_gets_a_connection_returned_to_its_own_p
     let Some(t) = Fixture::<PgServer>::start("tp_own_pool_wait", BUDGET as u32 + 2).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_own_pool_wait").await?;
     let mut s = settings(BUDGET, BUDGET * 2);
     s.pool.checkout_timeout = Duration::from_secs(5);
-    let registry = registry::<Pg>(s, databases(&t, &[("a", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_own_pool_wait", "a", s).await?;
     let mut held = hold(&registry, "a", BUDGET).await;
     // A third checkout of the same tenant has a free pool slot but no budget: it waits in
     // the budget as a creator.

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
+use crate::common::{one_tenant, settings, tenant, Fixture, TestResult};
 use crate::{in_transaction, Num, Pg};
 
 /// Polls the inner future until it has returned `Pending` `pending_polls` times, then gives up
@@ -48,8 +48,7 @@ async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() -> 
     let Some(t) = Fixture::<PgServer>::start("tp_cancel_points", 6).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_cancel_points").await?;
-    let registry = registry::<Pg>(settings(3, 1), databases(&t, &[("c", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_cancel_points", "c", settings(3, 1)).await?;
     {
         let mut conn = registry.get(&tenant("c")).await.expect("setup");
         conn.batch_execute("CREATE TABLE ledger (k int PRIMARY KEY, v int NOT NULL); INSERT INTO ledger VALUES (0, 0);")

@@ -5,7 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use tenantpool::{DatabaseUrl, StaticDirectory, TemplateDirectory, TenantTarget};
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
+use crate::common::{one_tenant, registry, settings, tenant, Fixture, TestResult, TestServer};
 use crate::twins::twins;
 use crate::{text, Int, Pg, Postgres};
 
@@ -71,8 +71,7 @@ async fn ordinary_use_of_a_connection_never_marks_it_dirty() -> TestResult {
     let Some(t) = Fixture::<PgServer>::start("tp_no_false_dirty", 4).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_no_false_dirty").await?;
-    let registry = registry::<Pg>(settings(2, 1), databases(&t, &[("n", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_no_false_dirty", "n", settings(2, 1)).await?;
     for round in 0..5 {
         let mut conn = registry.get(&tenant("n")).await.expect("checkout");
         conn.batch_execute("CREATE TABLE IF NOT EXISTS t (x int); DELETE FROM t; INSERT INTO t VALUES (1), (2), (3);")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tenantpool_testkit::PgServer;
 
-use crate::common::{databases, registry, settings, tenant, Fixture, TestResult, TestServer};
+use crate::common::{one_tenant, settings, tenant, Fixture, TestResult, TestServer};
 use crate::twins::twins;
 use crate::{backend_pid, text, Pg, Postgres};
 
@@ -20,12 +20,11 @@ async fn an_entry_rebuilt_before_its_expiry_notice_keeps_the_live_pool() -> Test
     let Some(t) = Fixture::<PgServer>::start("tp_rebuilt", 5).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_rebuilt").await?;
     let mut s = settings(3, 2);
     s.cache.time_to_idle = Duration::from_millis(300);
     // No maintenance of its own: the expiry notice is delivered only when the test says so.
     s.cache.maintenance_interval = Duration::from_secs(3600);
-    let registry = registry::<Pg>(s, databases(&t, &[("phoenix", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_rebuilt", "phoenix", s).await?;
 
     // The first entry's guard stays out while the entry expires, so whenever moka's
     // housekeeping delivers the expiry notice, the old entry and the rebuilt one overlap.
@@ -76,8 +75,7 @@ async fn a_connection_killed_on_the_server_is_replaced_not_handed_out() -> TestR
     let Some(t) = Fixture::<PgServer>::start("tp_killed", 5).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_killed").await?;
-    let registry = registry::<Pg>(settings(3, 1), databases(&t, &[("victim", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_killed", "victim", settings(3, 1)).await?;
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");
     let pid = backend_pid(&mut c).await;
     drop(c);
@@ -109,10 +107,9 @@ async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_t
     let Some(t) = Fixture::<PgServer>::start("tp_front", 2).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_front").await?;
     let mut s = settings(4, 1);
     s.cache.time_to_idle = Duration::from_millis(400);
-    let registry = registry::<Pg>(s, databases(&t, &[("busy", db.name())]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_front", "busy", s).await?;
     let busy = tenant("busy");
 
     // Three times the time to idle, used every 2 ms from one thread: most lookups are served

@@ -8,7 +8,7 @@ use tenantpool::{DatabaseUrl, Error, ErrorKind, Registry, StaticDirectory, Tenan
 use tenantpool_testkit::Database;
 
 use super::Dialect;
-use crate::common::{databases, diesel_transaction_open, registry, settings, tenant};
+use crate::common::{databases, diesel_transaction_open, one_tenant, registry, settings, tenant};
 use crate::common::{wait_until, Fixture, TestResult, TestServer};
 
 /// After a handler left by `path`: the row lock is free, no session of `tag` is inside a
@@ -194,9 +194,9 @@ pub async fn a_statement_abandoned_outside_a_transaction_is_stopped_and_nobody_q
     let Some(t) = Fixture::<D::Server>::start("tp_abandoned", 5).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_abandoned_stmt").await?;
     // One connection only: every checkout below reuses it (or a replacement).
-    let registry = registry::<D::Conn>(settings(3, 1), databases(&t, &[("s", db.name())]));
+    let (_db, registry) =
+        one_tenant::<D::Conn, _>(&t, "tp_abandoned_stmt", "s", settings(3, 1)).await?;
     let abandoned = tokio::time::timeout(Duration::from_millis(200), async {
         let mut conn = registry.get(&tenant("s")).await.expect("checkout");
         D::execute(&mut conn, &D::sleep(30)).await

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use super::Dialect;
-use crate::common::{databases, hold, registry, settings, tenant, two_tenants, Fixture};
+use crate::common::{
+    databases, hold, one_tenant, registry, settings, tenant, two_tenants, Fixture,
+};
 use crate::common::{TestResult, TestServer};
 
 pub async fn evicting_one_tenant_keeps_a_shared_pool_open_until_the_last_user_leaves<D: Dialect>(
@@ -81,11 +83,10 @@ pub async fn idle_connections_are_reaped_without_traffic_while_the_tenant_stays_
     let Some(t) = Fixture::<D::Server>::start("tp_reaper", 6).await? else {
         return Ok(());
     };
-    let db = t.server.throwaway_database("tp_reaper").await?;
     let mut s = settings(4, 3);
     s.pool.idle_timeout = Duration::from_millis(300);
     s.cache.time_to_idle = Duration::from_secs(600);
-    let registry = registry::<D::Conn>(s, databases(&t, &[("sleepy", db.name())]));
+    let (_db, registry) = one_tenant::<D::Conn, _>(&t, "tp_reaper", "sleepy", s).await?;
     let held = hold(&registry, "sleepy", 3).await;
     assert_eq!(t.count().await?, 3);
     drop(held);
