@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
+use tenantpool::Registry;
 use tenantpool_testkit::MySqlServer;
 
 use crate::common::{one_tenant, settings, tenant, Fixture, TestResult};
@@ -15,6 +16,21 @@ twins!(MySql, lifecycle, threads = 2:
     idle_connections_are_reaped_without_traffic_while_the_tenant_stays_cached,
     shutdown_waits_for_checked_out_connections_then_leaves_none_on_the_server,
 );
+
+/// Opens `victim`'s one connection, returns it to the pool, and kills its session on the
+/// server; returns the session's id once the server no longer lists it.
+async fn kill_the_idle_connection(
+    t: &Fixture<MySqlServer>,
+    registry: &Registry<My>,
+) -> Result<i64, tenantpool_testkit::Error> {
+    let mut c = registry.get(&tenant("victim")).await.expect("checkout");
+    let id = connection_id(&mut c).await;
+    drop(c);
+    t.server.kill(id).await?;
+    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
+    assert_eq!(left, 0, "the killed session is still on the server");
+    Ok(id)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_validation_on_every_checkout_a_killed_connection_is_replaced_not_handed_out(
@@ -28,12 +44,7 @@ async fn with_validation_on_every_checkout_a_killed_connection_is_replaced_not_h
     let mut s = settings(3, 1);
     s.pool.validate_after_idle = Duration::ZERO;
     let (_db, registry) = one_tenant::<My, _>(&t, "tp_killed", "victim", s).await?;
-    let mut c = registry.get(&tenant("victim")).await.expect("checkout");
-    let id = connection_id(&mut c).await;
-    drop(c);
-    t.server.kill(id).await?;
-    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
-    assert_eq!(left, 0, "the killed session is still on the server");
+    let id = kill_the_idle_connection(&t, &registry).await?;
     // The next checkout must get a new, working connection, not the dead one.
     let mut c = registry
         .get(&tenant("victim"))
@@ -52,13 +63,8 @@ async fn a_connection_lost_on_the_server_fails_at_most_one_request_and_is_never_
         return Ok(());
     };
     let (_db, registry) = one_tenant::<My, _>(&t, "tp_lost", "victim", settings(3, 1)).await?;
-    let mut c = registry.get(&tenant("victim")).await.expect("checkout");
-    let id = connection_id(&mut c).await;
-    drop(c);
     // What a server restart or a network cut does to every pooled connection.
-    t.server.kill(id).await?;
-    let (left, _) = t.wait_for_zero(Duration::from_secs(5)).await?;
-    assert_eq!(left, 0, "the killed session is still on the server");
+    let id = kill_the_idle_connection(&t, &registry).await?;
 
     // A request may meet the dead connection once, and must then see a connection error...
     let mut c = registry.get(&tenant("victim")).await.expect("checkout");

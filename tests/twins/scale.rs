@@ -47,6 +47,30 @@ async fn hammer<D: Dialect>(
     }
 }
 
+/// With no further traffic, every connection leaves the server (within 30 s), no tenant stays
+/// cached and no pool stays open; returns the stats and how long the drain took.
+async fn drained<D: Dialect>(
+    t: &Fixture<D::Server>,
+    registry: &Registry<D::Conn>,
+) -> Result<(tenantpool::Stats, Duration), tenantpool_testkit::Error> {
+    let (left, took) = t.wait_for_zero(Duration::from_secs(30)).await?;
+    assert_eq!(
+        left, 0,
+        "connections left on the server after the tenants went idle"
+    );
+    let after = registry.stats();
+    assert_eq!(
+        after.cached_tenants, 0,
+        "tenants still cached after their time-to-idle"
+    );
+    assert_eq!(
+        after.pools.len(),
+        0,
+        "pools still open after the tenants went idle"
+    );
+    Ok((after, took))
+}
+
 pub async fn many_database_tenants_stay_within_budget_and_drain_when_idle<D: Dialect>() -> TestResult
 {
     let (tenants, _) = D::SCALE_TENANTS;
@@ -88,21 +112,7 @@ pub async fn many_database_tenants_stay_within_budget_and_drain_when_idle<D: Dia
     assert_eq!(stats.budgets.len(), 1, "one server, one budget");
     assert!(stats.budgets[0].open <= budget);
 
-    let (left, took) = t.wait_for_zero(Duration::from_secs(30)).await?;
-    assert_eq!(
-        left, 0,
-        "connections left on the server after the tenants went idle"
-    );
-    let after = registry.stats();
-    assert_eq!(
-        after.cached_tenants, 0,
-        "tenants still cached after their time-to-idle"
-    );
-    assert_eq!(
-        after.pools.len(),
-        0,
-        "pools still open after every tenant was evicted"
-    );
+    let (after, took) = drained::<D>(&t, &registry).await?;
     assert_eq!(after.counters.pools_closed, after.counters.pools_created);
     eprintln!(
         "FIGURES {}scale_db: tenants={tenants} budget={budget} peak_server_connections={peak} \
@@ -154,17 +164,7 @@ pub async fn many_schema_tenants_share_one_pool_within_budget_and_drain_when_idl
     assert!(stats.counters.tenants_started >= tenants as u64);
     assert_eq!(stats.counters.checkout_timeouts, 0);
 
-    let (left, took) = t.wait_for_zero(Duration::from_secs(30)).await?;
-    assert_eq!(
-        left, 0,
-        "connections left on the server after the tenants went idle"
-    );
-    let after = registry.stats();
-    assert_eq!(
-        after.cached_tenants, 0,
-        "tenants still cached after their time-to-idle"
-    );
-    assert_eq!(after.pools.len(), 0, "the shared pool is still open");
+    let (after, took) = drained::<D>(&t, &registry).await?;
     assert_eq!(after.counters.pools_closed, 1);
     eprintln!(
         "FIGURES {}scale_schema: tenants={tenants} budget={budget} \
