@@ -246,7 +246,17 @@ async fn concurrent_first_requests_migrate_a_tenant_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn run_with(config: config::Config, acme: &str, globex: &str) {
+/// Serves the notes app with the configuration `file`, its directory's template URL replaced
+/// by `url`, a budget of 6 and `overrides`, and exercises it with two tenants.
+async fn serve_config(file: &str, url: &str, overrides: &[(&str, &str)]) {
+    let mut all = vec![
+        ("server.bind", "127.0.0.1:0"),
+        ("directory.template.url", url),
+        ("budget.max_connections", "6"),
+    ];
+    all.extend_from_slice(overrides);
+    let config = config_with(file, &all);
+    let (acme, globex) = ("acme.localhost", "globex.localhost");
     let notes = tenantpool_notes::start(&config).unwrap();
     let (addr, handle) = (notes.addr(), notes.handle());
     let running = actix_web::rt::spawn(notes.run());
@@ -265,15 +275,7 @@ async fn the_postgres_config_serves_a_database_per_tenant() -> Result<(), Error>
         .throwaway_databases("tpa_notes_pgdb", &["acme", "globex"])
         .await?;
     let url = format!("{}/{}", server.base_url(), dbs.name("{tenant}"));
-    let config = config_with(
-        "config/postgres.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
+    serve_config("config/postgres.toml", &url, &[]).await;
     dbs.remove().await
 }
 
@@ -284,16 +286,12 @@ async fn the_postgres_schema_config_serves_a_schema_per_tenant() -> Result<(), E
     };
     let db = server.throwaway_database("tpa_notes_pgschema").await?;
     let url = format!("{}/{}", server.base_url(), db.name());
-    let config = config_with(
+    serve_config(
         "config/postgres-schema.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-            ("pool.max_size", "4"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
+        &url,
+        &[("pool.max_size", "4")],
+    )
+    .await;
     db.remove().await
 }
 
@@ -306,14 +304,6 @@ async fn the_mysql_config_serves_a_database_per_tenant() -> Result<(), Error> {
         .throwaway_databases("tpa_notes_my", &["acme", "globex"])
         .await?;
     let url = format!("{}/{}", server.base_url(), dbs.name("{tenant}"));
-    let config = config_with(
-        "config/mysql.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
+    serve_config("config/mysql.toml", &url, &[]).await;
     dbs.remove().await
 }
