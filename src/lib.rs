@@ -23,3 +23,11 @@ pub use tenantpool_core::*;
 /// The actix-web adapter: tenant-resolving middleware and connection extractors.
 #[cfg(feature = "actix")]
 pub use tenantpool_actix as actix;
+
+/// Helpers for your own test suite: test servers from the environment (with one rule for
+/// CI), throwaway databases, connection counts by tag, peak sampling and the "no connection
+/// leaked" assertion.
+///
+#[cfg_attr(feature = "postgres", doc = include_str!("../docs/testing.md"))]
+#[cfg(feature = "testkit")]
+pub use tenantpool_testkit as testkit;

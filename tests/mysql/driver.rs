@@ -4,8 +4,10 @@
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 
-use crate::common::{self, my};
-use crate::{databases, registry, settings, tenant, text, My};
+use tenantpool_testkit::MySqlServer;
+
+use crate::common::{databases, registry, settings, tenant, Fixture, TestResult};
+use crate::{databases_with_items, text, My};
 
 /// Rows an `UPDATE` that changes nothing reports, plus the session settings diesel relies on.
 async fn session_facts(conn: &mut My) -> (usize, String, String) {
@@ -20,16 +22,15 @@ async fn session_facts(conn: &mut My) -> (usize, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pooled_connections_report_matched_rows_and_session_settings_like_diesel_async() {
-    let _slots = common::reserve(4).await;
-    let Some(admin) = my::admin().await else {
-        return;
+async fn pooled_connections_report_matched_rows_and_session_settings_like_diesel_async(
+) -> TestResult {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_driver", 4).await? else {
+        return Ok(());
     };
-    let user = "tp_driver";
-    admin.user(user).await;
-    admin.databases_with_items(&["tp_driver".to_string()]).await;
+    let dbs = databases_with_items(&t.server, "tp_driver", &["d"]).await?;
+    let db = dbs.name("d");
 
-    let mut plain = AsyncMysqlConnection::establish(&my::url(user, Some("tp_driver")))
+    let mut plain = AsyncMysqlConnection::establish(&t.url(&db))
         .await
         .expect("diesel-async's own connection");
     let expected = session_facts(&mut plain).await;
@@ -39,11 +40,12 @@ async fn pooled_connections_report_matched_rows_and_session_settings_like_diesel
         "diesel-async counts matched rows (CLIENT_FOUND_ROWS)"
     );
 
-    let registry = registry(settings(2, 1), databases(user, &[("driver", "tp_driver")]));
+    let registry = registry::<My>(settings(2, 1), databases(&t, &[("driver", &db)]));
     let mut pooled = registry.get(&tenant("driver")).await.expect("checkout");
     let got = session_facts(&mut pooled).await;
     assert_eq!(
         got, expected,
         "(matched rows, time zone, client charset) differ from diesel-async's own connection"
     );
+    Ok(())
 }

@@ -1,12 +1,15 @@
 //! The core's behaviours on a real MariaDB/MySQL server, proven by counting connections on the
 //! server (`information_schema.PROCESSLIST`, by a per-test user), never by trusting pool
-//! counters alone.
+//! counters alone. The tests MySQL shares with PostgreSQL are written once in `tests/twins`
+//! and instantiated here with the [`MySql`] dialect.
 //!
-//! Every test connects as a user of its own (`tp_*`), so that the connections it counts are
-//! exactly the ones its registry opened, however many tests run at the same time.
+//! Every test connects as an account of its own (a testkit `Tag`), so that the connections it
+//! counts are exactly the ones its registry opened, however many tests run at the same time.
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../twins/mod.rs"]
+mod twins;
 
 mod budget;
 mod driver;
@@ -15,93 +18,15 @@ mod lifecycle;
 mod scale;
 mod schema;
 
-use std::time::Duration;
+use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
+use tenantpool_testkit::{Count, Database, Databases, Error, Fixture, MySqlServer, TestServer};
 
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
-use diesel_async::{AnsiTransactionManager, AsyncMysqlConnection, RunQueryDsl, TransactionManager};
-use tenantpool::{
-    DatabaseUrl, Registry, Settings, StaticDirectory, TenantDirectory, TenantId, TenantTarget,
-};
-
-use crate::common::my;
+pub use crate::common::{Num, Row};
+use crate::twins::{DatabaseTenants, Dialect, Keep, Schemas};
 
 pub type My = AsyncMysqlConnection;
 
-/// Settings small enough for many tests to share one server.
-pub fn settings(budget: usize, max_size: usize) -> Settings {
-    let mut s = Settings::default();
-    s.budget.max_connections = budget;
-    s.pool.max_size = max_size;
-    s.pool.checkout_timeout = Duration::from_secs(10);
-    s.cache.maintenance_interval = Duration::from_millis(100);
-    s.runtime.io_threads = 1;
-    s
-}
-
-pub fn registry(settings: Settings, directory: impl TenantDirectory) -> Registry<My> {
-    common::init_tracing();
-    Registry::<My>::builder(settings)
-        .directory(directory)
-        .build()
-        .expect("registry")
-}
-
-pub fn tenant(key: &str) -> TenantId {
-    TenantId::parse(key).expect("valid tenant key")
-}
-
-/// A static directory mapping each `(tenant, database)` to its own database, reached as `user`.
-pub fn databases(user: &str, pairs: &[(&str, &str)]) -> StaticDirectory {
-    let mut dir = StaticDirectory::new();
-    for (t, db) in pairs {
-        let url = DatabaseUrl::parse(&my::url(user, Some(db))).expect("url");
-        dir.insert(tenant(t), TenantTarget::database(url));
-    }
-    dir
-}
-
-/// Checks out `n` connections for `key` at once and keeps them.
-pub async fn hold(
-    registry: &Registry<My>,
-    key: &str,
-    n: usize,
-) -> Vec<tenantpool::PooledConnection<My>> {
-    let t = tenant(key);
-    futures_util::future::try_join_all((0..n).map(|_| registry.get(&t)))
-        .await
-        .unwrap_or_else(|e| panic!("holding {n} connections for {key}: {e}"))
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Row {
-    #[diesel(sql_type = Text)]
-    pub value: String,
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Num {
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
-
-/// Runs `sql`, which must return one text column named `value`.
-pub async fn text(conn: &mut My, sql: &str) -> String {
-    diesel::sql_query(sql)
-        .get_result::<Row>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .value
-}
-
-/// Runs `sql`, which must return one integer column named `n`.
-pub async fn number(conn: &mut My, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Num>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
-}
+common::sql_helpers!(My);
 
 /// The server-side id of a connection's session.
 pub async fn connection_id(conn: &mut My) -> i64 {
@@ -128,12 +53,116 @@ pub async fn in_transaction(conn: &mut My) -> bool {
     }
 }
 
-/// Whether diesel's transaction manager on this connection has a transaction open (or is in
-/// an error state).
-pub fn diesel_transaction_open(conn: &mut My) -> bool {
-    !matches!(
-        <AnsiTransactionManager as TransactionManager<My>>::transaction_manager_status_mut(conn)
-            .transaction_depth(),
-        Ok(None)
-    )
+/// Databases `<unique prefix>_<key>` for `keys`, each holding `item(id, owner)` with one row
+/// naming the database.
+pub async fn databases_with_items(
+    server: &MySqlServer,
+    prefix: &str,
+    keys: &[&str],
+) -> Result<Databases, Error> {
+    let family = server.throwaway_databases(prefix, keys).await?;
+    let sql: String = keys
+        .iter()
+        .map(|k| {
+            let db = family.name(k);
+            format!(
+                "CREATE TABLE `{db}`.item (id INT PRIMARY KEY, owner TEXT) ENGINE=InnoDB; \
+                 INSERT INTO `{db}`.item VALUES (1, '{db}');"
+            )
+        })
+        .collect();
+    if !sql.is_empty() {
+        server.run_sql(&sql).await?;
+    }
+    Ok(family)
+}
+
+/// The MySQL/MariaDB side of the twin tests.
+pub struct MySql;
+
+impl Dialect for MySql {
+    type Conn = My;
+    type Server = MySqlServer;
+
+    const FIGURES: &'static str = "mysql_";
+    const CURRENT_DATABASE: &'static str = "SELECT DATABASE() AS value";
+    const CURRENT_SCHEMA: &'static str = "SELECT DATABASE() AS value";
+    const LOCK_ROW: &'static str =
+        "SELECT CAST(v AS CHAR) AS value FROM lockme WHERE id = 1 FOR UPDATE";
+    const SLEEP_PREFIX: &'static str = "SELECT SLEEP";
+    const SCALE_TENANTS: (usize, usize) = (80, 100);
+    const SCALE_BUDGET: usize = 12;
+
+    fn sleep(seconds: u32) -> String {
+        format!("SELECT SLEEP({seconds})")
+    }
+
+    crate::twins::dialect_sql!(My);
+
+    fn budget_count(limit: i64) -> Count {
+        Count::Held { limit }
+    }
+
+    async fn lock_table(server: &MySqlServer, prefix: &str) -> Result<Database, Error> {
+        let db = server.throwaway_database(prefix).await?;
+        server
+            .run_sql_in(
+                db.name(),
+                "CREATE TABLE lockme (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+                 INSERT INTO lockme VALUES (1, 0);",
+            )
+            .await?;
+        Ok(db)
+    }
+
+    /// On MySQL a schema is a database: one per tenant, all on one server, reached through
+    /// one shared pool whose connections switch with `USE`.
+    async fn schemas(
+        t: &Fixture<MySqlServer>,
+        prefix: &str,
+        keys: &[&str],
+    ) -> Result<Schemas, Error> {
+        let family = databases_with_items(&t.server, prefix, keys).await?;
+        Ok(Schemas {
+            url: t.server.url_without_database(&t.tag),
+            pattern: format!("{}_{{tenant}}", family.prefix()),
+            tenants: keys
+                .iter()
+                .map(|k| (k.to_string(), family.name(k)))
+                .collect(),
+            keep: Keep::Databases(family),
+        })
+    }
+
+    async fn database_tenants(
+        t: &Fixture<MySqlServer>,
+        keys: &[String],
+    ) -> Result<DatabaseTenants, Error> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let family = databases_with_items(&t.server, "tp_mscale", &keys).await?;
+        Ok(DatabaseTenants {
+            template: t.url(&family.name("{tenant}")),
+            tenants: keys
+                .iter()
+                .map(|k| (k.to_string(), family.name(k)))
+                .collect(),
+            keep: Keep::Databases(family),
+        })
+    }
+
+    fn use_schema(schema: &str) -> String {
+        format!("USE `{schema}`")
+    }
+
+    async fn schema_exists(
+        server: &MySqlServer,
+        _schemas: &Schemas,
+        name: &str,
+    ) -> Result<bool, Error> {
+        server.database_exists(name).await
+    }
+
+    fn dead_server_url(tag: &str) -> String {
+        format!("mysql://{tag}@127.0.0.1:1/x")
+    }
 }

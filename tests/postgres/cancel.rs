@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use crate::common::{self, pg};
-use crate::{databases, in_transaction, registry, settings, tenant, Num};
+use tenantpool_testkit::PgServer;
+
+use crate::common::{one_tenant, settings, tenant, Fixture, TestResult};
+use crate::{in_transaction, Num, Pg};
 
 /// Polls the inner future until it has returned `Pending` `pending_polls` times, then gives up
 /// (and drops it) at its next wake-up: a cancellation exactly at that suspension point.
@@ -42,16 +44,11 @@ impl<F: Future> Future for DropAfter<F> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() {
-    let _slots = common::reserve(6).await;
-    let Some(admin) = pg::admin().await else {
-        return;
+async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_cancel_points", 6).await? else {
+        return Ok(());
     };
-    let app = "tp_cancel_points";
-    let db = "tp_cancel_points";
-    admin.drop_database(db).await;
-    admin.exec(&format!("CREATE DATABASE \"{db}\"")).await;
-    let registry = registry(settings(3, 1), databases(app, &[("c", db)]));
+    let (_db, registry) = one_tenant::<Pg, _>(&t, "tp_cancel_points", "c", settings(3, 1)).await?;
     {
         let mut conn = registry.get(&tenant("c")).await.expect("setup");
         conn.batch_execute("CREATE TABLE ledger (k int PRIMARY KEY, v int NOT NULL); INSERT INTO ledger VALUES (0, 0);")
@@ -132,4 +129,5 @@ async fn cancelling_a_transaction_at_any_await_point_leaves_the_pool_clean() {
     );
     let budget = &registry.stats().budgets[0];
     assert!(budget.open <= budget.limit);
+    Ok(())
 }

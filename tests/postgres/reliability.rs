@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use tenantpool::{DatabaseUrl, Error, StaticDirectory, TemplateDirectory, TenantTarget};
+use tenantpool_testkit::{HangingServer, PgServer};
 
-use crate::common::{self, pg};
-use crate::{registry, settings, tenant, text};
+use crate::common::{registry, settings, tenant, Fixture, TestResult, TestServer};
+use crate::{text, Pg};
 
 fn full() -> bool {
     std::env::var("TENANTPOOL_FULL").is_ok_and(|v| v == "1")
@@ -20,16 +21,14 @@ fn random_key(i: u64) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_random_tenants_is_answered_unknown_without_a_lookup_each() {
-    let _slots = common::reserve(3).await;
-    let Some(admin) = pg::admin().await else {
-        return;
+async fn a_flood_of_random_tenants_is_answered_unknown_without_a_lookup_each() -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_flood_listed", 3).await? else {
+        return Ok(());
     };
-    let app = "tp_flood_listed";
-    admin.ensure_databases(&["tp_flood".to_string()]).await;
-    let url = DatabaseUrl::parse(&pg::url("tp_flood", app)).expect("url");
+    let db = t.server.throwaway_database("tp_flood").await?;
+    let url = DatabaseUrl::parse(&t.url(db.name())).expect("url");
     let dir = StaticDirectory::new().with(tenant("real"), TenantTarget::database(url));
-    let registry = registry(settings(2, 1), dir);
+    let registry = registry::<Pg>(settings(2, 1), dir);
     let n: u64 = if full() { 100_000 } else { 20_000 };
     let started = Instant::now();
     for i in 0..n {
@@ -60,20 +59,20 @@ async fn a_flood_of_random_tenants_is_answered_unknown_without_a_lookup_each() {
         "FIGURES flood_listed: keys={n} took={took:?} directory_lookups={} directory_lists={}",
         c.directory_lookups, c.directory_lists
     );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_bounded() {
-    let _slots = common::reserve(4).await;
-    let Some(admin) = pg::admin().await else {
-        return;
+async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_bounded(
+) -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_flood_template", 4).await? else {
+        return Ok(());
     };
-    let app = "tp_flood_template";
     let mut s = settings(3, 1);
     s.backoff.unlisted_starts_per_second = 50;
     s.backoff.max_failed_tenants = 500;
-    let dir = TemplateDirectory::database(&pg::url("tp_flood_{tenant}", app)).expect("template");
-    let registry = registry(s, dir);
+    let dir = TemplateDirectory::database(&t.url("tp_flood_{tenant}")).expect("template");
+    let registry = registry::<Pg>(s, dir);
     let n: u64 = if full() { 100_000 } else { 20_000 };
     let (mut missing, mut throttled) = (0u64, 0u64);
     let started = Instant::now();
@@ -104,53 +103,37 @@ async fn a_flood_of_random_tenants_on_an_unlisted_template_is_rate_limited_and_b
     assert_eq!(missing + throttled, n);
     assert!(stats.pools.is_empty(), "pools left open by failed starts");
     assert_eq!(stats.cached_tenants, 0);
-    assert_eq!(admin.count(app).await, 0);
+    assert_eq!(t.count().await?, 0);
     eprintln!(
         "FIGURES flood_template: keys={n} took={took:?} lookups={} connect_attempts={} throttled={throttled}",
         c.directory_lookups,
         c.connections_created + c.connect_failures
     );
-}
-
-/// A TCP server that accepts connections and never answers: a database that hangs.
-async fn black_hole() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    (addr, task)
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hanging_server_does_not_hold_up_tenants_on_other_servers() {
-    let _slots = common::reserve(5).await;
-    let Some(admin) = pg::admin().await else {
-        return;
+async fn a_hanging_server_does_not_hold_up_tenants_on_other_servers() -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_degrade", 5).await? else {
+        return Ok(());
     };
-    let app = "tp_degrade";
-    admin.ensure_databases(&["tp_degrade".to_string()]).await;
-    let (hole, hole_task) = black_hole().await;
+    let db = t.server.throwaway_database("tp_degrade").await?;
+    let hole = HangingServer::start().await?;
     let dir = StaticDirectory::new()
         .with(
             tenant("lit"),
-            TenantTarget::database(DatabaseUrl::parse(&pg::url("tp_degrade", app)).expect("url")),
+            TenantTarget::database(DatabaseUrl::parse(&t.url(db.name())).expect("url")),
         )
         .with(
             tenant("dark"),
             TenantTarget::database(
-                DatabaseUrl::parse(&format!("postgres://postgres@{hole}/x")).expect("url"),
+                DatabaseUrl::parse(&format!("postgres://postgres@{}/x", hole.addr())).expect("url"),
             ),
         );
     let mut s = settings(3, 3);
     s.pool.connect_timeout = Duration::from_secs(3);
     s.pool.checkout_timeout = Duration::from_secs(5);
-    let registry = registry(s, dir);
+    let registry = registry::<Pg>(s, dir);
 
     let mut dark = Vec::new();
     for _ in 0..20 {
@@ -174,23 +157,21 @@ async fn a_hanging_server_does_not_hold_up_tenants_on_other_servers() {
         let err = t.await.expect("task").expect_err("dark server");
         assert_eq!(err.kind().http_status(), 503, "{err:?}");
     }
-    hole_task.abort();
+    drop(hole);
     eprintln!("FIGURES degrade: lit_requests=200 served while {still_hanging} dark requests hung");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_long_interleaved_run_never_answers_a_tenant_from_another_schema() {
-    let _slots = common::reserve(9).await;
-    let Some(admin) = pg::admin().await else {
-        return;
+async fn a_long_interleaved_run_never_answers_a_tenant_from_another_schema() -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_schema_long", 9).await? else {
+        return Ok(());
     };
-    let app = "tp_schema_long";
-    let db = "tp_schema_long";
     let keys: Vec<String> = (0..50).map(|i| format!("long{i:02}")).collect();
-    admin.database_with_schemas(db, &keys, app).await;
-    admin.wait_for_zero(app, Duration::from_secs(5)).await;
-    let dir = TemplateDirectory::schema(&pg::url(db, app), "{tenant}").expect("template");
-    let registry = registry(settings(6, 6), dir);
+    let schemas: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let db = crate::database_with_schemas(&t.server, "tp_schema_long", &schemas).await?;
+    let dir = TemplateDirectory::schema(&t.url(db.name()), "{tenant}").expect("template");
+    let registry = registry::<Pg>(settings(6, 6), dir);
     let total: usize = if full() { 100_000 } else { 10_000 };
     let workers = 24;
     let per_worker = total / workers;
@@ -222,4 +203,5 @@ async fn a_long_interleaved_run_never_answers_a_tenant_from_another_schema() {
         workers * per_worker,
         c.schema_switches
     );
+    Ok(())
 }

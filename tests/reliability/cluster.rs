@@ -192,13 +192,16 @@ impl Cluster {
     }
 
     /// Creates databases on the cluster.
-    pub async fn create_databases(&self, names: &[String]) {
-        let admin = crate::support::PgAdmin::connect(&format!("{}/postgres", self.base_url()))
-            .await
-            .expect("admin connection to the private cluster");
+    pub async fn create_databases(
+        &self,
+        names: &[String],
+    ) -> Result<(), tenantpool_testkit::Error> {
+        use tenantpool_testkit::TestServer;
+        let admin = tenantpool_testkit::PgServer::connect(&self.base_url()).await?;
         for name in names {
-            admin.exec(&format!("CREATE DATABASE \"{name}\"")).await;
+            admin.create_database(name).await?;
         }
+        Ok(())
     }
 }
 

@@ -7,30 +7,33 @@ use std::time::{Duration, Instant};
 
 use tenantpool::{DatabaseUrl, Registry, Settings, StaticDirectory, TenantId, TenantTarget};
 
+use tenantpool_testkit::{refused_port, Error, HangingServer, PgServer, TestServer};
+
 use crate::app::{self, Pg};
-use crate::support::{self, client, get, percentiles, PgAdmin};
+use crate::support::{self, client, get, percentiles};
 
 #[actix_web::test]
-async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() {
+async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() -> Result<(), Error>
+{
     let _heavy = support::heavy().await;
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let app_name = support::unique("degrade");
-    let db = "tpr_degrade_lit".to_string();
-    admin.ensure_databases(std::slice::from_ref(&db)).await;
-    let (hole, hole_task) = support::black_hole().await;
-    let refused = support::refused_port();
+    let app_name = admin.tag("tpr_degrade").await?;
+    let db = admin.throwaway_database("tpr_degrade_lit").await?;
+    let hole = HangingServer::start().await?;
+    let refused = refused_port()?;
     let target = |url: String| TenantTarget::database(DatabaseUrl::parse(&url).expect("url"));
     let directory = StaticDirectory::new()
         .with(
             TenantId::parse("lit").expect("key"),
-            target(support::pg_url(&db, &app_name)),
+            target(admin.url(db.name(), &app_name)),
         )
         .with(
             TenantId::parse("dark").expect("key"),
             target(format!(
-                "postgres://postgres@{hole}/x?application_name={app_name}"
+                "postgres://postgres@{}/x?application_name={app_name}",
+                hole.addr()
             )),
         )
         .with(
@@ -75,16 +78,13 @@ async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() 
     // Meanwhile: the live tenant, four clients in parallel, 300 requests.
     let lit: Vec<_> = (0..4)
         .map(|_| {
+            let lit_db = db.name().to_string();
             actix_web::rt::spawn(async move {
                 let http = client(Duration::from_secs(30));
                 let mut took = Vec::new();
                 for _ in 0..75 {
                     let a = get(&http, addr, "/q", ("X-Tenant-Id", "lit")).await;
-                    assert_eq!(
-                        (a.status, a.body.as_str()),
-                        (200, "tpr_degrade_lit"),
-                        "{a:?}"
-                    );
+                    assert_eq!((a.status, a.body.as_str()), (200, lit_db.as_str()), "{a:?}");
                     took.push(a.took);
                 }
                 took
@@ -133,9 +133,10 @@ async fn a_hanging_and_a_refusing_server_do_not_hold_up_tenants_on_a_live_one() 
     handle.stop(true).await;
     let reports = served.await.expect("server task").expect("server");
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
-    hole_task.abort();
+    drop(hole);
     let (left, _) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0);
+    Ok(())
 }

@@ -10,7 +10,9 @@ use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::app::{self, Pg};
 use crate::cluster::Cluster;
-use crate::support::{self, client, get, percentiles, Answer, PgAdmin};
+use tenantpool_testkit::{Error, PgServer, TestServer};
+
+use crate::support::{self, client, get, percentiles, Answer};
 
 fn settings(budget: usize) -> Settings {
     let mut s = Settings::default();
@@ -89,18 +91,22 @@ fn assert_only_ok_or_503(log: &[(String, Answer)], what: &str) -> usize {
 }
 
 #[actix_web::test]
-async fn a_restart_of_postgresql_under_load_gives_503s_then_every_tenant_recovers_within_2s() {
+async fn a_restart_of_postgresql_under_load_gives_503s_then_every_tenant_recovers_within_2s(
+) -> Result<(), Error> {
     let _heavy = support::heavy().await;
     let cluster = match Cluster::start("restart") {
         Ok(c) => c,
         Err(e) => {
-            support::unreachable("a private PostgreSQL cluster (initdb, pg_ctl, runuser)", &e);
-            return;
+            tenantpool_testkit::unavailable(
+                "a private PostgreSQL cluster (initdb, pg_ctl, runuser)",
+                &e,
+            );
+            return Ok(());
         }
     };
     let keys = tenant_keys(6);
     let dbs: Vec<String> = keys.iter().map(|k| format!("tpr_restart_{k}")).collect();
-    cluster.create_databases(&dbs).await;
+    cluster.create_databases(&dbs).await?;
     let app_name = "tpr_restart";
     let directory = TemplateDirectory::database(&format!(
         "{}/tpr_restart_{{tenant}}?application_name={app_name}",
@@ -218,19 +224,21 @@ async fn a_restart_of_postgresql_under_load_gives_503s_then_every_tenant_recover
     let reports = served.await.expect("server task").expect("server");
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
     drop(cluster);
+    Ok(())
 }
 
 #[actix_web::test]
-async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_requests_go_on() {
+async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_requests_go_on(
+) -> Result<(), Error> {
     let _heavy = support::heavy().await;
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let app_name = support::unique("term");
+    let app_name = admin.tag("tpr_term").await?;
     let keys = tenant_keys(4);
     let dbs: Vec<String> = keys.iter().map(|k| format!("tpr_term_{k}")).collect();
-    admin.ensure_databases(&dbs).await;
-    let directory = TemplateDirectory::database(&support::pg_url("tpr_term_{tenant}", &app_name))
+    admin.ensure_databases(&dbs).await?;
+    let directory = TemplateDirectory::database(&admin.url("tpr_term_{tenant}", &app_name))
         .expect("template")
         .allow(keys.iter().map(|k| TenantId::parse(k).expect("key")));
     let budget = 8;
@@ -257,7 +265,7 @@ async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_re
     let mut killed = 0;
     let mut last_kill = Instant::now();
     for _ in 0..3 {
-        killed += admin.terminate(&app_name).await;
+        killed += admin.terminate(&app_name).await?;
         last_kill = Instant::now();
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
@@ -320,6 +328,7 @@ async fn terminating_every_backend_mid_load_discards_the_dead_connections_and_re
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
     let (left, _) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0, "connections left on the server after shutdown");
+    Ok(())
 }

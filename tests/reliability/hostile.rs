@@ -382,7 +382,7 @@ struct SqliteApp {
 
 impl SqliteApp {
     fn start(settings: Settings, can_list: bool) -> Self {
-        let dir = std::env::temp_dir().join(support::unique("hostile"));
+        let dir = std::env::temp_dir().join(tenantpool_testkit::unique("tpr_hostile"));
         let url = DatabaseUrl::parse(&format!("sqlite://{}/acme.db", dir.display())).expect("url");
         let lookups = Arc::new(AtomicU64::new(0));
         let lists = Arc::new(AtomicU64::new(0));

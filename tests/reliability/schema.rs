@@ -11,38 +11,36 @@ use std::time::{Duration, Instant};
 use tenantpool::{Registry, Settings, TemplateDirectory};
 
 use crate::app::{self, Pg};
-use crate::support::{self, client, get, percentiles, PgAdmin, Rng};
+use tenantpool_testkit::{Error, PgServer, TestServer};
+
+use crate::support::{self, client, get, percentiles, Rng};
 
 #[actix_web::test]
-async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_rows() {
+async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_rows(
+) -> Result<(), Error> {
     let _heavy = support::heavy().await;
     support::panics(); // installs the hook that keeps provoked panics quiet
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
     let tenants = support::size(40, 200);
     let requests = support::size(6_000, 100_000);
     let concurrency = 32;
-    let app_name = support::unique("schema");
-    let db = format!("tpr_schema_http_{tenants}");
+    let app_name = admin.tag("tpr_schema").await?;
     let keys: Vec<String> = (0..tenants).map(|i| format!("sch{i:03}")).collect();
 
     // One database with a schema per tenant, each holding one row that names its owner.
-    admin.drop_database(&db).await;
-    admin.exec(&format!("CREATE DATABASE \"{db}\"")).await;
-    {
-        let setup = PgAdmin::connect(&support::pg_url(&db, "tpr_admin"))
-            .await
-            .expect("setup connection");
-        let mut sql = String::new();
-        for k in &keys {
-            sql.push_str(&format!(
-                "CREATE SCHEMA \"{k}\"; CREATE TABLE \"{k}\".item (id int, owner text); \
-                 INSERT INTO \"{k}\".item VALUES (1, '{k}');"
-            ));
-        }
-        setup.exec(&sql).await;
+    let db = admin
+        .throwaway_database(&format!("tpr_schema_http_{tenants}"))
+        .await?;
+    let mut sql = String::new();
+    for k in &keys {
+        sql.push_str(&format!(
+            "CREATE SCHEMA \"{k}\"; CREATE TABLE \"{k}\".item (id int, owner text); \
+             INSERT INTO \"{k}\".item VALUES (1, '{k}');"
+        ));
     }
+    admin.run_sql_in(db.name(), &sql).await?;
 
     let mut s = Settings::default();
     s.budget.max_connections = 6;
@@ -51,7 +49,7 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
     s.pool.checkout_timeout = Duration::from_secs(10);
     s.cache.maintenance_interval = Duration::from_millis(200);
     let directory =
-        TemplateDirectory::schema(&support::pg_url(&db, &app_name), "{tenant}").expect("template");
+        TemplateDirectory::schema(&admin.url(db.name(), &app_name), "{tenant}").expect("template");
     let registry = Registry::<Pg>::builder(s)
         .directory(directory)
         .build()
@@ -120,7 +118,7 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
     let (left, _) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0, "connections left after shutdown");
     let checked = *checked.borrow();
     assert!(
@@ -138,7 +136,7 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
         c.discarded_dirty,
         dirtying.borrow()
     );
-    admin.drop_database(&db).await;
+    db.remove().await
 }
 
 /// A statement dropped mid-flight (a handler's timeout) while the server's budget is full:
@@ -146,14 +144,14 @@ async fn interleaved_schema_tenants_never_see_another_tenants_search_path_or_row
 /// interleaved run above, which then saw checkouts stall for seconds and time out; this is
 /// the smallest reproduction.
 #[actix_web::test]
-async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_request() {
+async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_request(
+) -> Result<(), Error> {
     let _heavy = support::heavy().await;
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let app_name = support::unique("abandon");
-    let db = "tpr_abandon".to_string();
-    admin.ensure_databases(std::slice::from_ref(&db)).await;
+    let app_name = admin.tag("tpr_abandon").await?;
+    let db = admin.throwaway_database("tpr_abandon").await?;
     let mut s = Settings::default();
     s.budget.max_connections = 2;
     s.pool.max_size = 2;
@@ -161,7 +159,7 @@ async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_re
     let directory = tenantpool::StaticDirectory::new().with(
         tenantpool::TenantId::parse("a").expect("key"),
         tenantpool::TenantTarget::database(
-            tenantpool::DatabaseUrl::parse(&support::pg_url(&db, &app_name)).expect("url"),
+            tenantpool::DatabaseUrl::parse(&admin.url(db.name(), &app_name)).expect("url"),
         ),
     );
     let registry = Registry::<Pg>::builder(s)
@@ -209,6 +207,7 @@ async fn a_statement_dropped_while_the_budget_is_full_does_not_stall_the_next_re
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
     let (left, _) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0);
+    Ok(())
 }

@@ -27,7 +27,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 use crate::app::{Pg, Value};
-use crate::support::{self, client, get, refused_port, PgAdmin};
+use tenantpool_testkit::{refused_port, Error, MySqlServer, PgServer, TestServer};
+
+use crate::support::{self, client, get};
 
 /// PostgreSQL's password, with characters that URLs must percent-encode.
 const PG_PASSWORD: &str = "Tpr:pg@S3cret/9%x";
@@ -181,29 +183,6 @@ async fn my_fail(mut conn: TenantConn<AsyncMysqlConnection>) -> Result<HttpRespo
     Ok(HttpResponse::Ok().finish())
 }
 
-fn mysql_admin_url() -> String {
-    std::env::var("TENANTPOOL_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-fn mysql_host() -> String {
-    mysql_admin_url()
-        .rsplit('@')
-        .next()
-        .unwrap_or("127.0.0.1:3306")
-        .to_string()
-}
-
-async fn mysql_exec(sql: &str) -> Result<(), mysql_async::Error> {
-    use mysql_async::prelude::Queryable;
-    let opts = mysql_async::Opts::from_url(&mysql_admin_url()).expect("TENANTPOOL_TEST_MYSQL_URL");
-    let mut conn = mysql_async::Conn::new(opts).await?;
-    conn.query_drop(sql).await?;
-    conn.disconnect().await
-}
-
 fn settings() -> Settings {
     let mut s = Settings::default();
     s.budget.max_connections = 4;
@@ -218,32 +197,26 @@ fn url(raw: &str) -> DatabaseUrl {
 }
 
 #[actix_web::test]
-async fn no_password_in_logs_error_bodies_debug_output_or_stats() {
+async fn no_password_in_logs_error_bodies_debug_output_or_stats() -> Result<(), Error> {
     let _heavy = support::heavy().await;
-    let Some(pg_admin) = PgAdmin::shared().await else {
-        return;
+    let Some(pg_admin) = PgServer::from_env().await else {
+        return Ok(());
     };
-    if let Err(e) = mysql_exec("SELECT 1").await {
-        support::unreachable(&format!("MariaDB at {}", mysql_host()), &e);
-        return;
-    }
+    let Some(my_admin) = MySqlServer::from_env().await else {
+        return Ok(());
+    };
     install_capture();
 
-    let app_name = support::unique("secrets");
-    let pg_db = "tpr_secret_pg".to_string();
-    pg_admin
-        .ensure_databases(std::slice::from_ref(&pg_db))
-        .await;
-    let my_user = "tpr_secret_user";
-    let my_db = "tpr_secret_my";
-    mysql_exec(&format!(
-        "DROP USER IF EXISTS '{my_user}'@'%'; CREATE USER '{my_user}'@'%' IDENTIFIED BY '{MY_PASSWORD}'; \
-         GRANT ALL ON *.* TO '{my_user}'@'%'; CREATE DATABASE IF NOT EXISTS `{my_db}`"
-    ))
-    .await
-    .expect("MariaDB account and database");
+    let app_name = pg_admin.tag("tpr_secrets").await?;
+    let pg_db = pg_admin.throwaway_database("tpr_secret_pg").await?;
+    let pg_db = pg_db.name();
+    let my_user = my_admin
+        .tag_with_password("tpr_secret_user", MY_PASSWORD)
+        .await?;
+    let my_db = my_admin.throwaway_database("tpr_secret_my").await?;
+    let my_db = my_db.name();
 
-    let pg_server = support::pg_base();
+    let pg_server = pg_admin.base_url();
     let pg_hostport = pg_server
         .rsplit('@')
         .next()
@@ -254,11 +227,11 @@ async fn no_password_in_logs_error_bodies_debug_output_or_stats() {
             "postgres://postgres:{PG_PASSWORD_ENCODED}@{hostport}/{db}?application_name={app_name}"
         ))
     };
-    let refused = format!("127.0.0.1:{}", refused_port());
+    let refused = format!("127.0.0.1:{}", refused_port()?);
     let pg_dir = StaticDirectory::new()
         .with(
             TenantId::parse("pg").expect("key"),
-            TenantTarget::database(pg(&pg_db, &pg_hostport)),
+            TenantTarget::database(pg(pg_db, &pg_hostport)),
         )
         .with(
             TenantId::parse("pgmissing").expect("key"),
@@ -269,20 +242,22 @@ async fn no_password_in_logs_error_bodies_debug_output_or_stats() {
             TenantTarget::database(pg("x", &refused)),
         );
     let my = |user: &str, password: &str, db: &str| {
-        url(&format!("mysql://{user}:{password}@{}/{db}", mysql_host()))
+        url(&my_admin
+            .url(db, user)
+            .replacen('@', &format!(":{password}@"), 1))
     };
     let my_dir = StaticDirectory::new()
         .with(
             TenantId::parse("my").expect("key"),
-            TenantTarget::database(my(my_user, MY_PASSWORD, my_db)),
+            TenantTarget::database(my(&my_user, MY_PASSWORD, my_db)),
         )
         .with(
             TenantId::parse("mydenied").expect("key"),
-            TenantTarget::database(my(my_user, MY_WRONG_PASSWORD, my_db)),
+            TenantTarget::database(my(&my_user, MY_WRONG_PASSWORD, my_db)),
         )
         .with(
             TenantId::parse("mymissing").expect("key"),
-            TenantTarget::database(my(my_user, MY_PASSWORD, "tpr_secret_no_such_db")),
+            TenantTarget::database(my(&my_user, MY_PASSWORD, "tpr_secret_no_such_db")),
         );
     let mut debug_outputs = vec![format!("{pg_dir:?}"), format!("{my_dir:?}")];
 
@@ -475,11 +450,11 @@ async fn no_password_in_logs_error_bodies_debug_output_or_stats() {
         "a password was printed:\n{}",
         found.join("\n")
     );
-    let _ = mysql_exec(&format!("DROP USER IF EXISTS '{my_user}'@'%'")).await;
     let (left, _) = pg_admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
+        .await?;
     assert_eq!(left, 0);
+    Ok(())
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 
 use crate::app::{self, Pg};
-use crate::support::{self, client, get, percentiles, PeakSampler, PgAdmin, Rng};
+use tenantpool_testkit::{Count, Error, PgServer, TestServer};
+
+use crate::support::{self, client, get, percentiles, Rng};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -35,21 +37,22 @@ fn pick(rng: &mut Rng) -> Kind {
 }
 
 #[actix_web::test]
-async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_behind() {
+async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_behind(
+) -> Result<(), Error> {
     let _heavy = support::heavy().await;
     support::panics(); // installs the hook that keeps provoked panics quiet
-    let Some(admin) = PgAdmin::shared().await else {
-        return;
+    let Some(admin) = PgServer::from_env().await else {
+        return Ok(());
     };
     let tenants = support::size(40, 500);
     let requests = support::size(4_000, 100_000);
     let concurrency = 24;
     let budget = 10;
-    let app_name = support::unique("soak");
+    let app_name = admin.tag("tpr_soak").await?;
     let keys: Vec<String> = (0..tenants).map(|i| format!("s{i:03}")).collect();
     let dbs: Vec<String> = keys.iter().map(|k| format!("tpr_soak_{k}")).collect();
     let created = Instant::now();
-    admin.ensure_databases(&dbs).await;
+    admin.ensure_databases(&dbs).await?;
     let created = created.elapsed();
 
     let mut s = Settings::default();
@@ -59,7 +62,7 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
     s.pool.idle_timeout = Duration::from_secs(2);
     s.cache.time_to_idle = Duration::from_secs(3);
     s.cache.maintenance_interval = Duration::from_millis(200);
-    let directory = TemplateDirectory::database(&support::pg_url("tpr_soak_{tenant}", &app_name))
+    let directory = TemplateDirectory::database(&admin.url("tpr_soak_{tenant}", &app_name))
         .expect("template")
         .allow(keys.iter().map(|k| TenantId::parse(k).expect("key")));
     let registry = Registry::<Pg>::builder(s)
@@ -67,14 +70,15 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
         .build()
         .expect("registry");
     let (addr, handle, served) = app::serve(&registry, 2, Duration::from_secs(10));
-    let sampler = PeakSampler::pg(
-        format!(
-            "{}/postgres?application_name=tpr_sampler",
-            support::pg_base()
-        ),
-        app_name.clone(),
-        budget as i64,
-    );
+    // Sessions this process holds, beside all the server lists (see `count_held`).
+    let sampler = admin
+        .sampler(
+            &app_name,
+            Count::Held {
+                limit: budget as i64,
+            },
+        )
+        .await?;
 
     type Tally = BTreeMap<(Kind, u16), u64>;
     let tally: Rc<RefCell<Tally>> = Rc::default();
@@ -161,8 +165,9 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
     let reports = served.await.expect("server task").expect("server");
     let (zero, drained_in) = admin
         .wait_for_zero(&app_name, Duration::from_secs(10))
-        .await;
-    let (peak, peak_listed, samples) = sampler.finish();
+        .await?;
+    let seen = sampler.finish().await?;
+    let (peak, peak_listed, samples) = (seen.peak, seen.wider_peak, seen.samples);
 
     assert!(reports.iter().all(|r| r.clean), "{reports:?}");
     assert_eq!(
@@ -208,4 +213,5 @@ async fn a_soak_of_mixed_outcomes_never_exceeds_the_budget_and_leaves_nothing_be
         c.tenants_evicted,
         c.pools_created
     );
+    Ok(())
 }

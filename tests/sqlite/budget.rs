@@ -36,6 +36,8 @@ async fn many_sqlite_tenants_share_the_local_budget_and_never_hold_more_than_it(
             let pooled = stats.pools.iter().map(|p| p.size).sum::<usize>();
             async move { open.max(pooled) as i64 }
         })
+        .await
+        .expect("sampler")
     };
     let fds = {
         let dir = dir.clone();
@@ -43,6 +45,8 @@ async fn many_sqlite_tenants_share_the_local_budget_and_never_hold_more_than_it(
             let dir = dir.clone();
             async move { open_db_fds(&dir).unwrap_or(-1) }
         })
+        .await
+        .expect("sampler")
     };
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -80,8 +84,9 @@ async fn many_sqlite_tenants_share_the_local_budget_and_never_hold_more_than_it(
         t.await.expect("tenant task");
     }
     let busy = started.elapsed();
-    let (peak, samples) = open.finish().await;
-    let (peak_fds, _) = fds.finish().await;
+    let seen = open.finish().await.expect("sampler");
+    let (peak, samples) = (seen.peak, seen.samples);
+    let peak_fds = fds.finish().await.expect("sampler").peak;
     let stats = registry.stats();
 
     assert_eq!(

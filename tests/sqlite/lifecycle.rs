@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use diesel_async::SimpleAsyncConnection;
 use tenantpool::TemplateDirectory;
 
-use crate::common::{self, PeakSampler};
+use crate::common::{wait_until, PeakSampler};
 use crate::{data_dir, file, open_db_fds, open_fds, registry, settings, tenant, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,6 +28,8 @@ async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_connec
             let db = db.clone();
             async move { open_fds(&db).unwrap_or(-1) }
         })
+        .await
+        .expect("sampler")
     };
     let gate = Arc::new(tokio::sync::Barrier::new(REQUESTS));
     let mut tasks = Vec::new();
@@ -43,7 +45,7 @@ async fn a_stampede_on_a_cold_tenant_builds_one_pool_and_at_most_max_size_connec
     for t in tasks {
         t.await.expect("request");
     }
-    let (peak_fds, _) = fds.finish().await;
+    let peak_fds = fds.finish().await.expect("sampler").peak;
     let stats = registry.stats();
     let c = &stats.counters;
     assert_eq!(c.pools_created, 1, "pools built");
@@ -112,7 +114,7 @@ async fn idle_tenants_are_evicted_after_their_time_to_idle_and_their_pools_close
 
     // No further traffic: the maintenance task alone must evict and close everything.
     let idle_since = Instant::now();
-    let (after, took) = common::wait_until(
+    let (after, took) = wait_until(
         Duration::from_secs(10),
         || async { registry.stats() },
         |s| s.pools.is_empty() && s.cached_tenants == 0 && s.budgets[0].open == 0,

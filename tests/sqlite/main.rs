@@ -16,10 +16,9 @@ mod lifecycle;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
-use tenantpool::{Registry, Settings, SqliteConnection, TenantDirectory, TenantId};
+use tenantpool::{Registry, Settings, SqliteConnection, TenantDirectory};
+
+pub use crate::common::{diesel_transaction_open, hold, settings, tenant, Num, Row};
 
 pub type Lite = SqliteConnection;
 
@@ -27,27 +26,8 @@ pub type Lite = SqliteConnection;
 pub const SLOW_QUERY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
                               WHERE x < 2000000) SELECT count(*) AS n FROM c";
 
-/// Settings small enough to keep the numbers readable.
-pub fn settings(budget: usize, max_size: usize) -> Settings {
-    let mut s = Settings::default();
-    s.budget.max_connections = budget;
-    s.pool.max_size = max_size;
-    s.pool.checkout_timeout = Duration::from_secs(10);
-    s.cache.maintenance_interval = Duration::from_millis(100);
-    s.runtime.io_threads = 1;
-    s
-}
-
 pub fn registry(settings: Settings, directory: impl TenantDirectory) -> Registry<Lite> {
-    common::init_tracing();
-    Registry::<Lite>::builder(settings)
-        .directory(directory)
-        .build()
-        .expect("registry")
-}
-
-pub fn tenant(key: &str) -> TenantId {
-    TenantId::parse(key).expect("valid tenant key")
+    common::registry(settings, directory)
 }
 
 /// A fresh, empty data directory for one test.
@@ -98,57 +78,7 @@ pub fn open_db_fds(dir: &Path) -> Option<i64> {
     )
 }
 
-/// Checks out `n` connections for `key` at once and keeps them.
-pub async fn hold(
-    registry: &Registry<Lite>,
-    key: &str,
-    n: usize,
-) -> Vec<tenantpool::PooledConnection<Lite>> {
-    let t = tenant(key);
-    futures_util::future::try_join_all((0..n).map(|_| registry.get(&t)))
-        .await
-        .unwrap_or_else(|e| panic!("holding {n} connections for {key}: {e}"))
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Row {
-    #[diesel(sql_type = Text)]
-    pub value: String,
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct Num {
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
-
-/// Runs `sql`, which must return one text column named `value`.
-pub async fn text(conn: &mut Lite, sql: &str) -> String {
-    diesel::sql_query(sql)
-        .get_result::<Row>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .value
-}
-
-/// Runs `sql`, which must return one integer column named `n`.
-pub async fn number(conn: &mut Lite, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Num>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
-}
-
-/// Whether diesel's transaction manager on this connection has a transaction open (or is in
-/// an error state).
-pub fn diesel_transaction_open(conn: &mut Lite) -> bool {
-    !matches!(
-        <<Lite as AsyncConnection>::TransactionManager as TransactionManager<Lite>>::transaction_manager_status_mut(conn)
-            .transaction_depth(),
-        Ok(None)
-    )
-}
+common::sql_helpers!(Lite);
 
 /// Whether the SQLite session is inside a transaction, asked of SQLite itself: `BEGIN` fails
 /// inside one. Leaves no transaction behind.

@@ -14,7 +14,7 @@ use common::{error_body, get, unique};
 const TOKEN: &str = "s3cret-admin-token-0123456789";
 
 fn registry() -> Registry<SqliteConnection> {
-    let dir = std::env::temp_dir().join(unique("admin"));
+    let dir = std::env::temp_dir().join(unique("tpa_admin"));
     let settings = Settings::from_toml_str(&format!(
         "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\"]",
         dir.display()

@@ -13,10 +13,10 @@ use tenantpool_core::{
     DatabaseUrl, Registry, Settings, SqliteConnection, StaticDirectory, TenantId, TenantTarget,
 };
 
-use common::{error_body, get, unique, wait_until};
+use common::{error_body, get, unique, wait_for};
 
 fn sqlite_registry(settings: &str) -> (Registry<SqliteConnection>, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(unique("errors"));
+    let dir = std::env::temp_dir().join(unique("tpa_errors"));
     let mut directory = StaticDirectory::new();
     for tenant in ["acme", "globex"] {
         let url = DatabaseUrl::parse(&format!("sqlite://{}/{tenant}.db", dir.display())).unwrap();
@@ -156,7 +156,7 @@ async fn an_exhausted_pool_is_503_with_retry_after() {
     });
     let holder =
         actix_web::rt::spawn(async move { get(addr, "/hold", &[("X-Tenant-Id", "acme")]).await });
-    wait_until(
+    wait_for(
         "the first request to hold the only connection",
         Duration::from_secs(10),
         || stats.stats().pools.iter().map(|p| p.in_use).sum::<usize>() == 1,
@@ -237,7 +237,7 @@ async fn failing_hook(
 
 #[actix_web::test]
 async fn a_failing_start_hook_is_a_500_that_keeps_its_details_in_the_log() {
-    let dir = std::env::temp_dir().join(unique("hook"));
+    let dir = std::env::temp_dir().join(unique("tpa_hook"));
     let directory = StaticDirectory::new().with(
         TenantId::parse("acme").unwrap(),
         TenantTarget::database(

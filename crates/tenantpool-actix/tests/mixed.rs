@@ -9,14 +9,13 @@ use std::time::Duration;
 use actix_web::{web, App, HttpResponse};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use mysql_async::prelude::Queryable;
 use tenantpool_actix::resolve::Resolver;
 use tenantpool_actix::{ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool_core::{Registry, Settings, TemplateDirectory, TenantId};
 
-use common::{
-    create_pg_db, drop_pg_db, get, mysql_url, pg_admin, pg_url, unique, unreachable, wait_pg_count,
-};
+use tenantpool_testkit::{Error, MySqlServer, PgServer, TestServer};
+
+use common::get;
 
 const SETTINGS: &str = "[pool]\nmax_size = 2\n[budget]\nmax_connections = 4";
 
@@ -35,39 +34,39 @@ async fn mysql_db(mut conn: TenantConn<AsyncMysqlConnection>) -> HttpResponse {
 }
 
 #[actix_web::test]
-async fn postgres_and_mysql_registries_serve_side_by_side() {
-    let Some(pg_admin) = pg_admin().await else {
-        return;
+async fn postgres_and_mysql_registries_serve_side_by_side() -> Result<(), Error> {
+    let Some(pg_server) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let mut my_admin =
-        match mysql_async::Conn::new(mysql_async::Opts::from_url(&mysql_url()).unwrap()).await {
-            Ok(conn) => conn,
-            Err(e) => return unreachable("MariaDB", &e),
-        };
-    let prefix = unique("mixed");
-    create_pg_db(&pg_admin, &format!("{prefix}_acme")).await;
-    my_admin
-        .query_drop(format!("CREATE DATABASE {prefix}_acme"))
-        .await
-        .unwrap();
+    let Some(my_server) = MySqlServer::from_env().await else {
+        return Ok(());
+    };
+    let pg_dbs = pg_server
+        .throwaway_databases("tpa_mixed", &["acme"])
+        .await?;
+    let my_dbs = my_server
+        .throwaway_databases("tpa_mixed", &["acme"])
+        .await?;
+    let tag = pg_server.tag("tpa_mixed").await?;
 
     let acme = [TenantId::parse("acme").unwrap()];
     let pg = Registry::<AsyncPgConnection>::builder(Settings::from_toml_str(SETTINGS).unwrap())
         .directory(
-            TemplateDirectory::database(&format!(
-                "{}/{prefix}_{{tenant}}?application_name={prefix}",
-                pg_url()
-            ))
-            .unwrap()
-            .allow(acme.clone()),
+            TemplateDirectory::database(&pg_server.url(&pg_dbs.name("{tenant}"), &tag))
+                .unwrap()
+                .allow(acme.clone()),
         )
         .build()
         .unwrap();
     let my = Registry::<AsyncMysqlConnection>::builder(Settings::from_toml_str(SETTINGS).unwrap())
         .directory(
-            TemplateDirectory::database(&format!("{}/{prefix}_{{tenant}}", mysql_url()))
-                .unwrap()
-                .allow(acme),
+            TemplateDirectory::database(&format!(
+                "{}/{}",
+                my_server.base_url(),
+                my_dbs.name("{tenant}")
+            ))
+            .unwrap()
+            .allow(acme),
         )
         .build()
         .unwrap();
@@ -83,9 +82,9 @@ async fn postgres_and_mysql_registries_serve_side_by_side() {
             .route("/mysql", web::get().to(mysql_db))
     });
     let (status, _, body) = get(addr, "/pg", &[("X-Tenant-Id", "acme")]).await;
-    assert_eq!((status, body), (200, format!("{prefix}_acme")));
+    assert_eq!((status, body), (200, pg_dbs.name("acme")));
     let (status, _, body) = get(addr, "/mysql", &[("X-Tenant-Id", "acme")]).await;
-    assert_eq!((status, body), (200, format!("{prefix}_acme")));
+    assert_eq!((status, body), (200, my_dbs.name("acme")));
     let (status, _, _) = get(addr, "/mysql", &[("X-Tenant-Id", "globex")]).await;
     assert_eq!(status, 404);
 
@@ -93,10 +92,9 @@ async fn postgres_and_mysql_registries_serve_side_by_side() {
     assert_eq!(my.stats().backend.to_string(), "mysql");
     pg.shutdown(Duration::from_secs(5)).await;
     my.shutdown(Duration::from_secs(5)).await;
-    wait_pg_count(&pg_admin, &prefix, 0, Duration::from_secs(10)).await;
-    drop_pg_db(&pg_admin, &format!("{prefix}_acme")).await;
-    let _ = my_admin
-        .query_drop(format!("DROP DATABASE IF EXISTS {prefix}_acme"))
-        .await;
-    let _ = my_admin.disconnect().await;
+    pg_server
+        .assert_no_connections(&tag, Duration::from_secs(10))
+        .await?;
+    pg_dbs.remove().await?;
+    my_dbs.remove().await
 }

@@ -20,10 +20,9 @@ use tenantpool_actix::{GracefulShutdown, Replica, ResolveTenant, TenantConn, Ten
 use tenantpool_core::{BoxError, Registry, Settings, TemplateDirectory, TenantId};
 use tokio::io::AsyncWriteExt;
 
-use common::{
-    client, create_pg_db, drop_pg_db, get, pg_admin, pg_count, pg_url, unique, wait_pg_count,
-    wait_until,
-};
+use tenantpool_testkit::{Databases, Error, PgServer, Tag, TestServer};
+
+use common::{client, get, wait_for, wait_until};
 
 const SETTINGS: &str = r#"
 [pool]
@@ -190,83 +189,73 @@ async fn assert_isolated(addr: std::net::SocketAddr) {
     join_all(reads).await;
 }
 
-#[actix_web::test]
-async fn tenants_never_see_each_others_notes_with_a_database_each() {
-    let Some(admin) = pg_admin().await else {
-        return;
-    };
-    let prefix = unique("dbiso");
-    for t in ["acme", "globex"] {
-        create_pg_db(&admin, &format!("{prefix}_{t}")).await;
-    }
-    let registry = registry(
-        TemplateDirectory::database(&format!(
-            "{}/{prefix}_{{tenant}}?application_name={prefix}",
-            pg_url()
-        ))
-        .unwrap(),
-    );
-    let (addr, _h) = spawn_server!(notes_app!(registry));
-    assert_isolated(addr).await;
-    let (_, _, db) = get(addr, "/db", &[("X-Tenant-Id", "globex")]).await;
-    assert_eq!(db, format!("{prefix}_globex"));
-    assert!(
-        pg_count(&admin, &prefix).await <= 6,
-        "the budget caps server-side connections"
-    );
-    registry.shutdown(Duration::from_secs(5)).await;
-    for t in ["acme", "globex"] {
-        drop_pg_db(&admin, &format!("{prefix}_{t}")).await;
-    }
+/// A database for each of acme and globex, and a tag for the app's connections.
+async fn databases_per_tenant(server: &PgServer, prefix: &str) -> Result<(Databases, Tag), Error> {
+    let dbs = server
+        .throwaway_databases(prefix, &["acme", "globex"])
+        .await?;
+    Ok((dbs, server.tag(prefix).await?))
+}
+
+/// A database-per-tenant directory over `dbs`, its connections tagged `tag`.
+fn database_template(server: &PgServer, dbs: &Databases, tag: &str) -> TemplateDirectory {
+    TemplateDirectory::database(&server.url(&dbs.name("{tenant}"), tag)).unwrap()
 }
 
 #[actix_web::test]
-async fn tenants_never_see_each_others_notes_with_a_schema_each() {
-    let Some(admin) = pg_admin().await else {
-        return;
+async fn tenants_never_see_each_others_notes_with_a_database_each() -> Result<(), Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let db = unique("schemaiso");
-    create_pg_db(&admin, &db).await;
+    let (dbs, tag) = databases_per_tenant(&server, "tpa_dbiso").await?;
+    let registry = registry(database_template(&server, &dbs, &tag));
+    let (addr, _h) = spawn_server!(notes_app!(registry));
+    assert_isolated(addr).await;
+    let (_, _, db) = get(addr, "/db", &[("X-Tenant-Id", "globex")]).await;
+    assert_eq!(db, dbs.name("globex"));
+    assert!(
+        server.count(&tag).await? <= 6,
+        "the budget caps server-side connections"
+    );
+    registry.shutdown(Duration::from_secs(5)).await;
+    dbs.remove().await
+}
+
+#[actix_web::test]
+async fn tenants_never_see_each_others_notes_with_a_schema_each() -> Result<(), Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(());
+    };
+    let db = server.throwaway_database("tpa_schemaiso").await?;
+    let tag = server.tag("tpa_schemaiso").await?;
     let registry = registry(
-        TemplateDirectory::schema(
-            &format!("{}/{db}?application_name={db}", pg_url()),
-            "{tenant}",
-        )
-        .unwrap()
-        .creating_missing(),
+        TemplateDirectory::schema(&server.url(db.name(), &tag), "{tenant}")
+            .unwrap()
+            .creating_missing(),
     );
     let (addr, _h) = spawn_server!(notes_app!(registry));
     assert_isolated(addr).await;
     // One shared pool for the database, within its size.
     let stats = registry.stats();
     assert_eq!(stats.pools.len(), 1);
-    assert!(pg_count(&admin, &db).await <= 2);
+    assert!(server.count(&tag).await? <= 2);
     registry.shutdown(Duration::from_secs(5)).await;
-    drop_pg_db(&admin, &db).await;
+    db.remove().await
 }
 
 #[actix_web::test]
-async fn each_route_uses_the_registry_its_extractor_names() {
-    let Some(admin) = pg_admin().await else {
-        return;
+async fn each_route_uses_the_registry_its_extractor_names() -> Result<(), Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let prefix = unique("roles");
-    create_pg_db(&admin, &format!("{prefix}_acme")).await;
-    create_pg_db(&admin, &format!("{prefix}_r_acme")).await;
-    let primary = registry(
-        TemplateDirectory::database(&format!(
-            "{}/{prefix}_{{tenant}}?application_name={prefix}",
-            pg_url()
-        ))
-        .unwrap(),
-    );
-    let replica = registry(
-        TemplateDirectory::database(&format!(
-            "{}/{prefix}_r_{{tenant}}?application_name={prefix}",
-            pg_url()
-        ))
-        .unwrap(),
-    );
+    let dbs = server
+        .throwaway_databases("tpa_roles", &["acme", "r_acme"])
+        .await?;
+    let tag = server.tag("tpa_roles").await?;
+    let primary =
+        registry(TemplateDirectory::database(&server.url(&dbs.name("{tenant}"), &tag)).unwrap());
+    let replica =
+        registry(TemplateDirectory::database(&server.url(&dbs.name("r_{tenant}"), &tag)).unwrap());
     let (p, r) = (primary.clone(), replica.clone());
     let (addr, _h) = spawn_server!(move || {
         App::new()
@@ -282,43 +271,50 @@ async fn each_route_uses_the_registry_its_extractor_names() {
             .route("/replica/db", web::get().to(current_database::<Replica>))
     });
     let (_, _, db) = get(addr, "/db", &[("X-Tenant-Id", "acme")]).await;
-    assert_eq!(db, format!("{prefix}_acme"));
+    assert_eq!(db, dbs.name("acme"));
     let (_, _, db) = get(addr, "/replica/db", &[("X-Tenant-Id", "acme")]).await;
-    assert_eq!(db, format!("{prefix}_r_acme"));
+    assert_eq!(db, dbs.name("r_acme"));
     primary.shutdown(Duration::from_secs(5)).await;
     replica.shutdown(Duration::from_secs(5)).await;
-    wait_pg_count(&admin, &prefix, 0, Duration::from_secs(10)).await;
-    drop_pg_db(&admin, &format!("{prefix}_acme")).await;
-    drop_pg_db(&admin, &format!("{prefix}_r_acme")).await;
+    server
+        .assert_no_connections(&tag, Duration::from_secs(10))
+        .await?;
+    dbs.remove().await
 }
 
-/// Starts a database-per-tenant app for `acme`; returns what the error-path tests need.
-async fn error_path_setup(
-    tag: &str,
-) -> Option<(tokio_postgres::Client, String, Registry<AsyncPgConnection>)> {
-    let admin = pg_admin().await?;
-    let prefix = unique(tag);
-    create_pg_db(&admin, &format!("{prefix}_acme")).await;
-    let registry = registry(
-        TemplateDirectory::database(&format!(
-            "{}/{prefix}_{{tenant}}?application_name={prefix}",
-            pg_url()
-        ))
-        .unwrap(),
-    );
-    assert_eq!(pg_count(&admin, &prefix).await, 0, "baseline");
-    Some((admin, prefix, registry))
+/// What the error-path tests need: a database-per-tenant registry for `acme`, on the server,
+/// its connections tagged.
+struct ErrorPath {
+    server: PgServer,
+    tag: Tag,
+    registry: Registry<AsyncPgConnection>,
+    _dbs: Databases,
+}
+
+/// Starts an [`ErrorPath`]; `None` after the CI rule.
+async fn error_path_setup(prefix: &str) -> Result<Option<ErrorPath>, Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(None);
+    };
+    let (dbs, tag) = databases_per_tenant(&server, prefix).await?;
+    let registry = registry(database_template(&server, &dbs, &tag));
+    assert_eq!(server.count(&tag).await?, 0, "baseline");
+    Ok(Some(ErrorPath {
+        server,
+        tag,
+        registry,
+        _dbs: dbs,
+    }))
 }
 
 /// No checked-out connection left, the app still serves, and once the tenant is evicted the
 /// server-side count is back at its baseline of zero: nothing leaked a connection.
 async fn assert_back_at_baseline(
-    admin: &tokio_postgres::Client,
-    prefix: &str,
-    registry: &Registry<AsyncPgConnection>,
+    path: &ErrorPath,
     addr: std::net::SocketAddr,
-) {
-    wait_until(
+) -> Result<(), Error> {
+    let registry = &path.registry;
+    wait_for(
         "every connection back in its pool",
         Duration::from_secs(15),
         || registry.stats().pools.iter().all(|p| p.in_use == 0),
@@ -333,16 +329,18 @@ async fn assert_back_at_baseline(
     );
     registry.evict(&TenantId::parse("acme").unwrap());
     registry.run_maintenance();
-    wait_pg_count(admin, prefix, 0, Duration::from_secs(15)).await;
-    drop_pg_db(admin, &format!("{prefix}_acme")).await;
+    path.server
+        .assert_no_connections(&path.tag, Duration::from_secs(15))
+        .await?;
+    Ok(())
 }
 
 #[actix_web::test]
-async fn a_panicking_handler_leaks_no_connection() {
-    let Some((admin, prefix, registry)) = error_path_setup("panic").await else {
-        return;
+async fn a_panicking_handler_leaks_no_connection() -> Result<(), Error> {
+    let Some(path) = error_path_setup("tpa_panic").await? else {
+        return Ok(());
     };
-    let (addr, _h) = spawn_server!(notes_app!(registry));
+    let (addr, _h) = spawn_server!(notes_app!(path.registry));
     for _ in 0..3 {
         // The client sees a 500 or, when the panicking task took the connection with it, an
         // error; either way it gets no 2xx.
@@ -355,29 +353,29 @@ async fn a_panicking_handler_leaks_no_connection() {
             assert_eq!(resp.status(), 500);
         }
     }
-    assert!(registry.stats().counters.discarded_dirty >= 3);
-    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+    assert!(path.registry.stats().counters.discarded_dirty >= 3);
+    assert_back_at_baseline(&path, addr).await
 }
 
 #[actix_web::test]
-async fn a_handler_returning_an_error_leaks_no_connection() {
-    let Some((admin, prefix, registry)) = error_path_setup("error").await else {
-        return;
+async fn a_handler_returning_an_error_leaks_no_connection() -> Result<(), Error> {
+    let Some(path) = error_path_setup("tpa_error").await? else {
+        return Ok(());
     };
-    let (addr, _h) = spawn_server!(notes_app!(registry));
+    let (addr, _h) = spawn_server!(notes_app!(path.registry));
     for _ in 0..5 {
         let (status, _, _) = get(addr, "/fail", &[("X-Tenant-Id", "acme")]).await;
         assert_eq!(status, 500);
     }
-    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+    assert_back_at_baseline(&path, addr).await
 }
 
 #[actix_web::test]
-async fn a_client_disconnecting_mid_query_leaks_no_connection() {
-    let Some((admin, prefix, registry)) = error_path_setup("disconnect").await else {
-        return;
+async fn a_client_disconnecting_mid_query_leaks_no_connection() -> Result<(), Error> {
+    let Some(path) = error_path_setup("tpa_disconnect").await? else {
+        return Ok(());
     };
-    let (addr, _h) = spawn_server!(notes_app!(registry));
+    let (addr, _h) = spawn_server!(notes_app!(path.registry));
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream
@@ -385,45 +383,26 @@ async fn a_client_disconnecting_mid_query_leaks_no_connection() {
             .await
             .unwrap();
         // Wait until the query runs on the server, then hang up.
-        let started = std::time::Instant::now();
-        loop {
-            let row = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
-                    &[&prefix],
-                )
-                .await
-                .unwrap();
-            if row.get::<_, i64>(0) == 1 {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the sleeping query never started"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        let (running, _) = wait_until(
+            Duration::from_secs(10),
+            || path.server.count_running(&path.tag, "SELECT pg_sleep"),
+            |n| matches!(n, Ok(1)),
+        )
+        .await;
+        assert_eq!(running?, 1, "the sleeping query never started");
         drop(stream);
     }
-    assert_back_at_baseline(&admin, &prefix, &registry, addr).await;
+    assert_back_at_baseline(&path, addr).await
 }
 
 #[actix_web::test]
-async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
-    let Some(admin) = pg_admin().await else {
-        return;
+async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() -> Result<(), Error>
+{
+    let Some(pg) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let prefix = unique("shutdown");
-    for t in ["acme", "globex"] {
-        create_pg_db(&admin, &format!("{prefix}_{t}")).await;
-    }
-    let registry = registry(
-        TemplateDirectory::database(&format!(
-            "{}/{prefix}_{{tenant}}?application_name={prefix}",
-            pg_url()
-        ))
-        .unwrap(),
-    );
+    let (dbs, tag) = databases_per_tenant(&pg, "tpa_shutdown").await?;
+    let registry = registry(database_template(&pg, &dbs, &tag));
     let (addr, handle, server) = serve!(notes_app!(registry));
     let closing = actix_web::rt::spawn(
         GracefulShutdown::new(Duration::from_secs(5))
@@ -434,7 +413,7 @@ async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
     let warm = ["acme", "acme", "globex", "globex"]
         .map(|t| async move { get(addr, "/sleep/0.3", &[("X-Tenant-Id", t)]).await.0 });
     assert_eq!(join_all(warm).await, vec![200; 4]);
-    let open = pg_count(&admin, &prefix).await;
+    let open = pg.count(&tag).await?;
     assert!(
         (2..=4).contains(&open),
         "{open} connections after warming two tenants"
@@ -445,7 +424,7 @@ async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
         actix_web::rt::spawn(
             async move { get(addr, "/sleep/1", &[("X-Tenant-Id", "acme")]).await },
         );
-    wait_until(
+    wait_for(
         "the slow request to hold a connection",
         Duration::from_secs(10),
         || {
@@ -467,8 +446,7 @@ async fn graceful_shutdown_lets_requests_finish_then_closes_every_connection() {
     assert_eq!(reports.len(), 1);
     assert!(reports[0].clean, "{:?}", reports[0]);
     assert_eq!(reports[0].pools_closed, 2);
-    wait_pg_count(&admin, &prefix, 0, Duration::from_secs(10)).await;
-    for t in ["acme", "globex"] {
-        drop_pg_db(&admin, &format!("{prefix}_{t}")).await;
-    }
+    pg.assert_no_connections(&tag, Duration::from_secs(10))
+        .await?;
+    dbs.remove().await
 }

@@ -9,25 +9,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use tenantpool_testkit::{unique, Error, MySqlServer, PgServer, TestServer};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() % 100_000)
-        .unwrap_or(0);
-    format!("tpa_notes_{tag}_{}_{nanos}", std::process::id())
-}
-
-fn unreachable(what: &str, error: &dyn std::fmt::Display) {
-    let message = format!("{what} is unreachable ({error})");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true: {message}");
-    }
-    eprintln!("\n!!!!!!!!!! SKIPPING: {message} !!!!!!!!!!\n");
 }
 
 fn client() -> awc::Client {
@@ -156,7 +141,7 @@ async fn exercise(addr: SocketAddr, acme: &str, globex: &str) {
 
 #[actix_web::test]
 async fn the_binary_serves_two_tenants_on_sqlite_with_its_default_config() {
-    let dir = std::env::temp_dir().join(unique("bin"));
+    let dir = std::env::temp_dir().join(unique("tpa_notes_bin"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenantpool-notes"))
         .arg("--config")
@@ -211,7 +196,7 @@ fn config_with(file: &str, overrides: &[(&str, &str)]) -> config::Config {
 
 #[actix_web::test]
 async fn concurrent_first_requests_migrate_a_tenant_once() {
-    let dir = std::env::temp_dir().join(unique("lib"));
+    let dir = std::env::temp_dir().join(unique("tpa_notes_lib"));
     let url = format!("sqlite://{}/{{tenant}}.db", dir.display());
     let config = config_with(
         "config/default.toml",
@@ -261,29 +246,17 @@ async fn concurrent_first_requests_migrate_a_tenant_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn pg_admin() -> Option<tokio_postgres::Client> {
-    let base = std::env::var("TENANTPOOL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    match tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await {
-        Ok((client, conn)) => {
-            actix_web::rt::spawn(async move {
-                let _ = conn.await;
-            });
-            Some(client)
-        }
-        Err(e) => {
-            unreachable("PostgreSQL", &e);
-            None
-        }
-    }
-}
-
-fn pg_base() -> String {
-    std::env::var("TENANTPOOL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-async fn run_with(config: config::Config, acme: &str, globex: &str) {
+/// Serves the notes app with the configuration `file`, its directory's template URL replaced
+/// by `url`, a budget of 6 and `overrides`, and exercises it with two tenants.
+async fn serve_config(file: &str, url: &str, overrides: &[(&str, &str)]) {
+    let mut all = vec![
+        ("server.bind", "127.0.0.1:0"),
+        ("directory.template.url", url),
+        ("budget.max_connections", "6"),
+    ];
+    all.extend_from_slice(overrides);
+    let config = config_with(file, &all);
+    let (acme, globex) = ("acme.localhost", "globex.localhost");
     let notes = tenantpool_notes::start(&config).unwrap();
     let (addr, handle) = (notes.addr(), notes.handle());
     let running = actix_web::rt::spawn(notes.run());
@@ -294,93 +267,43 @@ async fn run_with(config: config::Config, acme: &str, globex: &str) {
 }
 
 #[actix_web::test]
-async fn the_postgres_config_serves_a_database_per_tenant() {
-    let Some(admin) = pg_admin().await else {
-        return;
+async fn the_postgres_config_serves_a_database_per_tenant() -> Result<(), Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let prefix = unique("pgdb");
-    for t in ["acme", "globex"] {
-        admin
-            .batch_execute(&format!("CREATE DATABASE {prefix}_{t}"))
-            .await
-            .unwrap();
-    }
-    let url = format!("{}/{prefix}_{{tenant}}", pg_base());
-    let config = config_with(
-        "config/postgres.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
-    for t in ["acme", "globex"] {
-        let _ = admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {prefix}_{t} WITH (FORCE)"
-            ))
-            .await;
-    }
+    let dbs = server
+        .throwaway_databases("tpa_notes_pgdb", &["acme", "globex"])
+        .await?;
+    let url = format!("{}/{}", server.base_url(), dbs.name("{tenant}"));
+    serve_config("config/postgres.toml", &url, &[]).await;
+    dbs.remove().await
 }
 
 #[actix_web::test]
-async fn the_postgres_schema_config_serves_a_schema_per_tenant() {
-    let Some(admin) = pg_admin().await else {
-        return;
+async fn the_postgres_schema_config_serves_a_schema_per_tenant() -> Result<(), Error> {
+    let Some(server) = PgServer::from_env().await else {
+        return Ok(());
     };
-    let db = unique("pgschema");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", pg_base());
-    let config = config_with(
+    let db = server.throwaway_database("tpa_notes_pgschema").await?;
+    let url = format!("{}/{}", server.base_url(), db.name());
+    serve_config(
         "config/postgres-schema.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-            ("pool.max_size", "4"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
-    let _ = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await;
+        &url,
+        &[("pool.max_size", "4")],
+    )
+    .await;
+    db.remove().await
 }
 
 #[actix_web::test]
-async fn the_mysql_config_serves_a_database_per_tenant() {
-    let base = std::env::var("TENANTPOOL_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-    let opts = mysql_async::Opts::from_url(&base).unwrap();
-    let mut admin = match mysql_async::Conn::new(opts).await {
-        Ok(conn) => conn,
-        Err(e) => return unreachable("MariaDB", &e),
+async fn the_mysql_config_serves_a_database_per_tenant() -> Result<(), Error> {
+    let Some(server) = MySqlServer::from_env().await else {
+        return Ok(());
     };
-    use mysql_async::prelude::Queryable;
-    let prefix = unique("my");
-    for t in ["acme", "globex"] {
-        admin
-            .query_drop(format!("CREATE DATABASE {prefix}_{t}"))
-            .await
-            .unwrap();
-    }
-    let url = format!("{base}/{prefix}_{{tenant}}");
-    let config = config_with(
-        "config/mysql.toml",
-        &[
-            ("server.bind", "127.0.0.1:0"),
-            ("directory.template.url", &url),
-            ("budget.max_connections", "6"),
-        ],
-    );
-    run_with(config, "acme.localhost", "globex.localhost").await;
-    for t in ["acme", "globex"] {
-        let _ = admin
-            .query_drop(format!("DROP DATABASE IF EXISTS {prefix}_{t}"))
-            .await;
-    }
-    let _ = admin.disconnect().await;
+    let dbs = server
+        .throwaway_databases("tpa_notes_my", &["acme", "globex"])
+        .await?;
+    let url = format!("{}/{}", server.base_url(), dbs.name("{tenant}"));
+    serve_config("config/mysql.toml", &url, &[]).await;
+    dbs.remove().await
 }

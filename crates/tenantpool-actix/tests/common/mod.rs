@@ -1,12 +1,14 @@
-//! Shared test scaffolding: real servers on 127.0.0.1:0, database admin connections, the CI
-//! policy for missing database servers, and server-side connection counts.
+//! Shared test scaffolding: real HTTP servers on 127.0.0.1:0 and a client for them. Database
+//! servers, the CI rule and server-side connection counts come from `tenantpool-testkit`.
 #![allow(dead_code, unused_macros)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[allow(unused_imports)] // each test binary uses part of them
+pub use tenantpool_testkit::{unique, wait_until};
 
 /// Starts an `HttpServer` for `factory` on an ephemeral port with one worker and no signal
 /// handling; evaluates to `(addr, handle, server)` (the server future is not spawned yet).
@@ -34,109 +36,10 @@ macro_rules! spawn_server {
     }};
 }
 
-pub fn pg_url() -> String {
-    std::env::var("TENANTPOOL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-pub fn mysql_url() -> String {
-    std::env::var("TENANTPOOL_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
-/// The policy for an unreachable database server: fail under CI, skip loudly elsewhere.
-pub fn unreachable(what: &str, error: &dyn std::fmt::Display) {
-    let message = format!("{what} is unreachable ({error}); start it or set its URL variable");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true: {message}");
-    }
-    eprintln!("\n!!!!!!!!!! SKIPPING: {message} !!!!!!!!!!\n");
-}
-
-/// A name no other test (or test process) uses: `tpa_<tag>_<pid>_<n>`.
-pub fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() % 10_000)
-        .unwrap_or(0);
-    format!(
-        "tpa_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// An admin connection to PostgreSQL (database `postgres`), or `None` after the skip policy.
-pub async fn pg_admin() -> Option<tokio_postgres::Client> {
-    let url = format!("{}/postgres?application_name=tpa_admin", pg_url());
-    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-        Ok((client, connection)) => {
-            actix_web::rt::spawn(async move {
-                let _ = connection.await;
-            });
-            Some(client)
-        }
-        Err(e) => {
-            unreachable("PostgreSQL", &e);
-            None
-        }
-    }
-}
-
-pub async fn create_pg_db(admin: &tokio_postgres::Client, name: &str) {
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-}
-
-pub async fn drop_pg_db(admin: &tokio_postgres::Client, name: &str) {
-    let _ = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await;
-}
-
-/// Server-side connections whose `application_name` is `app`.
-pub async fn pg_count(admin: &tokio_postgres::Client, app: &str) -> i64 {
-    admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .await
-        .map(|row| row.get::<_, i64>(0))
-        .unwrap_or_else(|e| panic!("counting connections: {e}"))
-}
-
-/// Waits until `pg_count` is `want`; panics with the last count after `timeout`.
-pub async fn wait_pg_count(
-    admin: &tokio_postgres::Client,
-    app: &str,
-    want: i64,
-    timeout: Duration,
-) {
-    let start = Instant::now();
-    loop {
-        let n = pg_count(admin, app).await;
-        if n == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{app}: {n} server-side connections after {timeout:?}, expected {want}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until `check` holds, polling; panics with `what` after `timeout`.
-pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Polls `check` until it holds; fails with `what` after `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, check: impl Fn() -> bool) {
+    let (done, waited) = wait_until(timeout, || async { check() }, |done| *done).await;
+    assert!(done, "timed out waiting {waited:?} for {what}");
 }
 
 pub fn client() -> awc::Client {
