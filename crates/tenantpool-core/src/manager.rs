@@ -201,7 +201,7 @@ impl<C: Backend> managed::Manager for Manager<C> {
             Counters::bump(&self.counters.discarded_broken);
             return Err(RecycleError::message("connection is broken"));
         }
-        let now = crate::clock::now();
+        let now = Instant::now();
         if now.saturating_duration_since(obj.created) >= self.max_lifetime {
             Counters::bump(&self.counters.reaped_lifetime);
             return Err(RecycleError::message("connection reached its max lifetime"));

@@ -158,7 +158,7 @@ impl<C: Backend> SharedPool<C> {
             drop(Object::take(obj));
             return;
         }
-        obj.returned_at = crate::clock::now();
+        obj.returned_at = Instant::now();
         if let Some(affinity) = self.affinity.as_ref().filter(|a| !a.is_empty()) {
             let schema = obj.schema.clone();
             match affinity.offer(obj, schema.as_ref(), &mut share) {

@@ -4,7 +4,7 @@
 //! moka's sync cache holds `Arc<TenantEntry>`. Its eviction listener only drops the entry: the
 //! pool closes if that was its last user (see `pool`). moka is built with an LRU policy, since
 //! the default TinyLFU admission may refuse a brand-new entry and report it as evicted, which
-//! would close a pool that was just built. In front of moka sits the per-thread `front`.
+//! would close a pool that was just built.
 //!
 //! A closed cache (after `Registry::shutdown`) takes no new entries.
 
@@ -18,7 +18,6 @@ use moka::sync::Cache;
 use crate::backend::Backend;
 use crate::config::CacheSettings;
 use crate::entry::TenantEntry;
-use crate::front::Front;
 use crate::stats::Counters;
 use crate::TenantId;
 
@@ -30,7 +29,6 @@ type TenantHasher = foldhash::fast::RandomState;
 /// The cache of started tenants. Cloning shares it.
 pub(super) struct TenantCache<C: Backend> {
     cache: Cache<TenantId, Arc<TenantEntry<C>>, TenantHasher>,
-    front: Arc<Front>,
     closed: Arc<AtomicBool>,
 }
 
@@ -38,7 +36,6 @@ impl<C: Backend> Clone for TenantCache<C> {
     fn clone(&self) -> Self {
         Self {
             cache: self.cache.clone(),
-            front: self.front.clone(),
             closed: self.closed.clone(),
         }
     }
@@ -46,8 +43,6 @@ impl<C: Backend> Clone for TenantCache<C> {
 
 impl<C: Backend> TenantCache<C> {
     pub(super) fn new(settings: &CacheSettings, counters: Arc<Counters>) -> Self {
-        let front = Arc::new(Front::new(settings.time_to_idle));
-        let listener_front = front.clone();
         let cache = Cache::builder()
             .name("tenantpool-tenants")
             .max_capacity(settings.max_tenants)
@@ -55,7 +50,6 @@ impl<C: Backend> TenantCache<C> {
             .eviction_policy(EvictionPolicy::lru())
             .eviction_listener(
                 move |tenant: Arc<TenantId>, entry: Arc<TenantEntry<C>>, cause| {
-                    listener_front.invalidate();
                     if cause != RemovalCause::Replaced {
                         Counters::bump(&counters.tenants_evicted);
                     }
@@ -73,22 +67,14 @@ impl<C: Backend> TenantCache<C> {
             .build_with_hasher(TenantHasher::default());
         Self {
             cache,
-            front,
             closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// The cached entry of `tenant`: from this thread's front when it is current, else from
-    /// moka (which then may file it in the front).
+    /// The cached entry of `tenant`.
     #[inline]
     pub(super) fn get(&self, tenant: &TenantId) -> Option<Arc<TenantEntry<C>>> {
-        if let Some(entry) = self.front.get::<TenantEntry<C>>(tenant) {
-            return Some(entry);
-        }
-        let token = self.front.token();
-        let entry = self.cache.get(tenant)?;
-        self.front.put(tenant, &entry, token);
-        Some(entry)
+        self.cache.get(tenant)
     }
 
     /// Caches a started tenant; false (and nothing cached) once the cache is closed.
@@ -97,20 +83,17 @@ impl<C: Backend> TenantCache<C> {
             return false;
         }
         self.cache.insert(tenant, entry);
-        self.front.invalidate();
         true
     }
 
     pub(super) fn invalidate(&self, tenant: &TenantId) {
         self.cache.invalidate(tenant);
-        self.front.invalidate();
     }
 
     /// Empties the cache for good: every entry goes, and none is taken after this.
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.cache.invalidate_all();
-        self.front.invalidate();
         self.cache.run_pending_tasks();
     }
 
