@@ -147,3 +147,78 @@ async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_t
     assert_eq!(left, 0, "connections left {waited:?} after the expiry");
     Ok(())
 }
+
+/// The host:port a URL names (`postgres://user@host:port/...`).
+fn host_port(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_user = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, h)| h);
+    after_user
+        .split(['/', '?'])
+        .next()
+        .unwrap_or(after_user)
+        .to_string()
+}
+
+/// I8: connections that died while idle in the pool (backends terminated by an administrator,
+/// an idle-session timeout, a failover) and that the driver cannot see as dead yet are found
+/// out by the registry's own schema switch or schema check, before any guard is handed over:
+/// the checkout goes on with another connection, and the caller never sees the dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reaches_the_caller(
+) -> TestResult {
+    let Some(t) = Fixture::<PgServer>::start("tp_lost", 4).await? else {
+        return Ok(());
+    };
+    let db =
+        crate::database_with_schemas(&t.server, "tp_lost", &["acme", "globex", "initech"]).await?;
+    let upstream = host_port(t.server.base_url());
+    let proxy = tenantpool_testkit::SeveringProxy::start(&upstream).await?;
+    let url = t
+        .url(db.name())
+        .replacen(&upstream, &proxy.addr().to_string(), 1);
+    let dir = tenantpool::TemplateDirectory::schema(&url, "{tenant}").expect("template");
+    let mut s = settings(3, 2);
+    s.pool.tenant_max_in_use = Some(2);
+    let registry = crate::common::registry::<Pg>(s, dir);
+
+    // globex is started (warm), then two connections go idle in the shared pool, on acme's
+    // schema.
+    drop(registry.get(&tenant("globex")).await.expect("start globex"));
+    let both = crate::common::hold(&registry, "acme", 2).await;
+    drop(both);
+    assert_eq!(registry.stats().pools[0].idle, 2);
+
+    // Their server sessions end while they are idle; the driver cannot tell yet.
+    proxy.sever_existing();
+    let mut conn = registry
+        .get(&tenant("globex"))
+        .await
+        .expect("a warm checkout that needs a schema switch");
+    assert_eq!(
+        text(&mut conn, "SELECT owner AS value FROM item").await,
+        "globex"
+    );
+    let lost = registry.stats().counters.lost_before_handover;
+    assert!(lost >= 1, "no lost connection was replaced");
+    drop(conn);
+
+    // The same at a cold start: its first connection comes from the pool, dead.
+    proxy.sever_existing();
+    let mut conn = registry
+        .get(&tenant("initech"))
+        .await
+        .expect("a cold start whose first connection was lost");
+    assert_eq!(
+        text(&mut conn, "SELECT owner AS value FROM item").await,
+        "initech"
+    );
+    assert!(registry.stats().counters.lost_before_handover > lost);
+    drop(conn);
+
+    let report = registry.shutdown(Duration::from_secs(5)).await;
+    assert!(report.clean);
+    t.assert_no_connections(Duration::from_secs(5)).await?;
+    Ok(())
+}

@@ -7,8 +7,8 @@
 //!   each request runs.
 //! - [`server`]: the HTTP servers under test, one per variant; [`stats`]: what their
 //!   `GET /_lb/stats` answers.
-//! - [`sampler`]: polls `pg_stat_activity` from its own connection, counting the connections
-//!   tagged with a variant's `application_name`.
+//! - [`sampler`]: counts the connections tagged with a variant's `application_name` on the
+//!   server, through tenantpool's test kit; [`pg`]: the driver's own connections.
 //! - [`wrk`]: runs wrk with the Zipf Lua script and reads its summary.
 //! - [`memory`]: what the memory binary measures; [`result_line`]: the line on which wrk's
 //!   script and the memory binary print their results.
@@ -19,6 +19,7 @@ pub mod args;
 pub mod client;
 pub mod driver;
 pub mod memory;
+pub mod pg;
 pub mod profile;
 pub mod query;
 pub mod result_line;

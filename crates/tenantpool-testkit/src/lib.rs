@@ -72,6 +72,7 @@ mod mysql;
 mod names;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod proxy;
 mod sampler;
 mod server;
 mod slots;
@@ -90,6 +91,7 @@ pub use crate::mysql::MySqlServer;
 pub use crate::names::unique;
 #[cfg(feature = "postgres")]
 pub use crate::postgres::PgServer;
+pub use crate::proxy::SeveringProxy;
 pub use crate::sampler::{IntoReading, PeakSampler, Peaks, Reading, SamplerBuilder};
 pub use crate::server::{Count, TestServer};
 pub use crate::slots::{reserve, SLOTS};

@@ -55,7 +55,7 @@ pub struct ColdStart {
 }
 
 /// Runs the experiment against a fresh C2 server on `port`.
-pub async fn measure(plan: &Plan, port: u16, admin: &tokio_postgres::Client) -> Result<ColdStart> {
+pub async fn measure(plan: &Plan, port: u16) -> Result<ColdStart> {
     let samples = 50.min(plan.tenants.saturating_sub(2)).max(1);
     let cold_tenants: Vec<usize> = (plan.tenants + 1 - samples..=plan.tenants).collect();
     let stampede_tenant = (plan.tenants + 1 - samples).saturating_sub(1).max(2);
@@ -87,7 +87,7 @@ pub async fn measure(plan: &Plan, port: u16, admin: &tokio_postgres::Client) -> 
     }
 
     let app = Variant::C2.app_name();
-    sampler::wait_drained(admin, &app, Duration::from_secs(15)).await?;
+    sampler::wait_drained(&plan.pg, &app, Duration::from_secs(15)).await?;
     let log_path = plan.out.join("server-coldstart.log");
     let mut server = Server::spawn(plan, Variant::C2, port, &log_path).await?;
     let result = async {
@@ -171,7 +171,7 @@ pub async fn measure(plan: &Plan, port: u16, admin: &tokio_postgres::Client) -> 
     }
     .await;
     server.stop().await;
-    sampler::wait_drained(admin, &app, Duration::from_secs(15)).await?;
+    sampler::wait_drained(&plan.pg, &app, Duration::from_secs(15)).await?;
     let cold = result?;
     log(format!("cold start: {cold:?}"));
     Ok(cold)

@@ -1,7 +1,7 @@
 //! Checks that the tenant databases and schemas the plan needs exist (`scripts/loadbench`
 //! creates them), so that a run fails at once instead of in the middle.
 
-use crate::{db_url, fail, sampler, tenant_db, tenant_key, Result, SCHEMA_DB};
+use crate::{db_url, fail, pg, tenant_db, tenant_key, Result, SCHEMA_DB};
 
 use super::Plan;
 
@@ -12,7 +12,7 @@ pub async fn check(plan: &Plan, admin: &tokio_postgres::Client) -> Result<()> {
     let sql = "SELECT count(*)::int8 FROM pg_database WHERE datname = ANY($1)";
     let found = count(admin, sql, &databases).await?;
     require(found, n, &format!("databases lb_t1..lb_t{n}"))?;
-    let schemas = sampler::connect(&db_url(&plan.pg, SCHEMA_DB, "lb_driver")).await?;
+    let schemas = pg::connect(&db_url(&plan.pg, SCHEMA_DB, "lb_driver")).await?;
     let keys: Vec<String> = (1..=n).map(tenant_key).collect();
     let sql = "SELECT count(*)::int8 FROM pg_namespace WHERE nspname = ANY($1)";
     let found = count(&schemas, sql, &keys).await?;

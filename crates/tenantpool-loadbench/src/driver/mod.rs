@@ -37,7 +37,7 @@ pub use plan::Plan;
 pub use report::{write, Report};
 
 use crate::variant::Variant;
-use crate::{sampler, wrk, Result};
+use crate::{pg, wrk, Result};
 
 /// Prints a progress line for the person running the benchmark.
 fn log(message: impl AsRef<str>) {
@@ -80,7 +80,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
     std::fs::create_dir_all(&plan.out)
         .map_err(|e| format!("cannot create {}: {e}", plan.out.display()))?;
     let script = wrk::write_script(&plan.out)?;
-    let admin = sampler::connect(&plan.admin_url()).await?;
+    let admin = pg::connect(&plan.admin_url()).await?;
     let pg_version: String = admin.query_one("SELECT version()", &[]).await?.try_get(0)?;
     databases::check(&plan, &admin).await?;
     let machine = machine::Machine::read(pg_version);
@@ -96,7 +96,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
     let mut runs = Vec::new();
     let mut port = plan.port;
     for (variant, round) in plan.order() {
-        runs.push(variant_run::run(&plan, variant, round, port, &script, &admin).await?);
+        runs.push(variant_run::run(&plan, variant, round, port, &script).await?);
         // Kept as it goes, so that a failure later leaves what was measured.
         std::fs::write(
             plan.out.join("runs.json"),
@@ -117,7 +117,7 @@ pub async fn run(plan: Plan, command: String) -> Result<(Report, bool)> {
     };
     let coldstart = if plan.coldstart {
         port += 1;
-        let outcome = cold_start::measure(&plan, port, &admin).await;
+        let outcome = cold_start::measure(&plan, port).await;
         kept(&mut failures, "cold start".to_string(), outcome)
     } else {
         None

@@ -110,8 +110,8 @@ pub fn row(rows: &[Row], variant: Variant) -> Option<&Row> {
 }
 
 /// Warns when connections tagged `app` are still open after `limit`.
-async fn drain(admin: &tokio_postgres::Client, app: &str, what: &str) -> Result<()> {
-    let left = sampler::wait_drained(admin, app, Duration::from_secs(15)).await?;
+async fn drain(pg: &str, app: &str, what: &str) -> Result<()> {
+    let left = sampler::wait_drained(pg, app, Duration::from_secs(15)).await?;
     if left > 0 {
         log(format!("warning: {left} connections tagged {app} {what}"));
     }
@@ -125,13 +125,12 @@ pub async fn run(
     round: usize,
     port: u16,
     script: &Path,
-    admin: &tokio_postgres::Client,
 ) -> Result<Run> {
     let app = variant.app_name();
-    drain(admin, &app, "are still open").await?;
+    drain(&plan.pg, &app, "are still open").await?;
     let (tenants, warmup, duration) = plan.shape(variant);
     let budget = variant.is_tenantpool().then_some(plan.budget as i64);
-    let sampler = Sampler::start(&plan.admin_url(), &app, plan.sample_every, budget).await?;
+    let sampler = Sampler::start(&plan.pg, &app, plan.sample_every, budget).await?;
     let log_path = plan
         .out
         .join(format!("server-{}-{round}.log", variant.label()));
@@ -157,7 +156,7 @@ pub async fn run(
     }
     .await;
     server.stop().await;
-    let drained = drain(admin, &app, "outlived the server").await;
+    let drained = drain(&plan.pg, &app, "outlived the server").await;
     let samples = sampler.finish().await?;
     drained?;
     let (warmup, before, measure, stats, usage) = result?;
