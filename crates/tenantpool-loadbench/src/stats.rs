@@ -99,7 +99,7 @@ pub struct RegistryStats {
     pub counters: RegistryCounters,
 }
 
-/// [`tenantpool::CounterStats`]: the counters the driver computes with by name, every other
+/// [`tenantpool::stats::CounterStats`]: the counters the driver computes with by name, every other
 /// counter kept by name for `results.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RegistryCounters {
