@@ -119,6 +119,20 @@ pub enum Error {
         retry_after: Duration,
     },
 
+    /// A TLS connection to the tenant's database could not be set up: its certificate failed
+    /// the check the URL's TLS mode asks for (wrong root, wrong host name, expired), the
+    /// server offers no TLS where it is required, or a root or key file cannot be read. HTTP
+    /// 503 with `Retry-After`; the failure is remembered for the start backoff.
+    #[error("TLS to database server {server} failed for tenant {tenant:?}: {reason}")]
+    Tls {
+        /// The tenant asked for.
+        tenant: TenantId,
+        /// The server.
+        server: ServerKey,
+        /// What failed, with any password removed.
+        reason: String,
+    },
+
     /// Too many tenants that the directory cannot vouch for are starting at once (see
     /// `backoff.unlisted_starts_per_second`). HTTP 503 with `Retry-After`.
     #[error("too many tenant starts at once; tenant {tenant:?} was not started")]
@@ -172,6 +186,7 @@ impl Error {
             | Self::SchemaMissing { .. } => ErrorKind::NotFound,
             Self::Exhausted { .. }
             | Self::Unavailable { .. }
+            | Self::Tls { .. }
             | Self::Throttled { .. }
             | Self::Closed => ErrorKind::Unavailable,
             Self::Directory { .. } | Self::Setup { .. } | Self::Config(_) => ErrorKind::Internal,
@@ -191,6 +206,7 @@ impl Error {
             | Self::SchemaMissing { tenant, .. }
             | Self::Exhausted { tenant, .. }
             | Self::Unavailable { tenant, .. }
+            | Self::Tls { tenant, .. }
             | Self::Throttled { tenant, .. }
             | Self::Directory { tenant, .. }
             | Self::Setup { tenant, .. } => Some(tenant),
@@ -212,6 +228,8 @@ impl Error {
                 Some((*retry_after).max(Duration::from_secs(1)))
             }
             Self::Exhausted { .. } | Self::Closed => Some(Duration::from_secs(1)),
+            // Remembered for the start backoff (at most `backoff.max`, 2 s by default).
+            Self::Tls { .. } => Some(Duration::from_secs(2)),
             _ => None,
         }
     }

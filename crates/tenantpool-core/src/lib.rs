@@ -52,6 +52,7 @@ mod runtime;
 pub mod stats;
 mod target;
 mod tenant;
+pub mod tls;
 mod tracking;
 
 #[cfg(feature = "sqlite")]

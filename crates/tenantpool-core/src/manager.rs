@@ -268,7 +268,12 @@ impl<C: Backend> Manager<C> {
             }
             Err(failure) => {
                 Counters::bump(&self.counters.connect_failures);
-                if !matches!(failure, ConnectFailure::DatabaseMissing) {
+                // A missing database or a TLS setting is the target's, not the server's: other
+                // tenants on the server are not made to fail fast for it.
+                if !matches!(
+                    failure,
+                    ConnectFailure::DatabaseMissing | ConnectFailure::Tls(_)
+                ) {
                     let backoff = self.budget.record_failure(&failure.to_string());
                     tracing::warn!(
                         target_db = %self.url,

@@ -10,6 +10,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::tls::TlsOptions;
+
 /// The backends a URL can name.
 ///
 /// ```
@@ -60,6 +62,9 @@ pub struct DatabaseUrl(Arc<UrlParts>);
 
 struct UrlParts {
     raw: String,
+    /// `raw` without the TLS keys, which the driver does not know.
+    driver: String,
+    tls: TlsOptions,
     masked: String,
     kind: BackendKind,
     server: ServerKey,
@@ -100,6 +105,8 @@ impl DatabaseUrl {
             }
             return Ok(Self(Arc::new(UrlParts {
                 raw: format!("sqlite://{path}"),
+                driver: format!("sqlite://{path}"),
+                tls: TlsOptions::take_from(BackendKind::Sqlite, Vec::new(), |r| invalid(&r))?.0,
                 masked: format!("sqlite://{path}"),
                 kind: BackendKind::Sqlite,
                 server: ServerKey(Arc::from("sqlite://local")),
@@ -150,6 +157,17 @@ impl DatabaseUrl {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         let raw = parsed.to_string();
+        let query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let (tls, rest) = TlsOptions::take_from(kind, query, |r| invalid(&r))?;
+        let mut driver = parsed.clone();
+        driver.set_query(None);
+        if !rest.is_empty() {
+            driver.query_pairs_mut().extend_pairs(rest);
+        }
+        let driver = driver.to_string();
         let mut masked = parsed.clone();
         if masked.password().is_some() {
             // Cannot fail: the URL has a host, so it can carry credentials.
@@ -158,6 +176,8 @@ impl DatabaseUrl {
         let masked = masked.to_string().replace("%2A%2A%2A", "***");
         Ok(Self(Arc::new(UrlParts {
             raw,
+            driver,
+            tls,
             masked,
             kind,
             server: ServerKey(Arc::from(format!("{}://{host}:{port}", kind_scheme(kind)))),
@@ -176,6 +196,25 @@ impl DatabaseUrl {
     /// ```
     pub fn expose_secret(&self) -> &str {
         &self.0.raw
+    }
+
+    /// The URL as its driver takes it: with its password, without the TLS keys (which
+    /// [`tls`](Self::tls) holds). Never log it.
+    pub(crate) fn driver_url(&self) -> &str {
+        &self.0.driver
+    }
+
+    /// The URL's TLS settings (see [`crate::tls`]).
+    ///
+    /// ```
+    /// use tenantpool_core::tls::TlsMode;
+    /// use tenantpool_core::DatabaseUrl;
+    /// let url = DatabaseUrl::parse("postgres://app@db/acme?sslmode=require")?;
+    /// assert_eq!(url.tls().mode, TlsMode::Require);
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn tls(&self) -> &TlsOptions {
+        &self.0.tls
     }
 
     /// The backend the URL names.

@@ -19,6 +19,8 @@ use crate::{BackendKind, DatabaseUrl, IoRuntime, SchemaName};
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod rustls_config;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -65,6 +67,11 @@ pub enum ConnectFailure {
     /// The connect did not finish within the connect timeout.
     #[error("connect timed out after {0:?}")]
     Timeout(Duration),
+    /// TLS could not be set up: a certificate that failed its check, a server without TLS
+    /// under a mode that requires it, an unreadable root or key file. A setting to fix, not
+    /// an unavailable server: the server is not marked down for it.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A diesel-async connection type the registry can pool.

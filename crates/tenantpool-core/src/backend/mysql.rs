@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
 use crate::backend::ConnectionPermit;
+use crate::tls::{TlsMode, TlsOptions};
 use crate::{BackendKind, DatabaseUrl, IoRuntime, SchemaName};
 
 /// MySQL's "Unknown database" error code.
@@ -38,7 +39,7 @@ impl Backend for AsyncMysqlConnection {
             ..
         } = ctx;
         on_io(&io, timeout, async move {
-            let opts = mysql_async::Opts::from_url(url.expose_secret())
+            let opts = mysql_async::Opts::from_url(url.driver_url())
                 .map_err(|e| ConnectFailure::Unavailable(url.redact(&e.to_string())))?;
             // As diesel-async's own `establish`: diesel's statement cache replaces
             // mysql_async's, and affected rows are matched rows. And one TCP session: by
@@ -48,12 +49,17 @@ impl Backend for AsyncMysqlConnection {
                 .prefer_socket(false)
                 .stmt_cache_size(0)
                 .client_found_rows(true);
-            let raw = mysql_async::Conn::new(opts).await.map_err(|e| match &e {
-                mysql_async::Error::Server(s) if s.code == ER_BAD_DB_ERROR => {
-                    ConnectFailure::DatabaseMissing
-                }
-                _ => ConnectFailure::Unavailable(url.redact(&e.to_string())),
-            })?;
+            // Inside the connect turn, the permit and the connect timeout: the handshake is
+            // part of the connect.
+            let tls = ssl_opts(url.tls()).map_err(ConnectFailure::Tls)?;
+            let raw = match mysql_async::Conn::new(opts.clone().ssl_opts(tls)).await {
+                // PREFERRED: plain TCP when the server offers no TLS.
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )) if url.tls().mode == TlsMode::Prefer => mysql_async::Conn::new(opts).await,
+                other => other,
+            }
+            .map_err(|e| classify(&url, e))?;
             let conn = AsyncMysqlConnection::try_from(raw)
                 .await
                 .map_err(|e| ConnectFailure::Unavailable(url.redact(&e.to_string())))?;
@@ -127,6 +133,52 @@ impl Backend for AsyncMysqlConnection {
             });
         }
     }
+}
+
+fn classify(url: &DatabaseUrl, e: mysql_async::Error) -> ConnectFailure {
+    match &e {
+        mysql_async::Error::Server(s) if s.code == ER_BAD_DB_ERROR => {
+            ConnectFailure::DatabaseMissing
+        }
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_))
+        | mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+            ConnectFailure::Tls(url.redact(&e.to_string()))
+        }
+        _ => ConnectFailure::Unavailable(url.redact(&e.to_string())),
+    }
+}
+
+/// mysql_async's TLS options for `options`: `None` for `DISABLED`. The system's roots are
+/// handed over as certificates when no root file is given (mysql_async would otherwise trust
+/// its built-in Mozilla set instead of the machine's).
+fn ssl_opts(options: &TlsOptions) -> Result<Option<mysql_async::SslOpts>, String> {
+    if options.mode == TlsMode::Disable {
+        return Ok(None);
+    }
+    let verify = options.mode.verifies_chain(options.root_cert.is_some());
+    let mut ssl = mysql_async::SslOpts::default()
+        .with_disable_built_in_roots(true)
+        .with_danger_accept_invalid_certs(!verify)
+        .with_danger_skip_domain_validation(options.mode != TlsMode::VerifyFull);
+    if verify {
+        ssl = match &options.root_cert {
+            Some(path) => ssl.with_root_certs(vec![path.clone().into()]),
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                if found.certs.is_empty() {
+                    return Err("no trusted roots on this system: give ssl-ca".into());
+                }
+                ssl.with_root_certs(found.certs.into_iter().map(|c| c.to_vec().into()).collect())
+            }
+        };
+    }
+    if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
+        ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
+            cert.clone().into(),
+            key.clone().into(),
+        )));
+    }
+    Ok(Some(ssl))
 }
 
 /// Runs `job` on a thread with no tokio runtime (one long-lived thread for all closes).

@@ -19,11 +19,15 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::rustls_config::client_config;
 use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
 use crate::backend::ConnectionPermit;
+use crate::tls::TlsMode;
 use crate::{BackendKind, DatabaseUrl, SchemaName};
 
 #[derive(QueryableByName)]
@@ -46,8 +50,12 @@ impl Backend for AsyncPgConnection {
             ..
         } = ctx;
         on_io(&io, timeout, async move {
+            // Inside the connect turn, the permit and the connect timeout: the handshake is
+            // part of the connect.
+            let tls = connector(&url)?;
             let client = match tcp_address(&url) {
-                Some((config, host, port)) => {
+                Some((mut config, host, port)) => {
+                    config.ssl_mode(ssl_mode(url.tls().mode));
                     let stream = TcpStream::connect((host.as_str(), port))
                         .await
                         .map_err(|e| {
@@ -58,22 +66,43 @@ impl Backend for AsyncPgConnection {
                     configure_socket(&stream, &config).map_err(|e| {
                         ConnectFailure::Unavailable(format!("error configuring the socket: {e}"))
                     })?;
-                    let (client, connection) = config
-                        .connect_raw(ServerClosed::new(stream), tokio_postgres::NoTls)
-                        .await
-                        .map_err(|e| classify(&url, &e))?;
-                    tokio::spawn(drive(connection, permit));
-                    client
+                    let stream = ServerClosed::new(stream);
+                    match tls {
+                        Some(mut make) => {
+                            let tls =
+                                MakeTlsConnect::<ServerClosed>::make_tls_connect(&mut make, &host)
+                                    .map_err(|e| ConnectFailure::Tls(format!("{host}: {e}")))?;
+                            open_raw(&url, &config, stream, tls, permit).await?
+                        }
+                        None => {
+                            open_raw(&url, &config, stream, tokio_postgres::NoTls, permit).await?
+                        }
+                    }
                 }
                 None => {
                     // Several hosts, a Unix socket or `hostaddr`: tokio-postgres picks the
                     // address. The permit then comes back when our end of the socket closed.
-                    let (client, connection) =
-                        tokio_postgres::connect(url.expose_secret(), tokio_postgres::NoTls)
-                            .await
-                            .map_err(|e| classify(&url, &e))?;
-                    tokio::spawn(drive(connection, permit));
-                    client
+                    let mut config: tokio_postgres::Config = url
+                        .driver_url()
+                        .parse()
+                        .map_err(|e| ConnectFailure::Unavailable(url.redact(&format!("{e}"))))?;
+                    config.ssl_mode(ssl_mode(url.tls().mode));
+                    match tls {
+                        Some(make) => {
+                            let (client, connection) =
+                                config.connect(make).await.map_err(|e| classify(&url, &e))?;
+                            tokio::spawn(drive(connection, permit));
+                            client
+                        }
+                        None => {
+                            let (client, connection) = config
+                                .connect(tokio_postgres::NoTls)
+                                .await
+                                .map_err(|e| classify(&url, &e))?;
+                            tokio::spawn(drive(connection, permit));
+                            client
+                        }
+                    }
                 }
             };
             let conn = AsyncPgConnection::try_from(client)
@@ -128,18 +157,36 @@ impl Backend for AsyncPgConnection {
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         let token = self.cancel_token();
         // A connection opened with `connect_raw` has no socket configuration in its token:
-        // the cancel request goes to the address the connection was opened on.
+        // the cancel request goes to the address the connection was opened on, over the same
+        // TLS as the connection.
         let address = tcp_address(url).map(|(_, host, port)| (host, port));
+        let tls = connector(url).ok().flatten();
         Some(Box::pin(async move {
-            let sent = match address {
-                Some((host, port)) => match TcpStream::connect((host.as_str(), port)).await {
-                    Ok(stream) => token
-                        .cancel_query_raw(stream, tokio_postgres::NoTls)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
-                None => token
+            let sent = match (address, tls) {
+                (Some((host, port)), tls) => {
+                    match TcpStream::connect((host.as_str(), port)).await {
+                        Ok(stream) => match tls {
+                            Some(mut make) => {
+                                match MakeTlsConnect::<TcpStream>::make_tls_connect(
+                                    &mut make, &host,
+                                ) {
+                                    Ok(tls) => token
+                                        .cancel_query_raw(stream, tls)
+                                        .await
+                                        .map_err(|e| e.to_string()),
+                                    Err(e) => Err(e.to_string()),
+                                }
+                            }
+                            None => token
+                                .cancel_query_raw(stream, tokio_postgres::NoTls)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        },
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                (None, Some(make)) => token.cancel_query(make).await.map_err(|e| e.to_string()),
+                (None, None) => token
                     .cancel_query(tokio_postgres::NoTls)
                     .await
                     .map_err(|e| e.to_string()),
@@ -151,9 +198,56 @@ impl Backend for AsyncPgConnection {
     }
 }
 
+/// The TLS connector for `url`, or `None` for `sslmode=disable`.
+fn connector(url: &DatabaseUrl) -> Result<Option<MakeRustlsConnect>, ConnectFailure> {
+    if url.tls().mode == TlsMode::Disable {
+        return Ok(None);
+    }
+    let config = client_config(url.tls()).map_err(ConnectFailure::Tls)?;
+    Ok(Some(MakeRustlsConnect::new((*config).clone())))
+}
+
+/// tokio-postgres's own mode: it knows whether to ask for TLS; our connector decides what
+/// the certificate must prove.
+fn ssl_mode(mode: TlsMode) -> SslMode {
+    match mode {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    }
+}
+
+/// Opens a session over `stream` (TLS as `tls` says) and spawns its driver with the permit.
+async fn open_raw<T>(
+    url: &DatabaseUrl,
+    config: &tokio_postgres::Config,
+    stream: ServerClosed,
+    tls: T,
+    permit: ConnectionPermit,
+) -> Result<tokio_postgres::Client, ConnectFailure>
+where
+    T: TlsConnect<ServerClosed>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config
+        .connect_raw(stream, tls)
+        .await
+        .map_err(|e| classify(url, &e))?;
+    tokio::spawn(drive(connection, permit));
+    Ok(client)
+}
+
 fn classify(url: &DatabaseUrl, e: &tokio_postgres::Error) -> ConnectFailure {
     if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) {
         ConnectFailure::DatabaseMissing
+    } else if e.to_string().starts_with("error performing TLS handshake") {
+        // tokio-postgres's kind for a failed handshake, a rejected certificate, or a server
+        // without TLS under `require`: a setting to fix, not a server to back off from.
+        let mut message = e.to_string();
+        if let Some(source) = std::error::Error::source(e) {
+            message = format!("{message}: {source}");
+        }
+        ConnectFailure::Tls(url.redact(&message))
     } else {
         let mut message = e.to_string();
         if let Some(db) = e.as_db_error() {
@@ -180,7 +274,7 @@ where
 /// The parsed configuration and the one TCP address of `url`, when it names exactly one TCP
 /// host (the usual `postgres://user@host:port/db`).
 fn tcp_address(url: &DatabaseUrl) -> Option<(tokio_postgres::Config, String, u16)> {
-    let config: tokio_postgres::Config = url.expose_secret().parse().ok()?;
+    let config: tokio_postgres::Config = url.driver_url().parse().ok()?;
     if !config.get_hostaddrs().is_empty() {
         return None;
     }

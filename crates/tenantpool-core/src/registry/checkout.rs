@@ -203,6 +203,11 @@ fn pool_error<C: Backend>(e: PoolError<CreateError>, entry: &TenantEntry<C>) -> 
                 target: pool.url.to_string(),
             }
         }
+        PoolError::Backend(CreateError::Connect(ConnectFailure::Tls(reason))) => Error::Tls {
+            tenant,
+            server: pool.budget.server().clone(),
+            reason: pool.url.redact(&reason),
+        },
         PoolError::Backend(CreateError::Connect(failure)) => {
             unavailable(failure.to_string(), pool.budget.backoff_initial())
         }

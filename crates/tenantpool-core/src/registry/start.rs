@@ -225,6 +225,7 @@ impl<C: Backend> Starts<C> {
             // Not `Unavailable`: a down server is remembered per server (its budget fails fast
             // for a short backoff), so that every tenant on it recovers as soon as it is back.
             Error::DatabaseMissing { .. }
+            | Error::Tls { .. }
             | Error::SchemaMissing { .. }
             | Error::Directory { .. }
             | Error::Setup { .. } => backoff_for(attempts, backoff.initial, backoff.max),
