@@ -150,3 +150,50 @@ macro_rules! sql_helpers {
     };
 }
 pub(crate) use sql_helpers;
+
+/// The host:port a URL names (`postgres://user@host:port/...`).
+pub fn host_port(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_user = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, h)| h);
+    after_user
+        .split(['/', '?'])
+        .next()
+        .unwrap_or(after_user)
+        .to_string()
+}
+
+/// The TLS material `.ci/tls-setup` made (`TENANTPOOL_TEST_TLS_DIR`): a CA the servers'
+/// certificates chain to, an unrelated CA, and a client certificate from the first.
+pub struct TlsFiles {
+    pub ca: String,
+    pub wrong_ca: String,
+    pub client_cert: String,
+    pub client_key: String,
+}
+
+/// The TLS files, or `None` (a loud skip; a failure under CI) when `.ci/tls-setup` has not
+/// run on this machine.
+pub fn tls_files() -> Option<TlsFiles> {
+    let dir = match std::env::var("TENANTPOOL_TEST_TLS_DIR") {
+        Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => {
+            tenantpool_testkit::unavailable(
+                "the TLS test material (TENANTPOOL_TEST_TLS_DIR, made by .ci/tls-setup)",
+                &"the variable is not set",
+            );
+            return None;
+        }
+    };
+    let file = |name: &str| dir.join(name).display().to_string();
+    let files = TlsFiles {
+        ca: file("ca.pem"),
+        wrong_ca: file("wrong-ca.pem"),
+        client_cert: file("client-cert.pem"),
+        client_key: file("client-key.pem"),
+    };
+    if !std::path::Path::new(&files.ca).exists() {
+        tenantpool_testkit::unavailable("the TLS test material", &format!("{} is missing", files.ca));
+        return None;
+    }
+    Some(files)
+}

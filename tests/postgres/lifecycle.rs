@@ -148,19 +148,6 @@ async fn a_tenant_in_use_stays_cached_an_evicted_one_restarts_an_idle_one_goes_t
     Ok(())
 }
 
-/// The host:port a URL names (`postgres://user@host:port/...`).
-fn host_port(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let after_user = after_scheme
-        .rsplit_once('@')
-        .map_or(after_scheme, |(_, h)| h);
-    after_user
-        .split(['/', '?'])
-        .next()
-        .unwrap_or(after_user)
-        .to_string()
-}
-
 /// I8: connections that died while idle in the pool (backends terminated by an administrator,
 /// an idle-session timeout, a failover) and that the driver cannot see as dead yet are found
 /// out by the registry's own schema switch or schema check, before any guard is handed over:
@@ -173,7 +160,7 @@ async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reach
     };
     let db =
         crate::database_with_schemas(&t.server, "tp_lost", &["acme", "globex", "initech"]).await?;
-    let upstream = host_port(t.server.base_url());
+    let upstream = crate::common::host_port(t.server.base_url());
     let proxy = tenantpool_testkit::SeveringProxy::start(&upstream).await?;
     let url = t
         .url(db.name())

@@ -15,6 +15,7 @@ mod lifecycle;
 mod reliability;
 mod scale;
 mod schema;
+mod tls;
 
 use diesel::sql_types::Integer;
 use diesel::QueryableByName;
