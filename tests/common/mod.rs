@@ -154,7 +154,9 @@ pub(crate) use sql_helpers;
 /// The host:port a URL names (`postgres://user@host:port/...`).
 pub fn host_port(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let after_user = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, h)| h);
+    let after_user = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, h)| h);
     after_user
         .split(['/', '?'])
         .next()
@@ -169,6 +171,9 @@ pub struct TlsFiles {
     pub wrong_ca: String,
     pub client_cert: String,
     pub client_key: String,
+    /// MariaDB's client pair (an RSA PKCS#1 key, the form mysql_async reads).
+    pub mysql_client_cert: String,
+    pub mysql_client_key: String,
 }
 
 /// The TLS files, or `None` (a loud skip; a failure under CI) when `.ci/tls-setup` has not
@@ -190,9 +195,14 @@ pub fn tls_files() -> Option<TlsFiles> {
         wrong_ca: file("wrong-ca.pem"),
         client_cert: file("client-cert.pem"),
         client_key: file("client-key.pem"),
+        mysql_client_cert: file("mysql-client-cert.pem"),
+        mysql_client_key: file("mysql-client-key.pem"),
     };
     if !std::path::Path::new(&files.ca).exists() {
-        tenantpool_testkit::unavailable("the TLS test material", &format!("{} is missing", files.ca));
+        tenantpool_testkit::unavailable(
+            "the TLS test material",
+            &format!("{} is missing", files.ca),
+        );
         return None;
     }
     Some(files)

@@ -17,6 +17,7 @@ mod errors;
 mod lifecycle;
 mod scale;
 mod schema;
+mod tls;
 
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use tenantpool_testkit::{Count, Database, Databases, Error, Fixture, MySqlServer, TestServer};

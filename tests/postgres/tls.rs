@@ -54,7 +54,10 @@ async fn expect_tls_error(registry: &Registry<Pg>) -> Error {
         .await
         .expect_err("the connection must fail");
     assert_eq!(err.kind().http_status(), 503, "{err}");
-    assert!(!registry.is_cached(&tenant("acme")), "a failed tenant was cached");
+    assert!(
+        !registry.is_cached(&tenant("acme")),
+        "a failed tenant was cached"
+    );
     err
 }
 
@@ -162,7 +165,10 @@ async fn disable_against_a_tls_only_role_fails_clearly() -> TestResult {
     };
     let host = host_port(t.server.base_url());
     let r = tls_registry(&t, &host, "tp_tls_only", "sslmode=disable");
-    let err = r.get(&tenant("acme")).await.expect_err("plain TCP is rejected");
+    let err = r
+        .get(&tenant("acme"))
+        .await
+        .expect_err("plain TCP is rejected");
     assert_eq!(err.kind().http_status(), 503, "{err}");
     assert!(err.to_string().contains("pg_hba.conf"), "{err}");
     r.shutdown(Duration::from_secs(5)).await;
@@ -197,7 +203,10 @@ async fn a_client_certificate_logs_in_and_its_absence_does_not() -> TestResult {
         "tp_tls_cert",
         &format!("sslmode=verify-full&sslrootcert={}", files.ca),
     );
-    let err = r.get(&tenant("acme")).await.expect_err("no certificate, no login");
+    let err = r
+        .get(&tenant("acme"))
+        .await
+        .expect_err("no certificate, no login");
     assert_eq!(err.kind().http_status(), 503, "{err}");
     assert!(!err.to_string().contains("BEGIN"), "{err}");
     r.shutdown(Duration::from_secs(5)).await;
@@ -223,7 +232,9 @@ async fn an_abandoned_statement_is_cancelled_over_tls() -> TestResult {
     let mut conn = r.get(&tenant("acme")).await.expect("checkout");
     let sleep = async {
         use diesel_async::RunQueryDsl;
-        diesel::sql_query("SELECT pg_sleep(30)").execute(&mut conn).await
+        diesel::sql_query("SELECT pg_sleep(30)")
+            .execute(&mut conn)
+            .await
     };
     assert!(
         tokio::time::timeout(Duration::from_millis(300), sleep)

@@ -141,7 +141,20 @@ fn classify(url: &DatabaseUrl, e: mysql_async::Error) -> ConnectFailure {
             ConnectFailure::DatabaseMissing
         }
         mysql_async::Error::Io(mysql_async::IoError::Tls(_))
-        | mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+        | mysql_async::Error::Driver(
+            mysql_async::DriverError::NoClientSslFlagFromServer
+            | mysql_async::DriverError::NoKeyFound,
+        ) => ConnectFailure::Tls(url.redact(&e.to_string())),
+        // rustls's certificate and alert errors reach mysql_async wrapped in an I/O error.
+        mysql_async::Error::Io(_)
+            if [
+                "invalid peer certificate",
+                "received fatal alert",
+                "peer is incompatible",
+            ]
+            .iter()
+            .any(|needle| e.to_string().contains(needle)) =>
+        {
             ConnectFailure::Tls(url.redact(&e.to_string()))
         }
         _ => ConnectFailure::Unavailable(url.redact(&e.to_string())),
@@ -156,8 +169,10 @@ fn ssl_opts(options: &TlsOptions) -> Result<Option<mysql_async::SslOpts>, String
         return Ok(None);
     }
     let verify = options.mode.verifies_chain(options.root_cert.is_some());
+    // Unverified modes keep mysql_async's built-in roots: its verifier needs some anchors to
+    // be built at all, and accepts any certificate anyway.
     let mut ssl = mysql_async::SslOpts::default()
-        .with_disable_built_in_roots(true)
+        .with_disable_built_in_roots(verify)
         .with_danger_accept_invalid_certs(!verify)
         .with_danger_skip_domain_validation(options.mode != TlsMode::VerifyFull);
     if verify {
@@ -175,10 +190,29 @@ fn ssl_opts(options: &TlsOptions) -> Result<Option<mysql_async::SslOpts>, String
     if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
         ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
             cert.clone().into(),
-            key.clone().into(),
+            pkcs1_key(key)?.into(),
         )));
     }
     Ok(Some(ssl))
+}
+
+/// The client key at `path` as PKCS#1 DER: the only form mysql_async reads (it would take
+/// any other key for "no key found").
+fn pkcs1_key(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::PrivateKeyDer;
+    match PrivateKeyDer::from_pem_file(path) {
+        Ok(PrivateKeyDer::Pkcs1(key)) => Ok(key.secret_pkcs1_der().to_vec()),
+        Ok(_) => Err(format!(
+            "the client key {} is not an RSA key in PKCS#1 form, the only form the MySQL \
+             driver reads (convert with `openssl rsa -in key.pem -traditional`)",
+            path.display()
+        )),
+        Err(e) => Err(format!(
+            "cannot read the client key {}: {e}",
+            path.display()
+        )),
+    }
 }
 
 /// Runs `job` on a thread with no tokio runtime (one long-lived thread for all closes).

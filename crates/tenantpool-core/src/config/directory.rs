@@ -125,12 +125,18 @@ impl DirectoryConfig {
             };
             target.create_missing = t.create_missing;
             target.overrides = t.overrides.clone();
+            // A configured target's TLS files must be readable at start-up, not at the
+            // tenant's first request.
+            target.url.tls().check_files()?;
             listed.insert(tenant, target);
         }
         let mut chain = ChainDirectory::new().then(listed);
         if let Some(t) = &self.template {
             let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?
                 .with_overrides(t.overrides.clone());
+            DatabaseUrl::parse(&t.url.expose_secret().replace("{tenant}", "a"))?
+                .tls()
+                .check_files()?;
             if t.create_missing {
                 dir = dir.creating_missing();
             }
@@ -241,6 +247,17 @@ mod tests {
         let overrides = s.directory.template.unwrap().overrides;
         assert_eq!(overrides.max_size, Some(4));
         assert_eq!(overrides.tenant_max_in_use, Some(2));
+    }
+
+    #[test]
+    fn unreadable_tls_files_of_configured_targets_fail_at_start_up() {
+        for section in [
+            "[directory.tenants.acme]\nurl = \"postgres://app@db/acme?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem\"",
+            "[directory.template]\nurl = \"mysql://app@db/{tenant}?ssl-mode=VERIFY_CA&ssl-ca=/nonexistent/ca.pem\"",
+        ] {
+            let err = crate::Settings::from_toml_str(section).unwrap_err();
+            assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        }
     }
 
     #[test]
