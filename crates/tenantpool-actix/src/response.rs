@@ -111,6 +111,10 @@ impl TenantError {
                 humantime_serde::re::humantime::format_duration(*waited)
             ),
             Error::Unavailable { .. } => "the tenant's database is unavailable; retry later".into(),
+            Error::Tls { tenant, .. } => format!(
+                "no trusted TLS connection to the database of tenant {:?}; retry later",
+                tenant.as_str()
+            ),
             Error::Closed => "the service is shutting down; retry later".into(),
             other => match other.kind() {
                 ErrorKind::BadRequest => "malformed request".into(),

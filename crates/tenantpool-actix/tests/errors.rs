@@ -144,6 +144,65 @@ async fn a_database_that_is_down_is_503_with_retry_after_and_no_secret() {
     }
 }
 
+/// A certificate that fails its check (here: signed by a root the URL does not trust) is a
+/// 503 naming the tenant, with `Retry-After`, and no secret. Needs `.ci/tls-setup`.
+#[actix_web::test]
+async fn a_certificate_that_fails_its_check_is_503_naming_the_tenant_and_no_secret() {
+    let wrong_ca = match std::env::var("TENANTPOOL_TEST_TLS_DIR") {
+        Ok(dir) if !dir.is_empty() => format!("{dir}/wrong-ca.pem"),
+        _ => {
+            tenantpool_testkit::unavailable(
+                "the TLS test material (TENANTPOOL_TEST_TLS_DIR, made by .ci/tls-setup)",
+                &"the variable is not set",
+            );
+            return;
+        }
+    };
+    let base = std::env::var("TENANTPOOL_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
+    let host = base.rsplit_once('@').map_or(base.as_str(), |(_, h)| h);
+    let url = format!(
+        "postgres://app:hunter2@{host}/postgres?sslmode=verify-full&sslrootcert={wrong_ca}"
+    );
+    let directory = StaticDirectory::new().with(
+        TenantId::parse("acme").unwrap(),
+        TenantTarget::database(DatabaseUrl::parse(&url).unwrap()),
+    );
+    let registry = Registry::<AsyncPgConnection>::builder(Settings::default())
+        .directory(directory)
+        .build()
+        .unwrap();
+    let (addr, _h) = spawn_server!(move || {
+        App::new()
+            .app_data(TenantRegistry::new(registry.clone()))
+            .wrap(ResolveTenant::new(resolver()))
+            .route(
+                "/ping",
+                web::get().to(|mut conn: TenantConn<AsyncPgConnection>| async move {
+                    let n = diesel::sql_query("SELECT 1").execute(&mut conn).await;
+                    HttpResponse::Ok().body(format!("{n:?}"))
+                }),
+            )
+    });
+    // The first request meets the handshake, the second the remembered failure.
+    for _ in 0..2 {
+        let (status, headers, body) = get(addr, "/ping", &[("X-Tenant-Id", "acme")]).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(headers.get("retry-after").is_some(), "no Retry-After");
+        let json = error_body(&body);
+        assert_eq!(json["tenant"], "acme");
+        assert!(
+            json["error"].as_str().unwrap_or("").contains("TLS"),
+            "{body}"
+        );
+        for secret in ["hunter2", "app:", "wrong-ca", "BEGIN"] {
+            assert!(!body.contains(secret), "{secret} leaked: {body}");
+        }
+    }
+}
+
 #[actix_web::test]
 async fn an_exhausted_pool_is_503_with_retry_after() {
     let (registry, _dir) = sqlite_registry("[pool]\nmax_size = 1\ncheckout_timeout = \"200ms\"");
