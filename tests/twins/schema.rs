@@ -19,7 +19,14 @@ pub async fn interleaved_schema_tenants_only_ever_see_their_own_schema_and_rows<
     let keys: Vec<String> = (0..12).map(|i| format!("iso{i}")).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let schemas = D::schemas(&t, "tp_schema_iso", &keys).await?;
-    let registry = registry::<D::Conn>(settings(4, 4), schemas.template());
+    let mut s = settings(4, 4);
+    // All 480 checkouts queue at once, round-robin over the tenants. Once every waiter is past
+    // the affinity delay they are served oldest first, and the oldest is always another
+    // tenant than the one a connection just served: whether any switch is skipped would then
+    // depend on the machine's speed. A long delay keeps affinity on, so a returned connection
+    // goes to a waiter on its schema, which skips the switch.
+    s.pool.affinity_max_delay = Duration::from_secs(10);
+    let registry = registry::<D::Conn>(s, schemas.template());
     let sampler = t.sampler(Count::Tagged).await?;
 
     let mut tasks = Vec::new();
