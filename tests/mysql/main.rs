@@ -14,6 +14,7 @@ mod twins;
 mod budget;
 mod driver;
 mod errors;
+mod killed;
 mod lifecycle;
 mod scale;
 mod schema;

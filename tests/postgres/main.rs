@@ -11,6 +11,7 @@ mod twins;
 mod budget;
 mod cancel;
 mod errors;
+mod killed;
 mod lifecycle;
 mod reliability;
 mod scale;
