@@ -56,10 +56,32 @@ pub fn tenant_key(k: usize) -> String {
 /// A PostgreSQL URL for `db` on the server `pg` (`postgres://user@host:port`), tagging its
 /// connections with `application_name = app`.
 pub fn db_url(pg: &str, db: &str, app: &str) -> String {
-    // Plain TCP for every variant: tenantpool's default (`prefer`) would encrypt B and C
-    // while the hand-written variants, on tokio-postgres's `NoTls`, do not.
+    // The same transport for every variant, set once per process (`--sslmode`): tenantpool's
+    // default (`prefer`) would otherwise encrypt B and C while the hand-written variants, on
+    // tokio-postgres's `NoTls`, would not.
     format!(
-        "{}/{db}?application_name={app}&sslmode=disable",
-        pg.trim_end_matches('/')
+        "{}/{db}?application_name={app}&sslmode={}",
+        pg.trim_end_matches('/'),
+        sslmode()
     )
+}
+
+/// The transport of this process's database connections: `disable` (the default) or
+/// `require` (TLS, certificate unchecked, as libpq).
+static SSLMODE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Sets the transport from `--sslmode` (once per process).
+pub fn set_sslmode(mode: Option<&str>) -> Result<()> {
+    let mode = match mode.unwrap_or("disable") {
+        "disable" => "disable",
+        "require" => "require",
+        other => return fail(format!("--sslmode {other:?}: expected disable or require")),
+    };
+    let _ = SSLMODE.set(mode);
+    Ok(())
+}
+
+/// This process's `sslmode`.
+pub fn sslmode() -> &'static str {
+    SSLMODE.get().copied().unwrap_or("disable")
 }

@@ -28,7 +28,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use futures_util::FutureExt;
 use tenantpool::actix::resolve::Resolver;
 use tenantpool::actix::{ResolveTenant, TenantConn, TenantRegistry};
@@ -90,7 +90,10 @@ impl ServeOptions {
             domain: args.get("domain", "lb.localhost".to_string())?,
             tenants: args.get("tenants", 1000)?,
             io_threads: args.str("io-threads").map(str::parse).transpose()?,
-            query: args.str("query").map_or(Ok(Query::Cached), Query::parse)?,
+            query: {
+                crate::set_sslmode(args.str("sslmode"))?;
+                args.str("query").map_or(Ok(Query::Cached), Query::parse)?
+            },
         })
     }
 }
@@ -177,7 +180,8 @@ fn hand_written_pool(
     config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         connects.fetch_add(1, Ordering::Relaxed);
-        AsyncPgConnection::establish(url).boxed()
+        let url = url.to_string();
+        async move { crate::pg::establish(&url).await }.boxed()
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Ok(Pool::builder(manager).max_size(size).build()?)
@@ -339,7 +343,7 @@ struct Direct {
 
 async fn d_handler(state: web::Data<Direct>) -> HttpResponse {
     state.connects.fetch_add(1, Ordering::Relaxed);
-    match AsyncPgConnection::establish(&state.url).await {
+    match crate::pg::establish(&state.url).await {
         Ok(mut conn) => select_one(&mut conn).await,
         Err(e) => {
             state.errors.record(&e);

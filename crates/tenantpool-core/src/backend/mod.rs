@@ -20,6 +20,8 @@ mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
+pub use self::postgres::postgres_tls_connector;
+#[cfg(feature = "postgres")]
 mod rustls_config;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -52,7 +52,7 @@ impl Backend for AsyncPgConnection {
         on_io(&io, timeout, async move {
             // Inside the connect turn, the permit and the connect timeout: the handshake is
             // part of the connect.
-            let tls = connector(&url)?;
+            let tls = postgres_tls_connector(&url)?;
             let client = match tcp_address(&url) {
                 Some((mut config, host, port)) => {
                     config.ssl_mode(ssl_mode(url.tls().mode));
@@ -160,7 +160,7 @@ impl Backend for AsyncPgConnection {
         // the cancel request goes to the address the connection was opened on, over the same
         // TLS as the connection.
         let address = tcp_address(url).map(|(_, host, port)| (host, port));
-        let tls = connector(url).ok().flatten();
+        let tls = postgres_tls_connector(url).ok().flatten();
         Some(Box::pin(async move {
             let sent = match (address, tls) {
                 (Some((host, port)), tls) => {
@@ -198,8 +198,24 @@ impl Backend for AsyncPgConnection {
     }
 }
 
-/// The TLS connector for `url`, or `None` for `sslmode=disable`.
-fn connector(url: &DatabaseUrl) -> Result<Option<MakeRustlsConnect>, ConnectFailure> {
+/// The rustls connector tenantpool uses for a PostgreSQL URL's TLS settings, or `None` for
+/// `sslmode=disable`: for an application's (or a benchmark's) own tokio-postgres connections
+/// to the same servers, with the same checks.
+///
+/// ```no_run
+/// use tenantpool_core::DatabaseUrl;
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let url = DatabaseUrl::parse("postgres://app@db/acme?sslmode=require")?;
+/// if let Some(tls) = tenantpool_core::backend::postgres_tls_connector(&url)? {
+///     let (client, connection) = tokio_postgres::connect("host=db user=app sslmode=require", tls).await?;
+///     tokio::spawn(connection);
+/// }
+/// # Ok(()) }
+/// ```
+pub fn postgres_tls_connector(
+    url: &DatabaseUrl,
+) -> Result<Option<MakeRustlsConnect>, ConnectFailure> {
     if url.tls().mode == TlsMode::Disable {
         return Ok(None);
     }

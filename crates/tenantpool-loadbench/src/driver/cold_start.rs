@@ -71,12 +71,12 @@ pub async fn measure(plan: &Plan, port: u16) -> Result<ColdStart> {
         // A database's first connection after it was created builds its relation cache
         // file; connect once untimed so that the raw and the cold measurement both see a
         // database that has been opened before.
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        let (client, connection) = crate::pg::open(&url).await?;
         let driver = tokio::spawn(connection);
         drop(client);
         let _ = driver.await;
         let started = Instant::now();
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        let (client, connection) = crate::pg::open(&url).await?;
         let connected = started.elapsed();
         let driver = tokio::spawn(connection);
         client.simple_query("SELECT 1").await?;

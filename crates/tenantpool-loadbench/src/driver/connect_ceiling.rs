@@ -56,15 +56,14 @@ pub async fn measure(plan: &Plan, a_rps: Option<f64>) -> Result<ConnectCeiling> 
         clients.push(tokio::spawn(async move {
             let mut cycles = 0u64;
             while Instant::now() < deadline {
-                let (client, connection) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                let (client, connection) = crate::pg::open(&url).await?;
                 let driver = tokio::spawn(connection);
                 client.simple_query("SELECT 1").await?;
                 drop(client);
                 let _ = driver.await;
                 cycles += 1;
             }
-            Ok::<u64, tokio_postgres::Error>(cycles)
+            Ok::<u64, crate::BoxError>(cycles)
         }));
     }
     let mut cycles = 0;

@@ -63,6 +63,8 @@ pub struct Plan {
     pub domain: String,
     /// The query every server runs per request (`--query cached|sql`).
     pub query: Query,
+    /// Every variant's transport to PostgreSQL (`--sslmode disable|require`).
+    pub sslmode: &'static str,
 }
 
 impl Plan {
@@ -119,6 +121,10 @@ impl Plan {
             port: args.get("port", 18180)?,
             domain: "lb.localhost".to_string(),
             query: args.str("query").map_or(Ok(Query::Cached), Query::parse)?,
+            sslmode: {
+                crate::set_sslmode(args.str("sslmode"))?;
+                crate::sslmode()
+            },
         })
     }
 

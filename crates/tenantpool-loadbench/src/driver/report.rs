@@ -89,6 +89,11 @@ fn header(s: &mut String, report: &Report) {
     let _ = writeln!(s, "Load average at start: {}  ", m.loadavg_at_start);
     let query = report.query;
     let _ = writeln!(s, "Query: {} ({})  ", query.label(), query.describe());
+    let _ = writeln!(
+        s,
+        "Transport: sslmode={} for every variant  ",
+        crate::sslmode()
+    );
     let _ = writeln!(s, "Command: `{}`\n", report.command);
 }
 

@@ -38,6 +38,7 @@ impl Server {
             .args(["--domain", &plan.domain])
             .args(["--tenants", &plan.tenants.to_string()])
             .args(["--query", plan.query.label()])
+            .args(["--sslmode", plan.sslmode])
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true)
