@@ -152,6 +152,28 @@ impl Dialect for MySql {
         })
     }
 
+    async fn kill_all(fixture: &Fixture<MySqlServer>) -> Result<i64, Error> {
+        use mysql_async::prelude::Queryable;
+        let background = |e: mysql_async::Error| Error::Background(e.to_string());
+        let mut admin = fixture.server.pool().get_conn().await.map_err(background)?;
+        let ids: Vec<i64> = admin
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?",
+                (fixture.tag.name(),),
+            )
+            .await
+            .map_err(background)?;
+        drop(admin);
+        let mut killed = 0;
+        for id in ids {
+            // A session that ended meanwhile is no error.
+            if fixture.server.kill(id).await.is_ok() {
+                killed += 1;
+            }
+        }
+        Ok(killed)
+    }
+
     fn use_schema(schema: &str) -> String {
         format!("USE `{schema}`")
     }

@@ -192,6 +192,14 @@ async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reach
     drop(conn);
 
     // The same at a cold start: its first connection comes from the pool, dead.
+    let (idle, _) = crate::common::wait_until(
+        Duration::from_secs(5),
+        || async { registry.stats().pools[0].idle },
+        |idle| *idle >= 1,
+    )
+    .await;
+    assert!(idle >= 1, "no idle connection to sever");
+    let before = registry.stats();
     proxy.sever_existing();
     let mut conn = registry
         .get(&tenant("initech"))
@@ -201,7 +209,13 @@ async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reach
         text(&mut conn, "SELECT owner AS value FROM item").await,
         "initech"
     );
-    assert!(registry.stats().counters.lost_before_handover > lost);
+    let after = registry.stats();
+    assert!(
+        after.counters.lost_before_handover > lost,
+        "the start met no dead connection: pools before the sever {:?}, counters after {:?}",
+        before.pools,
+        after.counters
+    );
     drop(conn);
 
     let report = registry.shutdown(Duration::from_secs(5)).await;

@@ -154,6 +154,10 @@ impl Dialect for Postgres {
         })
     }
 
+    async fn kill_all(fixture: &Fixture<PgServer>) -> Result<i64, Error> {
+        fixture.server.terminate(fixture.tag.name()).await
+    }
+
     fn use_schema(schema: &str) -> String {
         format!("SET search_path TO \"{schema}\"")
     }

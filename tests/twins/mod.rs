@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | `budget` | steals from idle pools, hand-offs to waiting tenants, a typed error only after the timeout |
 //! | `errors` | every exit of a handler gives its connection back clean; bad targets give typed errors |
+//! | `killed` | sessions the server ends never reach a client as a 500 |
 //! | `lifecycle` | shared pools, idle reaping, shutdown |
 //! | `scale` | many tenants within the budget, a drain to zero, one pool per stampede |
 //! | `schema` | schema tenants see their own rows only, fair shares of a shared pool |
@@ -14,6 +15,7 @@
 
 pub mod budget;
 pub mod errors;
+pub mod killed;
 pub mod lifecycle;
 pub mod scale;
 pub mod schema;
@@ -86,6 +88,11 @@ pub trait Dialect: Send + Sync + 'static {
         fixture: &Fixture<Self::Server>,
         keys: &[String],
     ) -> impl Future<Output = Result<DatabaseTenants, Error>> + Send;
+
+    /// Ends every session of the fixture's tag from the server's side (as a failover or an
+    /// administrator does); how many.
+    fn kill_all(fixture: &Fixture<Self::Server>)
+        -> impl Future<Output = Result<i64, Error>> + Send;
 
     /// The statement with which user code moves a session to `schema`.
     fn use_schema(schema: &str) -> String;
