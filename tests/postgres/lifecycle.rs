@@ -158,8 +158,12 @@ async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reach
     let Some(t) = Fixture::<PgServer>::start("tp_lost", 4).await? else {
         return Ok(());
     };
-    let db =
-        crate::database_with_schemas(&t.server, "tp_lost", &["acme", "globex", "initech"]).await?;
+    let db = crate::database_with_schemas(
+        &t.server,
+        "tp_lost",
+        &["acme", "globex", "initech", "hooli", "umbrella"],
+    )
+    .await?;
     let upstream = crate::common::host_port(t.server.base_url());
     let proxy = tenantpool_testkit::SeveringProxy::start(&upstream).await?;
     let url = t
@@ -191,32 +195,42 @@ async fn connections_lost_while_idle_are_replaced_before_the_schema_switch_reach
     assert!(lost >= 1, "no lost connection was replaced");
     drop(conn);
 
-    // The same at a cold start: its first connection comes from the pool, dead.
-    let (idle, _) = crate::common::wait_until(
-        Duration::from_secs(5),
-        || async { registry.stats().pools[0].idle },
-        |idle| *idle >= 1,
-    )
-    .await;
-    assert!(idle >= 1, "no idle connection to sever");
-    let before = registry.stats();
-    proxy.sever_existing();
-    let mut conn = registry
-        .get(&tenant("initech"))
-        .await
-        .expect("a cold start whose first connection was lost");
-    assert_eq!(
-        text(&mut conn, "SELECT owner AS value FROM item").await,
-        "initech"
-    );
-    let after = registry.stats();
+    // The same at a cold start: its first connection comes from the pool, dead. Every
+    // start must succeed on its own rows; the scenario is tried with up to three tenants
+    // until one start has met a dead connection (a start may find its connection elsewhere,
+    // and then has nothing to replace).
+    let mut met = false;
+    let mut seen = Vec::new();
+    for key in ["initech", "hooli", "umbrella"] {
+        let (idle, _) = crate::common::wait_until(
+            Duration::from_secs(5),
+            || async { registry.stats().pools[0].idle },
+            |idle| *idle >= 1,
+        )
+        .await;
+        assert!(idle >= 1, "no idle connection to sever");
+        let before = registry.stats().counters.lost_before_handover;
+        proxy.sever_existing();
+        let mut conn = registry
+            .get(&tenant(key))
+            .await
+            .expect("a cold start whose first connection was lost");
+        assert_eq!(
+            text(&mut conn, "SELECT owner AS value FROM item").await,
+            key
+        );
+        drop(conn);
+        let after = registry.stats();
+        seen.push((key, idle, after.pools[0].size));
+        if after.counters.lost_before_handover > before {
+            met = true;
+            break;
+        }
+    }
     assert!(
-        after.counters.lost_before_handover > lost,
-        "the start met no dead connection: pools before the sever {:?}, counters after {:?}",
-        before.pools,
-        after.counters
+        met,
+        "no start met a dead connection: (tenant, idle, size) {seen:?}"
     );
-    drop(conn);
 
     let report = registry.shutdown(Duration::from_secs(5)).await;
     assert!(report.clean);
