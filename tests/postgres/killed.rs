@@ -21,7 +21,7 @@ async fn backends_killed_while_idle_cost_no_database_mode_request_an_error() -> 
         return Ok(());
     };
     let (_db, r) = one_tenant::<Pg, _>(&t, "tp_killed_db", "acme", settings(4, 4)).await?;
-    killed_while_idle::<Postgres>(&t, &r, &["acme"], 4).await?;
+    killed_while_idle::<Postgres>(&t, &r, &["acme"], 4, Duration::ZERO).await?;
     r.shutdown(Duration::from_secs(5)).await;
     t.assert_no_connections(Duration::from_secs(5)).await?;
     Ok(())

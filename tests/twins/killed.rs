@@ -55,17 +55,20 @@ async fn request<D: Dialect>(registry: &Registry<D::Conn>, key: &str, outcomes: 
     }
 }
 
-/// Warms `n` connections per key, terminates every backend of the tag, waits until the server
-/// lists none, then sends 10 requests per key: all must succeed.
+/// Warms `n` connections per key, leaves them idle for `idle`, terminates every backend of
+/// the tag, waits until the server lists none, then sends 10 requests per key: all must
+/// succeed.
 pub async fn killed_while_idle<D: Dialect>(
     t: &Fixture<D::Server>,
     registry: &Registry<D::Conn>,
     keys: &[&str],
     n: usize,
+    idle: Duration,
 ) -> TestResult {
     for key in keys {
         drop(hold(registry, key, n).await);
     }
+    tokio::time::sleep(idle).await;
     let killed = D::kill_all(t).await?;
     assert!(killed >= 1, "no backend to terminate");
     let (left, waited) =
@@ -155,7 +158,7 @@ pub async fn sessions_killed_while_idle_cost_no_schema_mode_request_an_error<D: 
     let mut s = settings(4, 4);
     s.pool.tenant_max_in_use = Some(4);
     let r = registry::<D::Conn>(s, schemas.template());
-    killed_while_idle::<D>(&t, &r, &keys, 4).await?;
+    killed_while_idle::<D>(&t, &r, &keys, 4, Duration::ZERO).await?;
     let mut conn = r.get(&tenant("kb")).await.expect("checkout");
     let owner = D::text(&mut conn, "SELECT owner AS value FROM item").await;
     assert_eq!(owner, schemas.tenants[1].1, "kb read another tenant's row");

@@ -137,7 +137,7 @@ pub(crate) struct ManagerParts {
     pub(crate) warm_steal_after: Duration,
 }
 
-impl<C> Manager<C> {
+impl<C: Backend> Manager<C> {
     pub(crate) fn new(parts: ManagerParts, pool: &PoolSettings) -> Self {
         Self {
             url: parts.url,
@@ -149,13 +149,15 @@ impl<C> Manager<C> {
             connect_timeout: pool.connect_timeout,
             warm_steal_after: parts.warm_steal_after,
             max_lifetime: pool.max_lifetime,
-            validate_after_idle: pool.validate_after_idle,
+            validate_after_idle: pool.validate_after_idle_for(C::KIND),
             live: Arc::default(),
             returned: tokio::sync::Notify::new(),
             _conn: std::marker::PhantomData,
         }
     }
+}
 
+impl<C> Manager<C> {
     /// Connections of this pool that exist, idle or in use.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)

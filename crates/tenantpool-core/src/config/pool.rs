@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::BackendKind;
+
 /// Pool sizes, timeouts and connection lifetimes.
 ///
 /// ```
@@ -51,12 +53,42 @@ pub struct PoolSettings {
     pub start_timeout: Duration,
     /// A connection idle for longer than this is checked with a round trip before it is
     /// handed out; one used more recently is checked only locally (transaction state,
-    /// abandoned statements, and on PostgreSQL the socket). MySQL cannot see a closed socket
-    /// locally: a connection the server closed while it was idle for less than this fails the
-    /// one request that next uses it, and is then discarded. `0s` validates every checkout.
-    /// Default 30 s.
+    /// abandoned statements, and on PostgreSQL the socket). `0s` validates every checkout.
+    ///
+    /// Default: 30 s on PostgreSQL and SQLite; 500 ms on MySQL and MariaDB, whose driver
+    /// cannot see a socket the server closed without reading it (the window HikariCP calls
+    /// its alive-bypass window). A MySQL connection killed by the server within this long of
+    /// its last use fails the one request that next uses it (a connection error, 503 in the
+    /// web adapters) and is then discarded; one killed after idling past it is found out by
+    /// the check and replaced before hand-over. See
+    /// [`validate_after_idle_for`](Self::validate_after_idle_for).
     #[serde(with = "humantime_serde")]
-    pub validate_after_idle: Duration,
+    pub validate_after_idle: Option<Duration>,
+}
+
+impl PoolSettings {
+    /// The default of `validate_after_idle` on PostgreSQL and SQLite.
+    pub const VALIDATE_AFTER_IDLE: Duration = Duration::from_secs(30);
+    /// The default of `validate_after_idle` on MySQL and MariaDB.
+    pub const MYSQL_VALIDATE_AFTER_IDLE: Duration = Duration::from_millis(500);
+
+    /// `validate_after_idle` for pools of `backend`: the setting, or the backend's default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenantpool_core::{config::PoolSettings, BackendKind};
+    /// let mut p = PoolSettings::default();
+    /// assert_eq!(p.validate_after_idle_for(BackendKind::Postgres), Duration::from_secs(30));
+    /// assert_eq!(p.validate_after_idle_for(BackendKind::Mysql), Duration::from_millis(500));
+    /// p.validate_after_idle = Some(Duration::ZERO);
+    /// assert_eq!(p.validate_after_idle_for(BackendKind::Mysql), Duration::ZERO);
+    /// ```
+    pub fn validate_after_idle_for(&self, backend: BackendKind) -> Duration {
+        self.validate_after_idle.unwrap_or(match backend {
+            BackendKind::Mysql => Self::MYSQL_VALIDATE_AFTER_IDLE,
+            BackendKind::Postgres | BackendKind::Sqlite => Self::VALIDATE_AFTER_IDLE,
+        })
+    }
 }
 
 impl Default for PoolSettings {
@@ -70,7 +102,7 @@ impl Default for PoolSettings {
             idle_timeout: Duration::from_secs(60),
             max_lifetime: Duration::from_secs(30 * 60),
             start_timeout: Duration::from_secs(30),
-            validate_after_idle: Duration::from_secs(30),
+            validate_after_idle: None,
         }
     }
 }
