@@ -10,6 +10,7 @@ mod twins;
 
 mod budget;
 mod cancel;
+mod context;
 mod errors;
 mod killed;
 mod lifecycle;
@@ -84,6 +85,7 @@ impl Dialect for Postgres {
     const FIGURES: &'static str = "";
     const CURRENT_DATABASE: &'static str = "SELECT current_database()::text AS value";
     const CURRENT_SCHEMA: &'static str = "SELECT current_schema()::text AS value";
+    const SESSION_ID: &'static str = "SELECT pg_backend_pid()::text AS value";
     const LOCK_ROW: &'static str = "SELECT v::text AS value FROM lockme WHERE id = 1 FOR UPDATE";
     const SLEEP_PREFIX: &'static str = "SELECT pg_sleep";
     const SCALE_TENANTS: (usize, usize) = (200, 200);

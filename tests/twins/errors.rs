@@ -13,7 +13,7 @@ use crate::common::{wait_until, Fixture, TestResult, TestServer};
 
 /// After a handler left by `path`: the row lock is free, no session of `tag` is inside a
 /// transaction, and the next checkout is outside any transaction and can take the lock itself.
-async fn assert_clean_after<D: Dialect>(
+pub(super) async fn assert_clean_after<D: Dialect>(
     registry: &Registry<D::Conn>,
     t: &Fixture<D::Server>,
     db: &str,
@@ -72,7 +72,7 @@ async fn failing_handler<D: Dialect>(
 
 /// A throwaway database with the `lockme` table, and a registry (budget 3, pool 2) whose
 /// tenant `locker` is on it.
-async fn locker<D: Dialect>(
+pub(super) async fn locker<D: Dialect>(
     t: &Fixture<D::Server>,
     prefix: &str,
 ) -> Result<(Database, Registry<D::Conn>), tenantpool_testkit::Error> {

@@ -4,6 +4,7 @@
 //!
 //! | module | what it proves |
 //! | --- | --- |
+//! | `context` | the current tenant in spawned tasks, fan-out, `max_lifetime`, per-tenant `max_size` |
 //! | `budget` | steals from idle pools, hand-offs to waiting tenants, a typed error only after the timeout |
 //! | `errors` | every exit of a handler gives its connection back clean; bad targets give typed errors |
 //! | `killed` | sessions the server ends never reach a client as a 500 |
@@ -14,6 +15,7 @@
 #![allow(dead_code)] // each backend uses part of the fixtures
 
 pub mod budget;
+pub mod context;
 pub mod errors;
 pub mod killed;
 pub mod lifecycle;
@@ -41,6 +43,8 @@ pub trait Dialect: Send + Sync + 'static {
     const CURRENT_DATABASE: &'static str;
     /// A query returning the current schema (MySQL: database) as one text column `value`.
     const CURRENT_SCHEMA: &'static str;
+    /// A query returning the server's id of the current session as one text column `value`.
+    const SESSION_ID: &'static str;
     /// Locks row 1 of `lockme` for update, returning one text column `value`.
     const LOCK_ROW: &'static str;
     /// How a statement of [`sleep`](Self::sleep) starts.

@@ -1,4 +1,8 @@
 //! The resolution middleware: puts the request's [`Tenant`] into its extensions.
+//!
+//! The handler runs inside [`tenantpool_core::with_tenant`] for the resolved tenant, so code
+//! deep in it (and tasks it starts with `tenantpool_core::spawn`) finds the tenant with
+//! `current_tenant()` and a connection with `Registry::get_current`.
 
 use std::rc::Rc;
 
@@ -127,9 +131,13 @@ where
                 if let Some(path) = &found.rewritten_path {
                     rewrite_path(&mut req, path);
                 }
+                let tenant = found.tenant.clone();
                 req.extensions_mut()
                     .insert(Tenant::new(found.tenant, found.source));
-                forward(&self.service, req)
+                // The handler (and what it spawns with `tenantpool::spawn`) runs in the
+                // tenant's context: `current_tenant()` and `Registry::get_current` work in it.
+                let fut = forward(&self.service, req);
+                Box::pin(tenantpool_core::with_tenant(tenant, fut))
             }
             Ok(None) if !self.resolver.is_required() => {
                 req.extensions_mut().insert(NoTenant);

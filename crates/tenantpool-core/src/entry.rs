@@ -30,7 +30,8 @@ impl<C: Backend> TenantEntry<C> {
     ///
     /// A tenant in a shared pool (schema mode) holds at most `tenant_max_in_use` of its
     /// connections at once (half the pool by default), so that one busy tenant cannot take
-    /// them all; a per-tenant override applies in any mode when it is below the pool size.
+    /// them all, and no more than its own `max_size` override; a per-tenant
+    /// `tenant_max_in_use` applies in any mode when it is below the pool size.
     pub(crate) fn new(
         tenant: &TenantId,
         target: &TenantTarget,
@@ -38,10 +39,16 @@ impl<C: Backend> TenantEntry<C> {
         settings: &PoolSettings,
     ) -> Self {
         let max_size = pool.pool.status().max_size.max(1);
-        let cap = target
+        let asked = target
             .overrides
             .tenant_max_in_use
             .or(settings.tenant_max_in_use);
+        // In a shared pool a tenant's own `max_size` is the most it holds at once; the pool
+        // keeps the registry's size whatever its tenants ask.
+        let cap = match (pool.shared, target.overrides.max_size) {
+            (true, Some(own)) => Some(asked.map_or(own, |a| a.min(own)).max(1)),
+            _ => asked,
+        };
         let share = match (pool.shared, cap) {
             (_, Some(cap)) if cap < max_size => Some(cap),
             (true, None) if max_size > 1 => Some(max_size.div_ceil(2)),

@@ -169,6 +169,22 @@ pub enum Error {
     /// The configuration is invalid. HTTP 500.
     #[error(transparent)]
     Config(#[from] ConfigError),
+
+    /// Code that asks for the current tenant ([`current_tenant`](crate::current_tenant),
+    /// [`Registry::get_current`](crate::Registry::get_current), [`spawn`](crate::spawn)) runs
+    /// outside any tenant's context: no [`with_tenant`](crate::with_tenant) around it, no
+    /// adapter middleware in front of it. A bug of the caller, never a fallback to some
+    /// default tenant. HTTP 500.
+    #[error("no current tenant: this code runs outside tenantpool::with_tenant or the tenant middleware")]
+    NoTenantContext,
+
+    /// The tenant directory cannot list its tenants (a fan-out over "every tenant" needs a
+    /// directory that can), or listing them failed. HTTP 500.
+    #[error("the tenant directory cannot list its tenants: {reason}")]
+    CannotList {
+        /// Why, with no secret in it.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -189,7 +205,11 @@ impl Error {
             | Self::Tls { .. }
             | Self::Throttled { .. }
             | Self::Closed => ErrorKind::Unavailable,
-            Self::Directory { .. } | Self::Setup { .. } | Self::Config(_) => ErrorKind::Internal,
+            Self::Directory { .. }
+            | Self::Setup { .. }
+            | Self::Config(_)
+            | Self::NoTenantContext
+            | Self::CannotList { .. } => ErrorKind::Internal,
         }
     }
 
@@ -210,7 +230,11 @@ impl Error {
             | Self::Throttled { tenant, .. }
             | Self::Directory { tenant, .. }
             | Self::Setup { tenant, .. } => Some(tenant),
-            Self::InvalidTenant(_) | Self::Closed | Self::Config(_) => None,
+            Self::InvalidTenant(_)
+            | Self::Closed
+            | Self::Config(_)
+            | Self::NoTenantContext
+            | Self::CannotList { .. } => None,
         }
     }
 

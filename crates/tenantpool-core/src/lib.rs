@@ -41,9 +41,11 @@ mod budget;
 pub mod config;
 mod config_error;
 mod connection;
+mod context;
 pub mod directory;
 mod entry;
 mod error;
+mod fan_out;
 mod lock;
 mod manager;
 mod pool;
@@ -62,11 +64,13 @@ pub use crate::budget::Budgets;
 pub use crate::config::Settings;
 pub use crate::config_error::ConfigError;
 pub use crate::connection::PooledConnection;
+pub use crate::context::{current_tenant, spawn, spawn_blocking, with_tenant, with_tenant_sync};
 pub use crate::directory::{
     ChainDirectory, DirectoryError, StaticDirectory, TemplateDirectory, TenantDirectory,
     TenantTarget,
 };
 pub use crate::error::{Error, ErrorKind};
+pub use crate::fan_out::{FanOutError, TenantOutcome};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::Stats;

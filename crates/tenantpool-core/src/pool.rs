@@ -70,7 +70,15 @@ impl<C: Backend> SharedPool<C> {
     ) -> Result<Arc<Self>, String> {
         let shared = target.isolation != Isolation::Database;
         let p = &settings.pool;
-        let max_size = target.overrides.max_size.unwrap_or(p.max_size).max(1);
+        // A shared pool belongs to its server target, not to the tenant that happened to
+        // build it: it takes the registry's size, and a tenant's own `max_size` caps that
+        // tenant's share of it instead (see `TenantEntry::new`).
+        let max_size = if shared {
+            p.max_size
+        } else {
+            target.overrides.max_size.unwrap_or(p.max_size)
+        }
+        .max(1);
         let manager = Manager::new(
             ManagerParts {
                 url: target.url.clone(),

@@ -20,8 +20,11 @@ use crate::BackendKind;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolSettings {
-    /// Most connections one pool holds (idle plus in use). Default 10. A tenant target may
-    /// override it; a pool shared by several tenants takes the size of the tenant that built it.
+    /// Most connections one pool holds (idle plus in use). Default 10. A tenant with a
+    /// database of its own may override it (its pool takes the tenant's `max_size`). A pool
+    /// shared by several tenants (schema mode) always has this size, whichever tenant built
+    /// it; there a tenant's own `max_size` caps how many of the pool's connections that
+    /// tenant holds at once.
     pub max_size: usize,
     /// Most connections one tenant holds at once in a pool it shares with other tenants
     /// (schema mode). Default: half of `max_size`, rounded up.
@@ -82,6 +85,9 @@ impl PoolSettings {
     /// assert_eq!(p.validate_after_idle_for(BackendKind::Mysql), Duration::from_millis(500));
     /// p.validate_after_idle = Some(Duration::ZERO);
     /// assert_eq!(p.validate_after_idle_for(BackendKind::Mysql), Duration::ZERO);
+    /// let s = tenantpool_core::Settings::from_toml_str("[pool]\nvalidate_after_idle = \"2s\"")?;
+    /// assert_eq!(s.pool.validate_after_idle, Some(Duration::from_secs(2)));
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
     /// ```
     pub fn validate_after_idle_for(&self, backend: BackendKind) -> Duration {
         self.validate_after_idle.unwrap_or(match backend {

@@ -119,7 +119,9 @@ impl TenantTarget {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolOverrides {
-    /// Pool size.
+    /// Pool size, for a tenant with a database of its own. For a tenant in a pool shared
+    /// with others (schema mode) the most connections it holds at once: the shared pool
+    /// keeps the registry's `pool.max_size`, whichever tenant built it.
     #[serde(deserialize_with = "count")]
     pub max_size: Option<usize>,
     /// Fair share of this tenant in a shared pool.

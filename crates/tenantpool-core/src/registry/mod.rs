@@ -171,6 +171,60 @@ impl<C: Backend> Registry<C> {
         self.get(&TenantId::parse(tenant)?).await
     }
 
+    /// Checks out a connection for the current tenant (see [`with_tenant`](crate::with_tenant)):
+    /// for code deep in a call stack, a job or a spawned task, without passing the tenant
+    /// key through every signature.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoTenantContext`] outside any tenant's context, else as [`get`](Self::get).
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// use tenantpool_core::{with_tenant, TenantId};
+    /// with_tenant(TenantId::parse("acme")?, async {
+    ///     let conn = registry.get_current().await?;
+    ///     Ok::<_, tenantpool_core::Error>(())
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_current(&self) -> Result<PooledConnection<C>, Error> {
+        self.get(&crate::context::current_tenant()?).await
+    }
+
+    /// Every tenant the directory lists, sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CannotList`] when the directory cannot list its tenants (a template without an
+    /// allow-list) or its list call fails.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// for tenant in registry.tenants().await? {
+    ///     println!("{tenant}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, Error> {
+        match self.inner.starts.directory().list().await {
+            Ok(Some(mut tenants)) => {
+                tenants.sort();
+                tenants.dedup();
+                Ok(tenants)
+            }
+            Ok(None) => Err(Error::CannotList {
+                reason: "the directory has no list of its tenants (a template without an \
+                         allow-list, or a directory whose `list` is not implemented)"
+                    .into(),
+            }),
+            Err(e) => Err(Error::CannotList {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// Drops a tenant from the cache now, releasing its hold on its pool.
     ///
     /// ```no_run

@@ -63,6 +63,11 @@ pub(super) struct Starts<C: Backend> {
 }
 
 impl<C: Backend> Starts<C> {
+    /// The directory tenants are looked up in.
+    pub(super) fn directory(&self) -> &dyn TenantDirectory {
+        &*self.directory
+    }
+
     pub(super) fn new(
         directory: Arc<dyn TenantDirectory>,
         init: Option<Arc<dyn TenantInit<C>>>,
