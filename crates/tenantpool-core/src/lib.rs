@@ -36,6 +36,7 @@
 mod admission;
 mod affinity;
 pub mod backend;
+mod backend_kind;
 mod backoff;
 mod budget;
 pub mod config;
@@ -60,6 +61,7 @@ mod tracking;
 #[cfg(feature = "sqlite")]
 pub use crate::backend::SqliteConnection;
 pub use crate::backend::{is_connection_error, Backend};
+pub use crate::backend_kind::BackendKind;
 pub use crate::budget::Budgets;
 pub use crate::config::Settings;
 pub use crate::config_error::ConfigError;
@@ -74,5 +76,5 @@ pub use crate::fan_out::{FanOutError, TenantOutcome};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::Stats;
-pub use crate::target::{BackendKind, DatabaseUrl, Isolation, SchemaName, ServerKey, UrlTemplate};
+pub use crate::target::{DatabaseUrl, Isolation, SchemaName, ServerKey, UrlTemplate};
 pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN};

@@ -16,7 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{BackendKind, ConfigError};
+use crate::backend_kind::BackendKind;
+use crate::ConfigError;
 
 /// How a connection uses TLS (see the module docs for what each mode checks).
 ///
