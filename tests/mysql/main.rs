@@ -15,6 +15,7 @@ mod budget;
 mod context;
 mod driver;
 mod errors;
+mod jobs;
 mod killed;
 mod lifecycle;
 mod scale;

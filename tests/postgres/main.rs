@@ -12,6 +12,7 @@ mod budget;
 mod cancel;
 mod context;
 mod errors;
+mod jobs;
 mod killed;
 mod lifecycle;
 mod reliability;

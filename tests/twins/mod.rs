@@ -7,6 +7,7 @@
 //! | `context` | the current tenant in spawned tasks, fan-out, `max_lifetime`, per-tenant `max_size` |
 //! | `budget` | steals from idle pools, hand-offs to waiting tenants, a typed error only after the timeout |
 //! | `errors` | every exit of a handler gives its connection back clean; bad targets give typed errors |
+//! | `jobs` | a worker's 10,000 jobs over 200 tenants: own rows only, nothing left open |
 //! | `killed` | sessions the server ends never reach a client as a 500 |
 //! | `lifecycle` | shared pools, idle reaping, shutdown |
 //! | `scale` | many tenants within the budget, a drain to zero, one pool per stampede |
@@ -17,6 +18,7 @@
 pub mod budget;
 pub mod context;
 pub mod errors;
+pub mod jobs;
 pub mod killed;
 pub mod lifecycle;
 pub mod scale;
@@ -59,6 +61,12 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// Runs `sql`, which must return one text column named `value`.
     fn text(conn: &mut Self::Conn, sql: &str) -> impl Future<Output = String> + Send;
+
+    /// Runs `sql`, which returns one text column named `value`, and returns every row's.
+    fn texts(
+        conn: &mut Self::Conn,
+        sql: &str,
+    ) -> impl Future<Output = QueryResult<Vec<String>>> + Send;
 
     /// Runs `sql` and returns the rows it affected.
     fn execute(conn: &mut Self::Conn, sql: &str)
@@ -173,6 +181,15 @@ macro_rules! dialect_sql {
     ($conn:ty) => {
         async fn text(conn: &mut $conn, sql: &str) -> String {
             text(conn, sql).await
+        }
+
+        async fn texts(conn: &mut $conn, sql: &str) -> diesel::QueryResult<Vec<String>> {
+            diesel_async::RunQueryDsl::get_results::<crate::common::Row>(
+                diesel::sql_query(sql),
+                conn,
+            )
+            .await
+            .map(|rows| rows.into_iter().map(|r| r.value).collect())
         }
 
         async fn execute(conn: &mut $conn, sql: &str) -> diesel::QueryResult<usize> {
