@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,13 @@ pub(crate) struct Manager<C> {
     validate_after_idle: Duration,
     /// Connections of this pool that exist (idle or in use).
     live: Arc<AtomicUsize>,
+    /// When the manager was built: the origin of `suspect_until`.
+    born: Instant,
+    /// Nanoseconds after `born`, plus one, until which returned connections are suspect (0:
+    /// none): a connection of this pool was found lost then, so the others that sat idle
+    /// through the same moment (a failover, every session killed) are validated with a round
+    /// trip at their next checkout instead of failing one request each.
+    suspect_until: AtomicU64,
     /// Notified when a connection goes back to this pool while creators on its server wait.
     returned: tokio::sync::Notify,
     _conn: std::marker::PhantomData<fn() -> C>,
@@ -151,6 +158,8 @@ impl<C: Backend> Manager<C> {
             max_lifetime: pool.max_lifetime,
             validate_after_idle: pool.validate_after_idle_for(C::KIND),
             live: Arc::default(),
+            born: Instant::now(),
+            suspect_until: AtomicU64::new(0),
             returned: tokio::sync::Notify::new(),
             _conn: std::marker::PhantomData,
         }
@@ -158,6 +167,24 @@ impl<C: Backend> Manager<C> {
 }
 
 impl<C> Manager<C> {
+    /// Marks every connection returned until now as suspect: each is validated with a round
+    /// trip at its next checkout. Called when one of them turned out lost.
+    pub(crate) fn suspect_idle(&self) {
+        let nanos = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.suspect_until.fetch_max(nanos + 1, Ordering::AcqRel);
+    }
+
+    /// Whether a connection returned at `returned_at` sat idle through a loss in this pool.
+    fn is_suspect(&self, returned_at: Instant) -> bool {
+        match self.suspect_until.load(Ordering::Acquire) {
+            0 => false,
+            until => {
+                let returned = returned_at.saturating_duration_since(self.born).as_nanos();
+                returned < u128::from(until)
+            }
+        }
+    }
+
     /// Connections of this pool that exist, idle or in use.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
@@ -208,7 +235,8 @@ impl<C: Backend> managed::Manager for Manager<C> {
             Counters::bump(&self.counters.reaped_lifetime);
             return Err(RecycleError::message("connection reached its max lifetime"));
         }
-        if now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
+        if (now.saturating_duration_since(obj.returned_at) >= self.validate_after_idle
+            || self.is_suspect(obj.returned_at))
             && Box::pin(obj.conn.validate()).await.is_err()
         {
             Counters::bump(&self.counters.discarded_broken);

@@ -124,6 +124,12 @@ impl<C: Backend> SharedPool<C> {
     /// Takes a connection back from a guard for `tenant`, with the guard's fair-share permit
     /// (see the module docs for the four ends). The permit is released when this returns,
     /// after the connection is dealt with, unless a waiter of the same tenant takes it along.
+    /// Marks the connections idle in this pool as suspect (see `Manager::suspect_idle`): one
+    /// of them was found lost.
+    pub(crate) fn suspect_idle(&self) {
+        self.pool.manager().suspect_idle();
+    }
+
     pub(crate) fn put_back(
         &self,
         mut obj: PoolObject<C>,
@@ -133,6 +139,11 @@ impl<C: Backend> SharedPool<C> {
         let panicking = std::thread::panicking();
         let dirty = panicking || obj.is_dirty();
         if dirty || obj.discard {
+            if obj.is_lost() {
+                // Its siblings may have died with it (a failover, every session killed):
+                // they are validated before anyone else gets them.
+                self.suspect_idle();
+            }
             Counters::bump(&self.counters.discarded_dirty);
             tracing::warn!(
                 tenant = %tenant,

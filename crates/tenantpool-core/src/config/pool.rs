@@ -62,8 +62,9 @@ pub struct PoolSettings {
     /// cannot see a socket the server closed without reading it (the window HikariCP calls
     /// its alive-bypass window). A MySQL connection killed by the server within this long of
     /// its last use fails the one request that next uses it (a connection error, 503 in the
-    /// web adapters) and is then discarded; one killed after idling past it is found out by
-    /// the check and replaced before hand-over. See
+    /// web adapters) and is then discarded, and the pool's other idle connections are then
+    /// validated at their next checkout; one killed after idling past the window is found out
+    /// by the check and replaced before hand-over. See
     /// [`validate_after_idle_for`](Self::validate_after_idle_for).
     #[serde(with = "humantime_serde")]
     pub validate_after_idle: Option<Duration>,

@@ -56,6 +56,7 @@ async fn switch_or_retry<C: Backend>(
                 retries += 1;
                 let entry = conn.entry_arc();
                 Counters::bump(&entry.pool().counters.lost_before_handover);
+                entry.pool().suspect_idle();
                 tracing::info!(
                     tenant = %entry.tenant(),
                     target_db = %entry.pool().url,

@@ -275,6 +275,7 @@ impl<C: Backend> Starts<C> {
                 Err(failure) if failure.lost && retries < LOST_RETRIES => {
                     retries += 1;
                     Counters::bump(&self.counters.lost_before_handover);
+                    entry.pool().suspect_idle();
                     tracing::info!(
                         retries,
                         "the first connection was lost before the start used it; trying another"
