@@ -12,7 +12,7 @@ use std::hint::black_box;
 use actix_web::test::TestRequest;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tenantpool::TenantId;
-use tenantpool_actix::resolve::{Host, Resolver};
+use tenantpool_actix::resolve::{ActixRequest, Host, Resolver};
 
 fn resolve(c: &mut Criterion) {
     let mut group = c.benchmark_group("resolve");
@@ -25,6 +25,7 @@ fn resolve(c: &mut Criterion) {
     let req = TestRequest::default()
         .insert_header(("Host", "acme.example.com"))
         .to_http_request();
+    let req = ActixRequest::new(&req);
     assert_eq!(
         by_host
             .resolve(&req)
@@ -43,6 +44,7 @@ fn resolve(c: &mut Criterion) {
     let req = TestRequest::default()
         .insert_header(("X-Tenant-Id", "acme"))
         .to_http_request();
+    let req = ActixRequest::new(&req);
     group.bench_function("header", |b| b.iter(|| by_header.resolve(black_box(&req))));
 
     group.bench_function("host_parse", |b| {

@@ -14,7 +14,7 @@ use actix_web::test::TestRequest;
 use actix_web::{web, App, HttpResponse};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use tenantpool::actix::resolve::{Host, HostName, ResolvedBy, Resolver};
+use tenantpool::actix::resolve::{ActixRequest, Host, HostName, ResolvedBy, Resolver};
 use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool::directory::async_trait;
 use tenantpool::{
@@ -186,7 +186,7 @@ fn fuzzed_hosts_never_panic_and_every_accepted_host_follows_the_base_domain_rule
             let Some(req) = request_with(HOST, &raw) else {
                 return Ok(());
             };
-            match resolver.resolve(&req) {
+            match resolver.resolve(&ActixRequest::new(&req)) {
                 Ok(Some(found)) => {
                     tenants.set(tenants.get() + 1);
                     let t = found.tenant.as_str();
@@ -223,7 +223,7 @@ fn fuzzed_hosts_never_panic_and_every_accepted_host_follows_the_base_domain_rule
                 Err(_) => {}
             }
             if parsed.is_err() {
-                check(resolver.resolve(&req).is_err(), || {
+                check(resolver.resolve(&ActixRequest::new(&req)).is_err(), || {
                     format!("{raw:?} does not parse but was not refused")
                 })?;
             }
@@ -293,7 +293,7 @@ fn fuzzed_tenant_keys_headers_and_paths_never_panic_and_accept_only_valid_keys()
                 };
                 (req, raw.trim_matches([' ', '\t']).to_ascii_lowercase())
             };
-            match resolver.resolve(&req) {
+            match resolver.resolve(&ActixRequest::new(&req)) {
                 Ok(Some(found)) => {
                     let t = found.tenant.as_str();
                     check(valid_label(t), || format!("{raw:?} resolved to {t:?}"))?;

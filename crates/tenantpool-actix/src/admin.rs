@@ -20,66 +20,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
-use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use tenantpool_core::{Backend, Registry, Stats};
+use tenantpool_resolve::AdminGuard;
 
-use crate::response::error_response;
+use crate::response::reply_response;
 use crate::SetupError;
 
-/// The `[admin]` section.
-///
-/// ```
-/// let admin = tenantpool_actix::admin::AdminConfig::default();
-/// assert!(!admin.enabled);
-/// assert_eq!(admin.path, "/_tenantpool");
-/// ```
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Serve the admin scope. Default false.
-    pub enabled: bool,
-    /// Where to mount it. Default `/_tenantpool`.
-    pub path: String,
-    /// The bearer token; required when enabled (at least 16 characters).
-    pub token: Option<String>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            path: "/_tenantpool".into(),
-            token: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for AdminConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminConfig")
-            .field("enabled", &self.enabled)
-            .field("path", &self.path)
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-impl AdminConfig {
-    /// Reads the `[admin]` section (disabled when absent).
-    ///
-    /// ```
-    /// let cfg = config::Config::builder().build()?;
-    /// let admin = tenantpool_actix::admin::AdminConfig::from_config(&cfg)?;
-    /// assert!(!admin.enabled);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_config(config: &config::Config) -> Result<Self, SetupError> {
-        SetupError::load_section(config, "admin")
-    }
-}
+pub use tenantpool_resolve::AdminConfig;
 
 type StatsFn = dyn Fn() -> Stats + Send + Sync;
 
@@ -101,15 +49,14 @@ type StatsFn = dyn Fn() -> Stats + Send + Sync;
 /// ```
 #[derive(Clone)]
 pub struct Admin {
-    path: String,
-    token: Arc<[u8]>,
+    guard: AdminGuard,
     registries: Vec<(String, Arc<StatsFn>)>,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
-            .field("path", &self.path)
+            .field("path", &self.guard.path())
             .field(
                 "registries",
                 &self.registries.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -117,8 +64,6 @@ impl std::fmt::Debug for Admin {
             .finish_non_exhaustive()
     }
 }
-
-const MIN_TOKEN_LEN: usize = 16;
 
 impl Admin {
     /// An admin scope at `path` guarded by `token` (at least 16 characters).
@@ -129,21 +74,8 @@ impl Admin {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn new(path: &str, token: &str) -> Result<Self, SetupError> {
-        if token.len() < MIN_TOKEN_LEN {
-            return Err(SetupError::Invalid {
-                setting: "admin.token",
-                reason: format!("use at least {MIN_TOKEN_LEN} characters"),
-            });
-        }
-        if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') {
-            return Err(SetupError::Invalid {
-                setting: "admin.path",
-                reason: format!("{path:?}: use a path like \"/_tenantpool\""),
-            });
-        }
         Ok(Self {
-            path: path.to_string(),
-            token: Arc::from(token.as_bytes()),
+            guard: AdminGuard::new(path, token)?,
             registries: Vec::new(),
         })
     }
@@ -157,14 +89,10 @@ impl Admin {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
-        if !config.enabled {
-            return Ok(None);
-        }
-        let token = config.token.as_deref().ok_or(SetupError::Invalid {
-            setting: "admin.token",
-            reason: "the admin scope is enabled but no token is set".into(),
-        })?;
-        Self::new(&config.path, token).map(Some)
+        Ok(AdminGuard::from_config(config)?.map(|guard| Self {
+            guard,
+            registries: Vec::new(),
+        }))
     }
 
     /// Reports on `registry` under `name`.
@@ -188,7 +116,7 @@ impl Admin {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn path(&self) -> &str {
-        &self.path
+        self.guard.path()
     }
 
     /// The actix scope serving `GET {path}/stats`.
@@ -198,45 +126,24 @@ impl Admin {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn scope(&self) -> Scope {
-        web::scope(&self.path)
+        web::scope(self.guard.path())
             .app_data(web::Data::new(self.clone()))
             .route("/stats", web::get().to(stats))
     }
 
-    /// Whether the request carries the right bearer token. The comparison takes the same
-    /// time whatever the client sent.
+    /// Whether the request carries the right bearer token.
     fn authorized(&self, req: &HttpRequest) -> bool {
-        let mut values = req.headers().get_all(AUTHORIZATION);
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return false;
-        };
-        let bytes = value.as_bytes();
-        let presented = match bytes.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &bytes[7..],
-            _ => return false,
-        };
-        constant_time_eq(presented, &self.token)
+        self.guard.authorized(
+            req.headers()
+                .get_all(AUTHORIZATION)
+                .map(|value| value.as_bytes()),
+        )
     }
-}
-
-/// Compares in time that depends only on the length of `expected` (the secret's length is
-/// fixed), never on where `presented` differs or how long it is.
-fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
-    let mut equal = (presented.len() as u64).ct_eq(&(expected.len() as u64));
-    for (i, e) in expected.iter().enumerate() {
-        let p = presented.get(i).copied().unwrap_or(0);
-        equal &= p.ct_eq(e);
-    }
-    equal.into()
 }
 
 async fn stats(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
     if !admin.authorized(&req) {
-        let mut resp = error_response(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-            None,
-        );
+        let mut resp = reply_response(&AdminGuard::unauthorized());
         resp.headers_mut().insert(
             WWW_AUTHENTICATE,
             actix_web::http::header::HeaderValue::from_static("Bearer"),
@@ -249,18 +156,4 @@ async fn stats(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
         .map(|(name, stats)| (name.as_str(), stats()))
         .collect();
     HttpResponse::Ok().json(all)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compares_tokens_exactly() {
-        assert!(constant_time_eq(b"0123456789abcdef", b"0123456789abcdef"));
-        assert!(!constant_time_eq(b"0123456789abcdeF", b"0123456789abcdef"));
-        assert!(!constant_time_eq(b"0123456789abcde", b"0123456789abcdef"));
-        assert!(!constant_time_eq(b"0123456789abcdef0", b"0123456789abcdef"));
-        assert!(!constant_time_eq(b"", b"0123456789abcdef"));
-    }
 }

@@ -9,12 +9,13 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform, Url};
 use actix_web::http::uri::{PathAndQuery, Uri};
-use actix_web::{HttpMessage, ResponseError};
+use actix_web::HttpMessage;
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 use tracing_actix_web::RootSpan;
 
 use crate::extract::NoTenant;
-use crate::resolve::{ResolveError, Resolver};
+use crate::resolve::{ActixRequest, ResolveError, Resolver};
+use crate::response::reply_response;
 use crate::Tenant;
 
 /// Middleware that resolves the tenant of each request.
@@ -123,7 +124,7 @@ where
             req.extensions_mut().insert(NoTenant);
             return forward(&self.service, req);
         }
-        match self.resolver.resolve(req.request()) {
+        match self.resolver.resolve(&ActixRequest::new(req.request())) {
             Ok(Some(found)) => {
                 if let Some(span) = req.extensions().get::<RootSpan>() {
                     span.record("tenant", found.tenant.as_str());
@@ -167,7 +168,9 @@ fn refuse<B: 'static>(
 ) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> {
     tracing::debug!(error = %error, path = req.path(), "tenant resolution refused the request");
     let resp = req
-        .into_response(error.error_response())
+        .into_response(reply_response(&tenantpool_resolve::ErrorReply::refused(
+            &error,
+        )))
         .map_into_right_body();
     Box::pin(ready(Ok(resp)))
 }

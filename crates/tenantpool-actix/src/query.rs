@@ -12,17 +12,12 @@
 //! The body is the adapter's usual `{"error": ..., "tenant": ...}` and carries no SQL, no
 //! driver text and no server address; the full error goes to the log.
 
-use std::time::Duration;
-
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use tenantpool_core::{is_connection_error, TenantId};
+use tenantpool_resolve::ErrorReply;
 
-use crate::response::{error_response, retry_after_secs};
-
-/// How long a client should wait after a lost connection before it retries.
-const LOST_RETRY_AFTER: Duration = Duration::from_secs(1);
+use crate::response::reply_response;
 
 /// A failed query of a tenant's request, as an actix-web error: return it from a handler.
 ///
@@ -144,11 +139,7 @@ impl QueryError {
     /// # Ok::<(), tenantpool_core::InvalidTenantId>(())
     /// ```
     pub fn public_message(&self) -> &'static str {
-        if self.lost {
-            "the tenant's database connection was lost; retry later"
-        } else {
-            "the tenant's database could not complete the request"
-        }
+        tenantpool_resolve::query_message(self.lost)
     }
 }
 
@@ -179,18 +170,7 @@ impl ResponseError for QueryError {
         } else {
             tracing::error!(tenant = %self.tenant, error = %self.source, "query failed");
         }
-        let mut resp = error_response(
-            self.status_code(),
-            self.public_message(),
-            Some(&self.tenant),
-        );
-        if self.lost {
-            resp.headers_mut().insert(
-                RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(LOST_RETRY_AFTER)),
-            );
-        }
-        resp
+        reply_response(&ErrorReply::query_failed(&self.tenant, self.lost))
     }
 }
 
@@ -198,6 +178,7 @@ impl ResponseError for QueryError {
 mod tests {
     use super::*;
     use actix_web::body::MessageBody;
+    use actix_web::http::header::RETRY_AFTER;
     use diesel::result::{DatabaseErrorKind, Error};
 
     fn body(resp: HttpResponse) -> String {

@@ -15,29 +15,13 @@
 //! what happened in general terms, without server addresses, database names or driver
 //! messages, and the full error goes to the log instead.
 
-use std::time::Duration;
-
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::{Deserialize, Serialize};
-use tenantpool_core::{Error, ErrorKind, TenantId};
+use tenantpool_core::{Error, TenantId};
+use tenantpool_resolve::ErrorReply;
 
-/// The JSON body of every error response.
-///
-/// ```
-/// use tenantpool_actix::ErrorBody;
-/// let body: ErrorBody = serde_json::from_str(r#"{"error": "unknown tenant", "tenant": "x"}"#)?;
-/// assert_eq!(body.tenant.as_deref(), Some("x"));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong, for a human.
-    pub error: String,
-    /// The tenant the request was for, when one was resolved.
-    pub tenant: Option<String>,
-}
+pub use tenantpool_resolve::ErrorBody;
 
 /// Builds an error response with the JSON body.
 ///
@@ -100,31 +84,7 @@ impl TenantError {
     /// assert_eq!(e.public_message(), "the service is shutting down; retry later");
     /// ```
     pub fn public_message(&self) -> String {
-        match &self.0 {
-            Error::InvalidTenant(reason) => format!("invalid tenant key: {reason}"),
-            Error::UnknownTenant { tenant } => format!("unknown tenant {:?}", tenant.as_str()),
-            Error::DatabaseMissing { tenant, .. } | Error::SchemaMissing { tenant, .. } => {
-                format!("tenant {:?} is not provisioned", tenant.as_str())
-            }
-            Error::Exhausted { waited, .. } => format!(
-                "no database connection became free within {}; retry later",
-                humantime_serde::re::humantime::format_duration(*waited)
-            ),
-            Error::Unavailable { .. } => "the tenant's database is unavailable; retry later".into(),
-            Error::Tls { tenant, .. } => format!(
-                "no trusted TLS connection to the database of tenant {:?}; retry later",
-                tenant.as_str()
-            ),
-            Error::Closed => "the service is shutting down; retry later".into(),
-            other => match other.kind() {
-                ErrorKind::BadRequest => "malformed request".into(),
-                ErrorKind::NotFound => "not found".into(),
-                ErrorKind::Unavailable => "temporarily unavailable; retry later".into(),
-                ErrorKind::Internal => {
-                    "internal error while preparing the tenant's database connection".into()
-                }
-            },
-        }
+        tenantpool_resolve::public_message(&self.0)
     }
 }
 
@@ -153,49 +113,18 @@ impl ResponseError for TenantError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let e = &self.0;
-        match e.kind() {
-            ErrorKind::Internal => tracing::error!(error = %e, "tenant connection failed"),
-            ErrorKind::Unavailable => tracing::warn!(error = %e, "tenant connection unavailable"),
-            ErrorKind::BadRequest | ErrorKind::NotFound => {
-                tracing::debug!(error = %e, "tenant connection refused")
-            }
-        }
-        let mut resp = error_response(self.status_code(), self.public_message(), e.tenant());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
-        }
-        resp
+        reply_response(&ErrorReply::from_core(&self.0))
     }
 }
 
-impl ResponseError for crate::resolve::ResolveError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
+/// The actix response for a framework-free [`ErrorReply`]: its status, its JSON body, and
+/// `Retry-After` when it has one.
+pub(crate) fn reply_response(reply: &ErrorReply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = HttpResponse::build(status).json(&reply.body);
+    if let Some(secs) = reply.retry_after {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
-
-    fn error_response(&self) -> HttpResponse {
-        error_response(self.status_code(), self.to_string(), None)
-    }
-}
-
-/// Whole seconds for `Retry-After`, rounded up, at least 1.
-pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(200)), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
-        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
-    }
+    resp
 }

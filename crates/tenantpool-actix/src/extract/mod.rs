@@ -20,13 +20,12 @@
 
 mod registry;
 mod rejection;
-mod role;
 mod tenant;
 mod tenant_conn;
 
 pub use self::registry::TenantRegistry;
 pub use self::rejection::{MissingRegistry, TenantConnRejection, TenantRejection};
-pub use self::role::{Primary, Replica, Role};
 pub(crate) use self::tenant::NoTenant;
 pub use self::tenant::Tenant;
 pub use self::tenant_conn::TenantConn;
+pub use tenantpool_resolve::{Primary, Replica, Role};

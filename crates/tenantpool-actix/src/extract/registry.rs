@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest};
 use tenantpool_core::{Backend, Registry};
 
 use crate::extract::rejection::MissingRegistry;
-use crate::extract::role::{Primary, Role};
+use tenantpool_resolve::{Primary, Role};
 
 /// The registry of connection type `C` in role `R`, as app data and as an extractor.
 ///

@@ -13,8 +13,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::extract::role::Role;
 use crate::response::{error_response, TenantError};
+use tenantpool_resolve::Role;
 
 /// Why [`Tenant`](crate::Tenant) could not be extracted.
 ///

@@ -11,9 +11,9 @@ use tenantpool_core::{is_connection_error, Backend, PooledConnection, TenantId};
 
 use crate::extract::registry::TenantRegistry;
 use crate::extract::rejection::TenantConnRejection;
-use crate::extract::role::{Primary, Role};
 use crate::extract::tenant::Tenant;
 use crate::query::QueryError;
+use tenantpool_resolve::{Primary, Role};
 
 /// A connection for the request's tenant, from the registry of type `C` and role `R`.
 ///

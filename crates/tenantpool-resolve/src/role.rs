@@ -2,10 +2,10 @@
 //! connection type (a primary and a replica, say) per route.
 
 /// Names a registry role, so that one app can hold several registries of the same connection
-/// type (see [`role!`](crate::role)).
+/// type (see [`role!`](crate::role)); both adapters select registries with it.
 ///
 /// ```
-/// use tenantpool_actix::{Role, Replica};
+/// use tenantpool_resolve::{Role, Replica};
 /// assert_eq!(Replica::NAME, "Replica");
 /// ```
 pub trait Role: Send + Sync + 'static {
@@ -16,7 +16,7 @@ pub trait Role: Send + Sync + 'static {
 /// The default role: the registry most routes use.
 ///
 /// ```
-/// use tenantpool_actix::{Primary, Role};
+/// use tenantpool_resolve::{Primary, Role};
 /// assert_eq!(Primary::NAME, "Primary");
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,7 +29,7 @@ impl Role for Primary {
 /// A second role, for read replicas.
 ///
 /// ```
-/// use tenantpool_actix::{Replica, Role};
+/// use tenantpool_resolve::{Replica, Role};
 /// assert_eq!(Replica::NAME, "Replica");
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,11 +42,11 @@ impl Role for Replica {
 /// Declares a registry role: a unit struct implementing [`Role`].
 ///
 /// ```
-/// tenantpool_actix::role!(
+/// tenantpool_resolve::role!(
 ///     /// The analytics warehouse.
 ///     pub Analytics
 /// );
-/// use tenantpool_actix::Role;
+/// use tenantpool_resolve::Role;
 /// assert_eq!(Analytics::NAME, "Analytics");
 /// ```
 #[macro_export]

@@ -6,18 +6,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
-use actix_web::HttpRequest;
 use tenantpool_core::{InvalidTenantId, TenantId};
 
-use crate::resolve::error::ResolveError;
-use crate::resolve::host::Host;
-use crate::resolve::request_host::HostOnce;
-use crate::resolve::resolved::{Resolved, ResolvedBy};
+use crate::error::ResolveError;
+use crate::host::Host;
+use crate::request::{single_header, RequestView};
+use crate::request_host::HostOnce;
+use crate::resolved::{Resolved, ResolvedBy};
 
 /// An application closure: `Ok(Some(tenant))` found, `Ok(None)` not here, `Err` refuse.
 pub(crate) type CustomFn =
-    dyn Fn(&HttpRequest) -> Result<Option<TenantId>, ResolveError> + Send + Sync;
+    dyn Fn(&dyn RequestView) -> Result<Option<TenantId>, ResolveError> + Send + Sync;
 
 /// One source of the resolver's chain.
 #[derive(Clone)]
@@ -38,11 +37,11 @@ impl Source {
     }
 
     /// Asks this source about `req`.
-    pub(crate) fn find(
+    pub(crate) fn find<R: RequestView>(
         &self,
         settings: &SourceSettings,
-        req: &HttpRequest,
-        host: &mut HostOnce<'_>,
+        req: &R,
+        host: &mut HostOnce<'_, R>,
     ) -> Result<Option<Resolved>, ResolveError> {
         let by = match self {
             Self::BuiltIn(by) => by,
@@ -74,7 +73,8 @@ pub(crate) struct SourceSettings {
     pub(crate) base_domains: Vec<String>,
     pub(crate) reserved: Vec<String>,
     pub(crate) domains: BTreeMap<String, TenantId>,
-    pub(crate) header: Option<HeaderName>,
+    /// The tenant header's name, in lower case.
+    pub(crate) header: Option<String>,
     pub(crate) path_prefix: Option<String>,
     pub(crate) strip_path_prefix: bool,
 }
@@ -134,24 +134,21 @@ impl SourceSettings {
             .cloned()
     }
 
-    fn by_header(&self, req: &HttpRequest) -> Result<Option<TenantId>, ResolveError> {
+    fn by_header<R: RequestView>(&self, req: &R) -> Result<Option<TenantId>, ResolveError> {
         let Some(name) = &self.header else {
             return Ok(None);
         };
-        let mut values = req.headers().get_all(name);
-        let Some(value) = values.next() else {
+        let Some(value) = single_header(req, name).map_err(|()| ResolveError::RepeatedHeader {
+            header: name.clone(),
+        })?
+        else {
             return Ok(None);
         };
-        if values.next().is_some() {
-            return Err(ResolveError::RepeatedHeader {
-                header: name.to_string(),
-            });
-        }
         let invalid = |reason| ResolveError::InvalidTenant {
             origin: ResolvedBy::Header,
             reason,
         };
-        let raw = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+        let raw = std::str::from_utf8(value).map_err(|_| {
             invalid(InvalidTenantId::InvalidCharacter {
                 found: char::REPLACEMENT_CHARACTER,
                 position: 0,
@@ -163,7 +160,7 @@ impl SourceSettings {
     }
 
     /// The tenant after the path prefix, with the path to route instead when stripping.
-    fn by_path(&self, req: &HttpRequest) -> Result<Option<Resolved>, ResolveError> {
+    fn by_path<R: RequestView>(&self, req: &R) -> Result<Option<Resolved>, ResolveError> {
         let Some(prefix) = &self.path_prefix else {
             return Ok(None);
         };
@@ -189,7 +186,7 @@ impl SourceSettings {
             origin: ResolvedBy::Path,
             reason,
         })?;
-        let rewritten_path = self.strip_path_prefix.then(|| match req.uri().query() {
+        let rewritten_path = self.strip_path_prefix.then(|| match req.query() {
             Some(query) => format!("{tail}?{query}"),
             None => tail.to_string(),
         });

@@ -1,5 +1,5 @@
 //! The `[resolve]` section of the configuration: what an operator can set without code, and
-//! how it is read. Validation happens when a [`Resolver`](crate::resolve::Resolver) is built
+//! how it is read. Validation happens when a [`Resolver`](crate::Resolver) is built
 //! from it.
 
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ use crate::SetupError;
 /// ```
 ///
 /// ```
-/// use tenantpool_actix::resolve::ResolveConfig;
+/// use tenantpool_resolve::ResolveConfig;
 ///
 /// let cfg = config::Config::builder()
 ///     .add_source(config::File::from_str(
@@ -44,7 +44,7 @@ use crate::SetupError;
 pub struct ResolveConfig {
     /// The order in which sources are asked: `subdomain`, `domain`, `header`, `path`, or the
     /// name of a closure registered with
-    /// [`ResolverBuilder::custom`](crate::resolve::ResolverBuilder::custom). Default: every
+    /// [`ResolverBuilder::custom`](crate::ResolverBuilder::custom). Default: every
     /// configured source in that order, closures last.
     pub sources: Option<Vec<String>>,
     /// Base domains whose first-level subdomains are tenants.
@@ -91,7 +91,7 @@ impl ResolveConfig {
     ///
     /// ```
     /// let cfg = config::Config::builder().build()?;
-    /// let resolve = tenantpool_actix::resolve::ResolveConfig::from_config(&cfg)?;
+    /// let resolve = tenantpool_resolve::ResolveConfig::from_config(&cfg)?;
     /// assert!(resolve.required);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

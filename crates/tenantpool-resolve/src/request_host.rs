@@ -4,42 +4,40 @@
 //! The host-based sources (subdomain, custom domain) and [`Resolver::host`] share this rule,
 //! so that a forwarded host is believed in exactly one place.
 //!
-//! [`Resolver::host`]: crate::resolve::Resolver::host
+//! [`Resolver::host`]: crate::Resolver::host
 
 use std::net::IpAddr;
 
-use actix_web::http::header::HOST;
-use actix_web::HttpRequest;
+use std::ops::ControlFlow;
+
 use ipnet::IpNet;
 
-use crate::resolve::error::ResolveError;
-use crate::resolve::forwarded;
-use crate::resolve::host::{Host, InvalidHost};
+use crate::error::ResolveError;
+use crate::forwarded;
+use crate::host::{Host, InvalidHost};
+use crate::request::{single_header, RequestView};
 
 /// The host `req` is for; `trusted` are the peers whose forwarding headers are believed.
 /// `Ok(None)`: no host at all (an HTTP/1.0 request without `Host`).
-pub(crate) fn request_host(
-    req: &HttpRequest,
+pub(crate) fn request_host<R: RequestView + ?Sized>(
+    req: &R,
     trusted: &[IpNet],
 ) -> Result<Option<Host>, ResolveError> {
-    if is_trusted(trusted, req.peer_addr().map(|a| a.ip())) {
+    if is_trusted(trusted, req.peer_ip()) {
         if let Some(host) = forwarded_host(req)? {
             return Ok(Some(host));
         }
     }
-    if let Some(authority) = req.uri().authority() {
-        return parse_host(authority.as_str(), "the request URI").map(Some);
+    if let Some(authority) = req.authority() {
+        return parse_host(authority, "the request URI").map(Some);
     }
-    let mut hosts = req.headers().get_all(HOST);
-    let Some(value) = hosts.next() else {
+    let Some(value) = single_header(req, "host").map_err(|()| ResolveError::RepeatedHeader {
+        header: "Host".into(),
+    })?
+    else {
         return Ok(None);
     };
-    if hosts.next().is_some() {
-        return Err(ResolveError::RepeatedHeader {
-            header: "Host".into(),
-        });
-    }
-    let raw = std::str::from_utf8(value.as_bytes()).map_err(|_| ResolveError::InvalidHost {
+    let raw = std::str::from_utf8(value).map_err(|_| ResolveError::InvalidHost {
         origin: "Host",
         reason: InvalidHost::ForbiddenCharacter,
     })?;
@@ -47,24 +45,39 @@ pub(crate) fn request_host(
 }
 
 /// The host a trusted proxy forwarded: `Forwarded: host=` first, then `X-Forwarded-Host`.
-fn forwarded_host(req: &HttpRequest) -> Result<Option<Host>, ResolveError> {
-    let headers = req.headers();
-    let forwarded = forwarded::forwarded_host(headers.get_all("forwarded").map(|v| v.as_bytes()))
-        .map_err(|_| ResolveError::InvalidForwarded {
-        header: "Forwarded",
+fn forwarded_host<R: RequestView + ?Sized>(req: &R) -> Result<Option<Host>, ResolveError> {
+    let forwarded = forwarded::forwarded_host(all_values(req, "forwarded")).map_err(|_| {
+        ResolveError::InvalidForwarded {
+            header: "Forwarded",
+        }
     })?;
     if let Some(raw) = forwarded {
         return parse_host(&raw, "Forwarded").map(Some);
     }
     let x_forwarded =
-        forwarded::x_forwarded_host(headers.get_all("x-forwarded-host").map(|v| v.as_bytes()))
-            .map_err(|_| ResolveError::InvalidForwarded {
+        forwarded::x_forwarded_host(all_values(req, "x-forwarded-host")).map_err(|_| {
+            ResolveError::InvalidForwarded {
                 header: "X-Forwarded-Host",
-            })?;
+            }
+        })?;
     match x_forwarded {
         Some(raw) => parse_host(&raw, "X-Forwarded-Host").map(Some),
         None => Ok(None),
     }
+}
+
+/// Every value of a forwarding header; only read from trusted proxies, so the allocation is
+/// off the common path.
+fn all_values<'a, R: RequestView + ?Sized>(
+    req: &'a R,
+    name: &str,
+) -> impl Iterator<Item = &'a [u8]> {
+    let mut values = Vec::new();
+    req.header_values(name, &mut |value| {
+        values.push(value);
+        ControlFlow::Continue(())
+    });
+    values.into_iter()
 }
 
 fn is_trusted(trusted: &[IpNet], peer: Option<IpAddr>) -> bool {
@@ -80,15 +93,15 @@ fn parse_host(raw: &str, origin: &'static str) -> Result<Host, ResolveError> {
 }
 
 /// The host of one request, read at most once, and only when a host-based source asks.
-pub(crate) struct HostOnce<'a> {
-    req: &'a HttpRequest,
+pub(crate) struct HostOnce<'a, R: ?Sized> {
+    req: &'a R,
     trusted: &'a [IpNet],
     host: Option<Option<Host>>,
 }
 
-impl<'a> HostOnce<'a> {
+impl<'a, R: RequestView + ?Sized> HostOnce<'a, R> {
     /// Nothing is read yet.
-    pub(crate) fn new(req: &'a HttpRequest, trusted: &'a [IpNet]) -> Self {
+    pub(crate) fn new(req: &'a R, trusted: &'a [IpNet]) -> Self {
         Self {
             req,
             trusted,

@@ -17,7 +17,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// optional port.
 ///
 /// ```
-/// use tenantpool_actix::resolve::{Host, HostName};
+/// use tenantpool_resolve::{Host, HostName};
 ///
 /// let host = Host::parse("Acme.Example.COM.:8080")?;
 /// assert_eq!(host.name(), &HostName::Domain("acme.example.com".into()));
@@ -26,7 +26,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// assert!(matches!(Host::parse("[::1]:80")?.name(), HostName::Ip(_)));
 /// assert!(Host::parse("acme.example.com@evil.com").is_err());
 /// assert!(Host::parse("a..b").is_err());
-/// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+/// # Ok::<(), tenantpool_resolve::InvalidHost>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -37,9 +37,9 @@ pub struct Host {
 /// The name part of a [`Host`].
 ///
 /// ```
-/// use tenantpool_actix::resolve::{Host, HostName};
+/// use tenantpool_resolve::{Host, HostName};
 /// assert!(matches!(Host::parse("127.0.0.1")?.name(), HostName::Ip(_)));
-/// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+/// # Ok::<(), tenantpool_resolve::InvalidHost>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostName {
@@ -52,7 +52,7 @@ pub enum HostName {
 /// Why a host was refused. The web adapter answers `400 Bad Request`.
 ///
 /// ```
-/// use tenantpool_actix::resolve::{Host, InvalidHost};
+/// use tenantpool_resolve::{Host, InvalidHost};
 /// assert_eq!(Host::parse(""), Err(InvalidHost::Empty));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,10 +94,10 @@ impl Host {
     /// `Forwarded` element.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::Host;
+    /// use tenantpool_resolve::Host;
     /// assert_eq!(Host::parse("localhost")?.port(), None);
     /// assert!(Host::parse("localhost:99999").is_err());
-    /// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+    /// # Ok::<(), tenantpool_resolve::InvalidHost>(())
     /// ```
     pub fn parse(raw: &str) -> Result<Self, InvalidHost> {
         if raw.is_empty() {
@@ -162,9 +162,9 @@ impl Host {
     /// The name.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::Host;
+    /// use tenantpool_resolve::Host;
     /// assert_eq!(Host::parse("Example.com")?.domain(), Some("example.com"));
-    /// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+    /// # Ok::<(), tenantpool_resolve::InvalidHost>(())
     /// ```
     pub fn name(&self) -> &HostName {
         &self.name
@@ -173,9 +173,9 @@ impl Host {
     /// The DNS name, or `None` for an IP address.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::Host;
+    /// use tenantpool_resolve::Host;
     /// assert_eq!(Host::parse("10.0.0.1:80")?.domain(), None);
-    /// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+    /// # Ok::<(), tenantpool_resolve::InvalidHost>(())
     /// ```
     pub fn domain(&self) -> Option<&str> {
         match &self.name {
@@ -187,9 +187,9 @@ impl Host {
     /// The port, when one was given.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::Host;
+    /// use tenantpool_resolve::Host;
     /// assert_eq!(Host::parse("acme.localhost:8080")?.port(), Some(8080));
-    /// # Ok::<(), tenantpool_actix::resolve::InvalidHost>(())
+    /// # Ok::<(), tenantpool_resolve::InvalidHost>(())
     /// ```
     pub fn port(&self) -> Option<u16> {
         self.port

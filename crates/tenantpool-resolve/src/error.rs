@@ -3,13 +3,13 @@
 
 use tenantpool_core::InvalidTenantId;
 
-use crate::resolve::host::InvalidHost;
-use crate::resolve::resolved::ResolvedBy;
+use crate::host::InvalidHost;
+use crate::resolved::ResolvedBy;
 
 /// Why a request's tenant could not be resolved. The middleware answers `400 Bad Request`.
 ///
 /// ```
-/// use tenantpool_actix::resolve::ResolveError;
+/// use tenantpool_resolve::ResolveError;
 /// let e = ResolveError::custom("the session names no tenant");
 /// assert_eq!(e.to_string(), "the session names no tenant");
 /// ```
@@ -65,7 +65,7 @@ impl ResolveError {
     /// An error from an application closure, shown to the client as is. Put no secret in it.
     ///
     /// ```
-    /// let e = tenantpool_actix::resolve::ResolveError::custom("expired session");
+    /// let e = tenantpool_resolve::ResolveError::custom("expired session");
     /// ```
     pub fn custom(message: impl Into<String>) -> Self {
         Self::Custom(message.into())

@@ -6,25 +6,25 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
-use actix_web::HttpRequest;
 use ipnet::IpNet;
 use tenantpool_core::TenantId;
 
-use crate::resolve::config::{default_reserved, ResolveConfig};
-use crate::resolve::error::ResolveError;
-use crate::resolve::host::configured_domain;
-use crate::resolve::resolved::ResolvedBy;
-use crate::resolve::resolver::{Inner, Resolver};
-use crate::resolve::source::{Source, SourceSettings};
+use crate::config::{default_reserved, ResolveConfig};
+use crate::error::ResolveError;
+use crate::forwarded::is_tchar;
+use crate::host::configured_domain;
+use crate::request::RequestView;
+use crate::resolved::ResolvedBy;
+use crate::resolver::{Inner, Resolver};
+use crate::source::{Source, SourceSettings};
 use crate::SetupError;
 
 impl Resolver {
     /// An empty builder; sources are asked in the order they are added.
     ///
     /// ```
-    /// let resolver = tenantpool_actix::resolve::Resolver::builder().header("X-Tenant-Id").build()?;
-    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// let resolver = tenantpool_resolve::Resolver::builder().header("X-Tenant-Id").build()?;
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
     /// ```
     pub fn builder() -> ResolverBuilder {
         ResolverBuilder::default()
@@ -33,11 +33,11 @@ impl Resolver {
     /// A resolver made from the `[resolve]` section alone.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::{ResolveConfig, Resolver};
+    /// use tenantpool_resolve::{ResolveConfig, Resolver};
     /// let mut cfg = ResolveConfig::default();
     /// cfg.header = Some("X-Tenant-Id".into());
     /// let resolver = Resolver::from_config(&cfg)?;
-    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
     /// ```
     pub fn from_config(config: &ResolveConfig) -> Result<Self, SetupError> {
         ResolverBuilder::from_config(config)?.build()
@@ -47,7 +47,7 @@ impl Resolver {
 /// Builds a [`Resolver`], in code or from a [`ResolveConfig`].
 ///
 /// ```
-/// use tenantpool_actix::resolve::{ResolveError, Resolver};
+/// use tenantpool_resolve::{ResolveError, Resolver};
 /// use tenantpool_core::TenantId;
 ///
 /// let resolver = Resolver::builder()
@@ -66,7 +66,7 @@ impl Resolver {
 ///     .trust_proxy("10.0.0.0/8")
 ///     .exempt("/healthz")
 ///     .build()?;
-/// # Ok::<(), tenantpool_actix::SetupError>(())
+/// # Ok::<(), tenantpool_resolve::SetupError>(())
 /// ```
 #[derive(Default)]
 pub struct ResolverBuilder {
@@ -87,11 +87,11 @@ impl ResolverBuilder {
     /// A builder preset from the `[resolve]` section; further calls add to it.
     ///
     /// ```
-    /// use tenantpool_actix::resolve::{ResolveConfig, ResolverBuilder};
+    /// use tenantpool_resolve::{ResolveConfig, ResolverBuilder};
     /// let resolver = ResolverBuilder::from_config(&ResolveConfig::default())?
     ///     .custom("demo", |_req| Ok(None))
     ///     .build()?;
-    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
     /// ```
     pub fn from_config(config: &ResolveConfig) -> Result<Self, SetupError> {
         let mut b = Self {
@@ -132,7 +132,7 @@ impl ResolverBuilder {
     /// for several base domains.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().subdomain_of("example.com").subdomain_of("localhost");
+    /// let b = tenantpool_resolve::Resolver::builder().subdomain_of("example.com").subdomain_of("localhost");
     /// ```
     pub fn subdomain_of(mut self, base: &str) -> Self {
         self.base_domains.push(base.to_string());
@@ -143,7 +143,7 @@ impl ResolverBuilder {
     /// Subdomains that are never tenants (default `www` and `api`); replaces the list.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().reserved(["www", "api", "mail"]);
+    /// let b = tenantpool_resolve::Resolver::builder().reserved(["www", "api", "mail"]);
     /// ```
     pub fn reserved<I, S>(mut self, names: I) -> Self
     where
@@ -157,7 +157,7 @@ impl ResolverBuilder {
     /// Maps a custom domain to a tenant.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().domain("notes.acme-corp.com", "acme");
+    /// let b = tenantpool_resolve::Resolver::builder().domain("notes.acme-corp.com", "acme");
     /// ```
     pub fn domain(mut self, domain: &str, tenant: &str) -> Self {
         self.domains.push((domain.to_string(), tenant.to_string()));
@@ -168,7 +168,7 @@ impl ResolverBuilder {
     /// Reads the tenant from a header.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().header("X-Tenant-Id");
+    /// let b = tenantpool_resolve::Resolver::builder().header("X-Tenant-Id");
     /// ```
     pub fn header(mut self, name: &str) -> Self {
         self.header = Some(name.to_string());
@@ -180,7 +180,7 @@ impl ResolverBuilder {
     /// rest (`/notes`) unless [`keep_path_prefix`](Self::keep_path_prefix) is called.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().path_prefix("/t");
+    /// let b = tenantpool_resolve::Resolver::builder().path_prefix("/t");
     /// ```
     pub fn path_prefix(mut self, prefix: &str) -> Self {
         self.path_prefix = Some(prefix.to_string());
@@ -192,7 +192,7 @@ impl ResolverBuilder {
     /// `web::scope("/t/{tenant}")`.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().path_prefix("/t").keep_path_prefix();
+    /// let b = tenantpool_resolve::Resolver::builder().path_prefix("/t").keep_path_prefix();
     /// ```
     pub fn keep_path_prefix(mut self) -> Self {
         self.keep_path_prefix = true;
@@ -204,7 +204,7 @@ impl ResolverBuilder {
     ///
     /// ```
     /// use tenantpool_core::TenantId;
-    /// let b = tenantpool_actix::resolve::Resolver::builder().custom("query", |req| {
+    /// let b = tenantpool_resolve::Resolver::builder().custom("query", |req| {
     ///     let q = req.query_string();
     ///     match q.strip_prefix("tenant=") {
     ///         Some(t) => Ok(TenantId::parse(t).ok()),
@@ -214,7 +214,7 @@ impl ResolverBuilder {
     /// ```
     pub fn custom<F>(mut self, name: &str, resolve: F) -> Self
     where
-        F: Fn(&HttpRequest) -> Result<Option<TenantId>, ResolveError> + Send + Sync + 'static,
+        F: Fn(&dyn RequestView) -> Result<Option<TenantId>, ResolveError> + Send + Sync + 'static,
     {
         self.order.retain(|s| s.name() != name);
         self.order
@@ -226,7 +226,7 @@ impl ResolverBuilder {
     /// CIDR (`10.0.0.0/8`).
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().trust_proxy("127.0.0.1").trust_proxy("fd00::/8");
+    /// let b = tenantpool_resolve::Resolver::builder().trust_proxy("127.0.0.1").trust_proxy("fd00::/8");
     /// ```
     pub fn trust_proxy(mut self, net: &str) -> Self {
         self.trusted.push(net.to_string());
@@ -236,7 +236,7 @@ impl ResolverBuilder {
     /// Lets requests whose path starts with `prefix` (a whole segment) through without a tenant.
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().exempt("/healthz").exempt("/_tenantpool");
+    /// let b = tenantpool_resolve::Resolver::builder().exempt("/healthz").exempt("/_tenantpool");
     /// ```
     pub fn exempt(mut self, prefix: &str) -> Self {
         self.exempt.push(prefix.to_string());
@@ -246,7 +246,7 @@ impl ResolverBuilder {
     /// Lets requests without a tenant through; the extractors refuse them instead (400).
     ///
     /// ```
-    /// let b = tenantpool_actix::resolve::Resolver::builder().optional();
+    /// let b = tenantpool_resolve::Resolver::builder().optional();
     /// ```
     pub fn optional(mut self) -> Self {
         self.optional = true;
@@ -256,7 +256,7 @@ impl ResolverBuilder {
     /// Validates everything and builds the resolver.
     ///
     /// ```
-    /// let err = tenantpool_actix::resolve::Resolver::builder().subdomain_of("bad domain").build();
+    /// let err = tenantpool_resolve::Resolver::builder().subdomain_of("bad domain").build();
     /// assert!(err.is_err());
     /// ```
     pub fn build(self) -> Result<Resolver, SetupError> {
@@ -374,9 +374,17 @@ fn parse_domains(raw: &[(String, String)]) -> Result<BTreeMap<String, TenantId>,
         .collect()
 }
 
-fn parse_header(raw: &str) -> Result<HeaderName, SetupError> {
-    HeaderName::from_bytes(raw.trim().as_bytes())
-        .map_err(|e| invalid("resolve.header", format!("{raw:?}: {e}")))
+/// A header name (an RFC 9110 token), in lower case as the header maps look it up.
+fn parse_header(raw: &str) -> Result<String, SetupError> {
+    let name = raw.trim();
+    if !name.is_empty() && name.bytes().all(is_tchar) {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(invalid(
+            "resolve.header",
+            format!("{raw:?}: invalid HTTP header name"),
+        ))
+    }
 }
 
 fn parse_path_prefix(raw: &str) -> Result<String, SetupError> {

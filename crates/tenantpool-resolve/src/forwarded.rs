@@ -55,7 +55,7 @@ pub(crate) fn x_forwarded_host<'a>(
     Ok(last)
 }
 
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -11,7 +11,7 @@ use tenantpool_core::TenantId;
 /// Which source found the tenant.
 ///
 /// ```
-/// use tenantpool_actix::resolve::ResolvedBy;
+/// use tenantpool_resolve::ResolvedBy;
 /// assert_eq!(ResolvedBy::Header.to_string(), "header");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl fmt::Display for ResolvedBy {
 /// A tenant found in a request.
 ///
 /// ```
-/// # fn f(resolver: &tenantpool_actix::resolve::Resolver, req: &actix_web::HttpRequest) -> Result<(), tenantpool_actix::resolve::ResolveError> {
+/// # fn f(resolver: &tenantpool_resolve::Resolver, req: &tenantpool_resolve::OwnedRequest) -> Result<(), tenantpool_resolve::ResolveError> {
 /// if let Some(found) = resolver.resolve(req)? {
 ///     println!("{} (from the {})", found.tenant, found.source);
 /// }

@@ -1,32 +1,31 @@
 //! The [`Resolver`]: asks its chain of sources, in order, which tenant a request is for.
 //!
-//! It is built (and validated) by [`ResolverBuilder`](crate::resolve::ResolverBuilder), which
+//! It is built (and validated) by [`ResolverBuilder`](crate::ResolverBuilder), which
 //! also provides [`Resolver::builder`] and [`Resolver::from_config`]; once built it is
 //! immutable and shared by every worker.
 
 use std::fmt;
 use std::sync::Arc;
 
-use actix_web::HttpRequest;
 use ipnet::IpNet;
 
-use crate::resolve::error::ResolveError;
-use crate::resolve::host::Host;
-use crate::resolve::request_host::{request_host, HostOnce};
-use crate::resolve::resolved::Resolved;
-use crate::resolve::source::{Source, SourceSettings};
+use crate::error::ResolveError;
+use crate::host::Host;
+use crate::request::RequestView;
+use crate::request_host::{request_host, HostOnce};
+use crate::resolved::Resolved;
+use crate::source::{Source, SourceSettings};
 
 /// Resolves the tenant of a request; build it once and share it (cloning is cheap).
 ///
 /// ```
-/// use actix_web::test::TestRequest;
-/// use tenantpool_actix::resolve::Resolver;
+/// use tenantpool_resolve::{OwnedRequest, Resolver};
 ///
 /// let resolver = Resolver::builder()
 ///     .subdomain_of("example.com")
 ///     .header("X-Tenant-Id")
 ///     .build()?;
-/// let req = TestRequest::default().insert_header(("Host", "acme.example.com")).to_http_request();
+/// let req = OwnedRequest::get("/").header("Host", "acme.example.com");
 /// assert_eq!(resolver.resolve(&req)?.map(|r| r.tenant.to_string()), Some("acme".into()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -58,10 +57,10 @@ impl Resolver {
     /// Whether `path` needs no tenant.
     ///
     /// ```
-    /// let r = tenantpool_actix::resolve::Resolver::builder().exempt("/healthz").build()?;
+    /// let r = tenantpool_resolve::Resolver::builder().exempt("/healthz").build()?;
     /// assert!(r.is_exempt("/healthz"));
     /// assert!(!r.is_exempt("/healthzz"));
-    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
     /// ```
     pub fn is_exempt(&self, path: &str) -> bool {
         self.inner.exempt.iter().any(|prefix| {
@@ -74,9 +73,9 @@ impl Resolver {
     /// Whether a request without a tenant is refused by the middleware.
     ///
     /// ```
-    /// let r = tenantpool_actix::resolve::Resolver::builder().optional().build()?;
+    /// let r = tenantpool_resolve::Resolver::builder().optional().build()?;
     /// assert!(!r.is_required());
-    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
     /// ```
     pub fn is_required(&self) -> bool {
         self.inner.required
@@ -85,13 +84,13 @@ impl Resolver {
     /// Asks each source in turn. `Ok(None)`: no source found a tenant.
     ///
     /// ```
-    /// use actix_web::test::TestRequest;
-    /// let r = tenantpool_actix::resolve::Resolver::builder().header("X-Tenant-Id").build()?;
-    /// let req = TestRequest::default().insert_header(("X-Tenant-Id", "Globex")).to_http_request();
+    /// use tenantpool_resolve::OwnedRequest;
+    /// let r = tenantpool_resolve::Resolver::builder().header("X-Tenant-Id").build()?;
+    /// let req = OwnedRequest::get("/").header("X-Tenant-Id", "Globex");
     /// assert_eq!(r.resolve(&req)?.map(|t| t.tenant.to_string()), Some("globex".into()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn resolve(&self, req: &HttpRequest) -> Result<Option<Resolved>, ResolveError> {
+    pub fn resolve<R: RequestView>(&self, req: &R) -> Result<Option<Resolved>, ResolveError> {
         let mut host = HostOnce::new(req, &self.inner.trusted);
         for source in &self.inner.sources {
             if let Some(found) = source.find(&self.inner.settings, req, &mut host)? {
@@ -105,17 +104,16 @@ impl Resolver {
     /// (an HTTP/1.0 request without `Host`).
     ///
     /// ```
-    /// use actix_web::test::TestRequest;
-    /// let r = tenantpool_actix::resolve::Resolver::builder().build()?;
-    /// let req = TestRequest::default()
-    ///     .insert_header(("Host", "acme.example.com"))
-    ///     .insert_header(("X-Forwarded-Host", "evil.example.com"))
-    ///     .to_http_request();
+    /// use tenantpool_resolve::OwnedRequest;
+    /// let r = tenantpool_resolve::Resolver::builder().build()?;
+    /// let req = OwnedRequest::get("/")
+    ///     .header("Host", "acme.example.com")
+    ///     .header("X-Forwarded-Host", "evil.example.com");
     /// // No trusted proxy is configured: the forwarded host is ignored.
     /// assert_eq!(r.host(&req)?.and_then(|h| h.domain().map(String::from)).as_deref(), Some("acme.example.com"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn host(&self, req: &HttpRequest) -> Result<Option<Host>, ResolveError> {
+    pub fn host<R: RequestView + ?Sized>(&self, req: &R) -> Result<Option<Host>, ResolveError> {
         request_host(req, &self.inner.trusted)
     }
 }
