@@ -1,0 +1,149 @@
+//! The admin stats endpoint as a [`Router`] to nest: pools, budgets and counters of each
+//! registry, as JSON, behind a bearer token.
+//!
+//! Off by default. When the `[admin]` section enables it, it serves `GET {path}/stats` (path
+//! default `/_tenantpool`) with a JSON object keyed by registry name, each value being that
+//! registry's [`tenantpool_core::Stats`] (database URLs masked). Every request must carry
+//! `Authorization: Bearer <token>`; the token is compared in constant time, and a missing
+//! or wrong token gets `401` with `WWW-Authenticate: Bearer` (the guard is
+//! [`tenantpool_resolve::AdminGuard`], shared with the actix adapter).
+//!
+//! Mount it outside the tenant resolution, or list its path in `resolve.exempt`: the stats
+//! belong to no tenant.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tenantpool_core::{Backend, Registry, Stats};
+use tenantpool_resolve::{AdminGuard, SetupError};
+
+use crate::reply::reply_response;
+
+pub use tenantpool_resolve::AdminConfig;
+
+type StatsFn = dyn Fn() -> Stats + Send + Sync;
+
+/// The admin endpoints: registries to report on, and the token that guards them.
+///
+/// ```
+/// use axum::Router;
+/// use tenantpool_axum::admin::{Admin, AdminConfig};
+///
+/// # fn f<C: tenantpool_core::Backend>(registry: tenantpool_core::Registry<C>) -> Result<(), tenantpool_axum::SetupError> {
+/// let mut cfg = AdminConfig::default();
+/// cfg.enabled = true;
+/// cfg.token = Some("correct horse battery staple".into());
+/// if let Some(admin) = Admin::from_config(&cfg)? {
+///     let admin = admin.registry("primary", registry);
+///     let app: Router = Router::new().nest(admin.path(), admin.router());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Admin {
+    guard: AdminGuard,
+    registries: Vec<(String, Arc<StatsFn>)>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("path", &self.guard.path())
+            .field(
+                "registries",
+                &self.registries.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// Admin endpoints at `path` guarded by `token` (at least 16 characters).
+    ///
+    /// ```
+    /// let admin = tenantpool_axum::admin::Admin::new("/_tenantpool", "0123456789abcdef0123")?;
+    /// assert!(tenantpool_axum::admin::Admin::new("/_tenantpool", "short").is_err());
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn new(path: &str, token: &str) -> Result<Self, SetupError> {
+        Ok(Self {
+            guard: AdminGuard::new(path, token)?,
+            registries: Vec::new(),
+        })
+    }
+
+    /// `Ok(None)` when the section disables the endpoints; an error when it enables them
+    /// without a usable token.
+    ///
+    /// ```
+    /// let off = tenantpool_axum::admin::Admin::from_config(&Default::default())?;
+    /// assert!(off.is_none());
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
+        Ok(AdminGuard::from_config(config)?.map(|guard| Self {
+            guard,
+            registries: Vec::new(),
+        }))
+    }
+
+    /// Reports on `registry` under `name`.
+    ///
+    /// ```
+    /// # fn f<C: tenantpool_core::Backend>(a: tenantpool_axum::admin::Admin, r: tenantpool_core::Registry<C>) {
+    /// let admin = a.registry("primary", r);
+    /// # }
+    /// ```
+    pub fn registry<C: Backend>(mut self, name: &str, registry: Registry<C>) -> Self {
+        self.registries
+            .push((name.to_string(), Arc::new(move || registry.stats())));
+        self
+    }
+
+    /// The path to nest the router at.
+    ///
+    /// ```
+    /// let admin = tenantpool_axum::admin::Admin::new("/_admin", "0123456789abcdef")?;
+    /// assert_eq!(admin.path(), "/_admin");
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn path(&self) -> &str {
+        self.guard.path()
+    }
+
+    /// The router serving `GET /stats`; nest it at [`path`](Self::path).
+    ///
+    /// ```
+    /// let admin = tenantpool_axum::admin::Admin::new("/_tenantpool", "0123456789abcdef")?;
+    /// let app: axum::Router = axum::Router::new().nest(admin.path(), admin.router());
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let admin = self.clone();
+        Router::new().route(
+            "/stats",
+            get(move |headers: HeaderMap| async move { admin.stats(&headers) }),
+        )
+    }
+
+    fn stats(&self, headers: &HeaderMap) -> Response {
+        let presented = headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes());
+        if !self.guard.authorized(presented) {
+            let mut resp = reply_response(&AdminGuard::unauthorized());
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return resp;
+        }
+        let all: BTreeMap<&str, Stats> = self
+            .registries
+            .iter()
+            .map(|(name, stats)| (name.as_str(), stats()))
+            .collect();
+        Json(all).into_response()
+    }
+}

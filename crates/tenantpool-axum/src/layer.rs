@@ -1,0 +1,152 @@
+//! [`TenantLayer`]: the tower layer that resolves each request's tenant and puts it into the
+//! request extensions.
+
+use std::task::{Context, Poll};
+
+use axum::http::uri::{PathAndQuery, Uri};
+use axum::http::Request;
+use axum::response::Response;
+use futures_util::future::{ready, Either, Ready};
+use tenantpool_resolve::{ErrorReply, ResolveError, Resolver};
+use tower::{Layer, Service};
+
+use crate::axum_request::AxumRequest;
+use crate::extract::{NoTenant, Tenant};
+use crate::reply::reply_response;
+
+/// A tower layer that resolves the tenant of each request.
+///
+/// [`TenantLayer`] runs a [`Resolver`] on every request it wraps:
+///
+/// - exempt path (`/healthz`): passed on without a tenant;
+/// - tenant found: a [`Tenant`] goes into the request extensions, the current span's
+///   `tenant` field is recorded (the request span of [`TraceLayer`](tower_http::trace::TraceLayer)
+///   made with [`TenantMakeSpan`](crate::TenantMakeSpan), when it wraps this layer), and for
+///   the path source with stripping on, `/t/acme/notes` is routed as `/notes`;
+/// - malformed host or key: `400` with the JSON error body, the handler never runs;
+/// - no tenant anywhere: `400`, or passed on when the resolver is optional.
+///
+/// `Router::layer` runs after routing; path stripping needs the layer outside the router:
+/// `TenantLayer::new(resolver).layer(router)` (or a `ServiceBuilder` around it), which is
+/// what [`serve`](crate::serve) takes. Put `TraceLayer` outside `TenantLayer`, so that the
+/// request span exists when the tenant is recorded.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tenantpool_axum::{resolve::Resolver, Tenant, TenantLayer};
+/// use tower::Layer;
+///
+/// let resolver = Resolver::builder()
+///     .subdomain_of("example.com")
+///     .header("X-Tenant-Id")
+///     .exempt("/healthz")
+///     .build()?;
+/// let router: Router = Router::new()
+///     .route("/healthz", get(|| async { "ok" }))
+///     .route("/whoami", get(|t: Tenant| async move { t.to_string() }));
+/// let app = TenantLayer::new(resolver).layer(router);
+/// # Ok::<(), tenantpool_axum::SetupError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TenantLayer {
+    resolver: Resolver,
+}
+
+impl TenantLayer {
+    /// A layer around `resolver`.
+    ///
+    /// ```
+    /// let layer = tenantpool_axum::TenantLayer::new(
+    ///     tenantpool_axum::resolve::Resolver::builder().header("X-Tenant-Id").build()?,
+    /// );
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn new(resolver: Resolver) -> Self {
+        Self { resolver }
+    }
+
+    /// The resolver.
+    ///
+    /// ```
+    /// # let layer = tenantpool_axum::TenantLayer::new(tenantpool_axum::resolve::Resolver::builder().build()?);
+    /// assert!(layer.resolver().is_required());
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+}
+
+impl<S> Layer<S> for TenantLayer {
+    type Service = TenantService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TenantService {
+            inner,
+            resolver: self.resolver.clone(),
+        }
+    }
+}
+
+/// The service [`TenantLayer`] wraps around the inner one: public because the `Layer` impl
+/// names it, hidden because no one else needs to.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct TenantService<S> {
+    inner: S,
+    resolver: Resolver,
+}
+
+impl<S, B> Service<Request<B>> for TenantService<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if self.resolver.is_exempt(req.uri().path()) {
+            req.extensions_mut().insert(NoTenant);
+            return Either::Left(self.inner.call(req));
+        }
+        match self.resolver.resolve(&AxumRequest::new(&req)) {
+            Ok(Some(found)) => {
+                tracing::Span::current().record("tenant", found.tenant.as_str());
+                if let Some(path) = &found.rewritten_path {
+                    rewrite_path(&mut req, path);
+                }
+                req.extensions_mut()
+                    .insert(Tenant::new(found.tenant, found.source));
+                Either::Left(self.inner.call(req))
+            }
+            Ok(None) if !self.resolver.is_required() => {
+                req.extensions_mut().insert(NoTenant);
+                Either::Left(self.inner.call(req))
+            }
+            Ok(None) => Either::Right(refuse(req.uri().path(), ResolveError::Missing)),
+            Err(e) => Either::Right(refuse(req.uri().path(), e)),
+        }
+    }
+}
+
+fn refuse<E>(path: &str, error: ResolveError) -> Ready<Result<Response, E>> {
+    tracing::debug!(error = %error, path, "tenant resolution refused the request");
+    ready(Ok(reply_response(&ErrorReply::refused(&error))))
+}
+
+/// Routes the request as `path` (the part after `/t/{tenant}`).
+fn rewrite_path<B>(req: &mut Request<B>, path: &str) {
+    let Ok(path_and_query) = PathAndQuery::try_from(path) else {
+        return;
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(path_and_query);
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+}
