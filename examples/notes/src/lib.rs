@@ -10,6 +10,11 @@
 //! | `DELETE /notes/{id}` | 204, or 404 |
 //! | `GET /healthz` | `ok`, no tenant needed |
 //!
+//! The store ([`NotesStore`]), the migrations ([`SqliteMigrations`], [`ServerMigrations`])
+//! and the configuration ([`load_config`], [`ServerConfig`]) know no web framework: the
+//! actix server here and the axum one (`tenantpool-notes-axum`) serve the same API from
+//! them, with the same configuration files.
+//!
 //! The tenant comes from the subdomain (`acme.localhost:8080`), the `X-Tenant-Id` header or
 //! the `/t/{tenant}` path prefix, as `[resolve]` says. Each tenant's tables are created by
 //! diesel migrations on first use, once, from the registry's tenant start hook. The backend
@@ -33,5 +38,6 @@ mod settings;
 mod store;
 
 pub use crate::app::{start, Notes, NotesError};
+pub use crate::migrate::{ServerMigrations, SqliteMigrations};
 pub use crate::settings::{load_config, BackendChoice, ServerConfig};
-pub use crate::store::Note;
+pub use crate::store::{Note, NotesStore};

@@ -21,8 +21,18 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
-/// Migrates a SQLite tenant on its first connection.
-pub(crate) struct SqliteMigrations;
+/// Migrates a SQLite tenant on its first connection: the registry's start hook for
+/// SQLite, whichever web framework serves the notes.
+///
+/// ```
+/// # fn f(settings: tenantpool::Settings) -> Result<(), tenantpool::ConfigError> {
+/// let registry = tenantpool::Registry::<tenantpool::SqliteConnection>::builder(settings)
+///     .tenant_init(tenantpool_notes::SqliteMigrations)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteMigrations;
 
 impl TenantInit<SqliteConnection> for SqliteMigrations {
     fn init(
@@ -44,8 +54,18 @@ impl TenantInit<SqliteConnection> for SqliteMigrations {
     }
 }
 
-/// Migrates a PostgreSQL or MySQL tenant on its first connection.
-pub(crate) struct ServerMigrations;
+/// Migrates a PostgreSQL or MySQL tenant on its first connection: the registry's start hook
+/// for both servers, whichever web framework serves the notes.
+///
+/// ```
+/// # fn f(settings: tenantpool::Settings) -> Result<(), tenantpool::ConfigError> {
+/// let registry = tenantpool::Registry::<diesel_async::AsyncPgConnection>::builder(settings)
+///     .tenant_init(tenantpool_notes::ServerMigrations)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerMigrations;
 
 fn migrate<C>(conn: C, migrations: EmbeddedMigrations) -> Result<usize, BoxError>
 where

@@ -41,7 +41,7 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// The backend. Default `sqlite`.
     pub backend: BackendChoice,
-    /// actix worker threads. Default 2.
+    /// Worker threads (actix workers, or the axum binary's tokio worker threads). Default 2.
     pub workers: usize,
     /// How long a stop waits for in-flight requests, and then for checked-out connections.
     /// Default 10 s.
@@ -61,7 +61,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub(crate) fn from_config(config: &config::Config) -> Result<Self, NotesError> {
+    /// Reads the `[server]` section (all defaults when it is absent).
+    ///
+    /// ```
+    /// let config = config::Config::builder().build()?;
+    /// assert_eq!(tenantpool_notes::ServerConfig::from_config(&config)?.workers, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_config(config: &config::Config) -> Result<Self, NotesError> {
         match config.get::<Self>("server") {
             Ok(s) => Ok(s),
             Err(config::ConfigError::NotFound(_)) => Ok(Self::default()),

@@ -4,6 +4,8 @@
 //! SQLite return the new row with `RETURNING`, MySQL has no `RETURNING` and reads
 //! `LAST_INSERT_ID()` of the same connection instead.
 
+use std::future::Future;
+
 use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
@@ -33,12 +35,25 @@ pub struct Note {
     pub text: String,
 }
 
-/// The queries of the notes API, for one connection type.
-pub(crate) trait NotesStore: Backend {
-    async fn list(&mut self) -> QueryResult<Vec<Note>>;
-    async fn create(&mut self, text: &str) -> QueryResult<Note>;
-    async fn find(&mut self, id: i64) -> QueryResult<Option<Note>>;
-    async fn remove(&mut self, id: i64) -> QueryResult<bool>;
+/// The queries of the notes API, for one connection type: the store both web frameworks
+/// serve. The futures are `Send`, as axum's handlers need.
+///
+/// ```no_run
+/// use tenantpool_notes::NotesStore;
+/// # async fn f(conn: &mut tenantpool::SqliteConnection) -> diesel::QueryResult<()> {
+/// let note = conn.create("hello").await?;
+/// assert_eq!(conn.find(note.id).await?, Some(note));
+/// # Ok(()) }
+/// ```
+pub trait NotesStore: Backend {
+    /// Every note, oldest first.
+    fn list(&mut self) -> impl Future<Output = QueryResult<Vec<Note>>> + Send;
+    /// Adds a note.
+    fn create(&mut self, text: &str) -> impl Future<Output = QueryResult<Note>> + Send;
+    /// One note, if it exists.
+    fn find(&mut self, id: i64) -> impl Future<Output = QueryResult<Option<Note>>> + Send;
+    /// Removes a note; `false` when it did not exist.
+    fn remove(&mut self, id: i64) -> impl Future<Output = QueryResult<bool>> + Send;
 }
 
 macro_rules! shared_queries {
