@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform, Url};
+use actix_web::http::header::HeaderName;
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::HttpMessage;
 use futures_util::future::{ready, LocalBoxFuture, Ready};
@@ -53,6 +54,8 @@ use crate::Tenant;
 #[derive(Debug, Clone)]
 pub struct ResolveTenant {
     resolver: Resolver,
+    /// The tenant header's name, parsed once for actix's header map.
+    tenant_header: Option<HeaderName>,
 }
 
 impl ResolveTenant {
@@ -65,7 +68,13 @@ impl ResolveTenant {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn new(resolver: Resolver) -> Self {
-        Self { resolver }
+        let tenant_header = resolver
+            .tenant_header()
+            .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok());
+        Self {
+            resolver,
+            tenant_header,
+        }
     }
 
     /// The resolver.
@@ -95,6 +104,7 @@ where
         ready(Ok(ResolveTenantService {
             service: Rc::new(service),
             resolver: self.resolver.clone(),
+            tenant_header: self.tenant_header.clone(),
         }))
     }
 }
@@ -106,6 +116,7 @@ where
 pub struct ResolveTenantService<S> {
     service: Rc<S>,
     resolver: Resolver,
+    tenant_header: Option<HeaderName>,
 }
 
 impl<S, B> Service<ServiceRequest> for ResolveTenantService<S>
@@ -124,7 +135,8 @@ where
             req.extensions_mut().insert(NoTenant);
             return forward(&self.service, req);
         }
-        match self.resolver.resolve(&ActixRequest::new(req.request())) {
+        let view = ActixRequest::new(req.request()).tenant_header(self.tenant_header.as_ref());
+        match self.resolver.resolve(&view) {
             Ok(Some(found)) => {
                 if let Some(span) = req.extensions().get::<RootSpan>() {
                     span.record("tenant", found.tenant.as_str());

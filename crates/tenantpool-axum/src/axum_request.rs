@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, Method, Uri};
-use tenantpool_resolve::RequestView;
+use tenantpool_resolve::{RepeatedHeader, RequestView};
 
 /// An axum (http 1) request seen through [`RequestView`]: headers are read from the request's
 /// own header map in place. The peer address comes from axum's [`ConnectInfo`], present when
@@ -93,6 +93,14 @@ impl RequestView for AxumRequest<'_> {
             if each(value.as_bytes()).is_break() {
                 return;
             }
+        }
+    }
+
+    fn single_header(&self, name: &str) -> Result<Option<&[u8]>, RepeatedHeader> {
+        let mut values = self.headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (first, None) => Ok(first.map(|v| v.as_bytes())),
+            (_, Some(_)) => Err(RepeatedHeader),
         }
     }
 }

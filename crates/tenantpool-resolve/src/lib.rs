@@ -69,7 +69,7 @@ pub use crate::admin_guard::{AdminConfig, AdminGuard};
 pub use crate::error_body::ErrorBody;
 pub use crate::error_reply::{public_message, query_message, retry_after_secs, ErrorReply};
 pub use crate::owned_request::OwnedRequest;
-pub use crate::request::{HeaderValue, Headers, NotVisibleAscii, RequestView};
+pub use crate::request::{HeaderValue, Headers, NotVisibleAscii, RepeatedHeader, RequestView};
 pub use crate::role::{Primary, Replica, Role};
 pub use crate::setup_error::SetupError;
 

@@ -56,29 +56,46 @@ pub trait RequestView {
         });
         first
     }
-}
 
-/// The one value of a header: `Ok(None)` absent, `Err(())` given more than once.
-pub(crate) fn single_header<'a, R: RequestView + ?Sized>(
-    req: &'a R,
-    name: &str,
-) -> Result<Option<&'a [u8]>, ()> {
-    let mut found = None;
-    let mut repeated = false;
-    req.header_values(name, &mut |value| {
-        if found.is_some() {
-            repeated = true;
-            return ControlFlow::Break(());
+    /// The one value of the header `name` (lower case): `Ok(None)` when absent,
+    /// [`RepeatedHeader`] when given more than once. Adapters may override it with a direct
+    /// lookup; the default goes through [`header_values`](Self::header_values).
+    ///
+    /// ```
+    /// use tenantpool_resolve::{OwnedRequest, RequestView};
+    /// let req = OwnedRequest::get("/").header("X-Tenant-Id", "acme");
+    /// assert_eq!(req.single_header("x-tenant-id"), Ok(Some(&b"acme"[..])));
+    /// assert_eq!(req.single_header("host"), Ok(None));
+    /// let twice = req.clone().header("X-Tenant-Id", "globex");
+    /// assert!(twice.single_header("x-tenant-id").is_err());
+    /// ```
+    fn single_header(&self, name: &str) -> Result<Option<&[u8]>, RepeatedHeader> {
+        let mut found = None;
+        let mut repeated = false;
+        self.header_values(name, &mut |value| {
+            if found.is_some() {
+                repeated = true;
+                return ControlFlow::Break(());
+            }
+            found = Some(value);
+            ControlFlow::Continue(())
+        });
+        if repeated {
+            Err(RepeatedHeader)
+        } else {
+            Ok(found)
         }
-        found = Some(value);
-        ControlFlow::Continue(())
-    });
-    if repeated {
-        Err(())
-    } else {
-        Ok(found)
     }
 }
+
+/// A header that must appear at most once appears several times.
+///
+/// ```
+/// assert_eq!(tenantpool_resolve::RepeatedHeader.to_string(), "the header is given more than once");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the header is given more than once")]
+pub struct RepeatedHeader;
 
 impl<'r> dyn RequestView + 'r {
     /// The query, `""` when there is none (as actix-web's `HttpRequest::query_string`).
@@ -234,5 +251,8 @@ impl<T: RequestView + ?Sized> RequestView for &T {
     }
     fn header_values<'a>(&'a self, name: &str, each: &mut dyn FnMut(&'a [u8]) -> ControlFlow<()>) {
         (**self).header_values(name, each)
+    }
+    fn single_header(&self, name: &str) -> Result<Option<&[u8]>, RepeatedHeader> {
+        (**self).single_header(name)
     }
 }

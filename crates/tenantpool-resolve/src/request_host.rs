@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::error::ResolveError;
 use crate::forwarded;
 use crate::host::{Host, InvalidHost};
-use crate::request::{single_header, RequestView};
+use crate::request::RequestView;
 
 /// The host `req` is for; `trusted` are the peers whose forwarding headers are believed.
 /// `Ok(None)`: no host at all (an HTTP/1.0 request without `Host`).
@@ -31,9 +31,11 @@ pub(crate) fn request_host<R: RequestView + ?Sized>(
     if let Some(authority) = req.authority() {
         return parse_host(authority, "the request URI").map(Some);
     }
-    let Some(value) = single_header(req, "host").map_err(|()| ResolveError::RepeatedHeader {
-        header: "Host".into(),
-    })?
+    let Some(value) = req
+        .single_header("host")
+        .map_err(|_| ResolveError::RepeatedHeader {
+            header: "Host".into(),
+        })?
     else {
         return Ok(None);
     };

@@ -81,6 +81,19 @@ impl Resolver {
         self.inner.required
     }
 
+    /// The tenant header's name, in lower case, when the header source is configured.
+    /// Adapters parse it once into their own header-name type, so that the header map is
+    /// searched without parsing (or allocating) a name per request.
+    ///
+    /// ```
+    /// let r = tenantpool_resolve::Resolver::builder().header("X-Tenant-Id").build()?;
+    /// assert_eq!(r.tenant_header(), Some("x-tenant-id"));
+    /// # Ok::<(), tenantpool_resolve::SetupError>(())
+    /// ```
+    pub fn tenant_header(&self) -> Option<&str> {
+        self.inner.settings.header.as_deref()
+    }
+
     /// Asks each source in turn. `Ok(None)`: no source found a tenant.
     ///
     /// ```

@@ -10,7 +10,7 @@ use tenantpool_core::{InvalidTenantId, TenantId};
 
 use crate::error::ResolveError;
 use crate::host::Host;
-use crate::request::{single_header, RequestView};
+use crate::request::RequestView;
 use crate::request_host::HostOnce;
 use crate::resolved::{Resolved, ResolvedBy};
 
@@ -138,9 +138,11 @@ impl SourceSettings {
         let Some(name) = &self.header else {
             return Ok(None);
         };
-        let Some(value) = single_header(req, name).map_err(|()| ResolveError::RepeatedHeader {
-            header: name.clone(),
-        })?
+        let Some(value) = req
+            .single_header(name)
+            .map_err(|_| ResolveError::RepeatedHeader {
+                header: name.clone(),
+            })?
         else {
             return Ok(None);
         };
