@@ -1,12 +1,17 @@
 //! [`TenantLayer`]: the tower layer that resolves each request's tenant and puts it into the
 //! request extensions.
+//!
+//! The inner service (the handler) runs inside [`tenantpool_core::with_tenant`] for the
+//! resolved tenant, as under the actix adapter, so code deep in it (and tasks it starts with
+//! `tenantpool_core::spawn`) finds the tenant with `current_tenant()` and a connection with
+//! `Registry::get_current`.
 
 use std::task::{Context, Poll};
 
 use axum::http::uri::{PathAndQuery, Uri};
 use axum::http::Request;
 use axum::response::Response;
-use futures_util::future::{ready, Either, Ready};
+use futures_util::future::{ready, BoxFuture, Either, Ready};
 use tenantpool_resolve::{ErrorReply, ResolveError, Resolver};
 use tower::{Layer, Service};
 
@@ -19,7 +24,8 @@ use crate::reply::reply_response;
 /// [`TenantLayer`] runs a [`Resolver`] on every request it wraps:
 ///
 /// - exempt path (`/healthz`): passed on without a tenant;
-/// - tenant found: a [`Tenant`] goes into the request extensions, the current span's
+/// - tenant found: a [`Tenant`] goes into the request extensions, the inner service runs
+///   in the tenant's context (`tenantpool_core::current_tenant()`), the current span's
 ///   `tenant` field is recorded (the request span of [`TraceLayer`](tower_http::trace::TraceLayer)
 ///   made with [`TenantMakeSpan`](crate::TenantMakeSpan), when it wraps this layer), and for
 ///   the path source with stripping on, `/t/acme/notes` is routed as `/notes`;
@@ -100,10 +106,14 @@ pub struct TenantService<S> {
 impl<S, B> Service<Request<B>> for TenantService<S>
 where
     S: Service<Request<B>, Response = Response>,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
+    type Future = Either<
+        Either<S::Future, BoxFuture<'static, Result<Response, S::Error>>>,
+        Ready<Result<Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -112,7 +122,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if self.resolver.is_exempt(req.uri().path()) {
             req.extensions_mut().insert(NoTenant);
-            return Either::Left(self.inner.call(req));
+            return Either::Left(Either::Left(self.inner.call(req)));
         }
         match self.resolver.resolve(&AxumRequest::new(&req)) {
             Ok(Some(found)) => {
@@ -120,13 +130,17 @@ where
                 if let Some(path) = &found.rewritten_path {
                     rewrite_path(&mut req, path);
                 }
+                let tenant = found.tenant.clone();
                 req.extensions_mut()
                     .insert(Tenant::new(found.tenant, found.source));
-                Either::Left(self.inner.call(req))
+                let inner = self.inner.call(req);
+                Either::Left(Either::Right(Box::pin(tenantpool_core::with_tenant(
+                    tenant, inner,
+                ))))
             }
             Ok(None) if !self.resolver.is_required() => {
                 req.extensions_mut().insert(NoTenant);
-                Either::Left(self.inner.call(req))
+                Either::Left(Either::Left(self.inner.call(req)))
             }
             Ok(None) => Either::Right(refuse(req.uri().path(), ResolveError::Missing)),
             Err(e) => Either::Right(refuse(req.uri().path(), e)),
