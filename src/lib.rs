@@ -1,11 +1,13 @@
 //! # tenantpool
 //!
-//! One actix-web service, thousands of tenants, each with its own database or schema, without
+//! One actix-web or axum service, thousands of tenants, each with its own database or schema, without
 //! leaking a connection, handing one tenant's connection to another, or drowning the database
 //! server in connections.
 //!
-//! This facade re-exports [`tenantpool_core`] and, with the `actix` feature, the web adapter as
-//! [`actix`]. Backends are features: `postgres`, `mysql`, `sqlite` (the default).
+//! This facade re-exports [`tenantpool_core`] and the web adapters: with the `actix` feature
+//! `tenantpool::actix`, with the `axum` feature `tenantpool::axum` (the same resolution,
+//! extractors and error bodies on both). Backends are features: `postgres`, `mysql`, `sqlite`
+//! (the default).
 //!
 //! ```no_run
 //! use tenantpool::{Registry, Settings, TenantId};
@@ -23,6 +25,9 @@ pub use tenantpool_core::*;
 /// The actix-web adapter: tenant-resolving middleware and connection extractors.
 #[cfg(feature = "actix")]
 pub use tenantpool_actix as actix;
+
+#[cfg(feature = "axum")]
+pub use tenantpool_axum as axum;
 
 /// Helpers for your own test suite: test servers from the environment (with one rule for
 /// CI), throwaway databases, connection counts by tag, peak sampling and the "no connection

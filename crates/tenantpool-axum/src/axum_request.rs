@@ -10,7 +10,7 @@ use tenantpool_resolve::{RepeatedHeader, RequestView};
 /// An axum (http 1) request seen through [`RequestView`]: headers are read from the request's
 /// own header map in place. The peer address comes from axum's [`ConnectInfo`], present when
 /// the app is served with `into_make_service_with_connect_info::<SocketAddr>()` (as
-/// [`serve`](crate::serve) does); without it no proxy is trusted.
+/// [`GracefulShutdown::serve`](crate::GracefulShutdown::serve) does); without it no proxy is trusted.
 ///
 /// ```
 /// use axum::http::Request;

@@ -34,7 +34,7 @@ use crate::reply::reply_response;
 ///
 /// `Router::layer` runs after routing; path stripping needs the layer outside the router:
 /// `TenantLayer::new(resolver).layer(router)` (or a `ServiceBuilder` around it), which is
-/// what [`serve`](crate::serve) takes. Put `TraceLayer` outside `TenantLayer`, so that the
+/// what [`GracefulShutdown::serve`](crate::GracefulShutdown::serve) takes. Put `TraceLayer` outside `TenantLayer`, so that the
 /// request span exists when the tenant is recorded.
 ///
 /// ```

@@ -13,11 +13,10 @@ use std::ops::ControlFlow;
 /// The parts of a request that tenant resolution reads.
 ///
 /// Adapters implement it on a wrapper of references (`tenantpool_actix::resolve::ActixRequest`,
-/// `tenantpool_axum::AxumRequest`); [`OwnedRequest`] implements it for tests and for requests
-/// built by hand. Custom sources
-/// ([`ResolverBuilder::custom`](crate::ResolverBuilder::custom)) receive a
-/// `&dyn RequestView`, with [`query_string`](Self::query_string) and
-/// [`headers`](Self::headers) for reading it.
+/// `tenantpool_axum::AxumRequest`); [`OwnedRequest`](crate::OwnedRequest) implements it for
+/// tests and for requests built by hand. Custom sources
+/// ([`ResolverBuilder::custom`](crate::ResolverBuilder::custom)) receive a `&dyn RequestView`,
+/// with `query_string()` and `headers()` (methods of `dyn RequestView`) for reading it.
 ///
 /// ```
 /// use tenantpool_resolve::{OwnedRequest, RequestView};
