@@ -25,6 +25,7 @@ pub mod query;
 pub mod result_line;
 pub mod sampler;
 pub mod server;
+pub mod server_axum;
 pub mod stats;
 pub mod variant;
 pub mod wrk;

@@ -41,7 +41,7 @@ use crate::variant::Variant;
 use crate::{db_url, fail, tenant_db, tenant_key, Result, SCHEMA_DB};
 
 /// The query of this process's server, set once by [`serve`].
-static QUERY: OnceLock<Query> = OnceLock::new();
+pub(crate) static QUERY: OnceLock<Query> = OnceLock::new();
 
 /// How to run one server.
 #[derive(Debug, Clone)]
@@ -100,13 +100,13 @@ impl ServeOptions {
 
 /// Records errors by message (only on error paths), so that the report can name them.
 #[derive(Default)]
-struct ErrorLog {
+pub(crate) struct ErrorLog {
     total: AtomicU64,
     by_message: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ErrorLog {
-    fn record(&self, error: impl Display) {
+    pub(crate) fn record(&self, error: impl Display) {
         self.total.fetch_add(1, Ordering::Relaxed);
         let mut message = error.to_string();
         if message.len() > 160 {
@@ -137,7 +137,11 @@ impl ErrorLog {
 }
 
 /// The stats of a hand-written variant, before its own details (A's pool, E's pools).
-fn hand_written_stats(variant: Variant, connects: &AtomicU64, errors: &ErrorLog) -> ServerStats {
+pub(crate) fn hand_written_stats(
+    variant: Variant,
+    connects: &AtomicU64,
+    errors: &ErrorLog,
+) -> ServerStats {
     ServerStats {
         variant,
         connects: connects.load(Ordering::Relaxed),
@@ -148,18 +152,22 @@ fn hand_written_stats(variant: Variant, connects: &AtomicU64, errors: &ErrorLog)
     }
 }
 
-/// What every variant's handler does with its connection.
-async fn select_one(conn: &mut AsyncPgConnection) -> HttpResponse {
+/// The query every variant's handler runs on its connection.
+pub(crate) async fn run_query(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
     use diesel::IntoSql as _;
     use diesel_async::RunQueryDsl as _;
-    let result = match QUERY.get().copied().unwrap_or_default() {
+    match QUERY.get().copied().unwrap_or_default() {
         Query::Cached => diesel::select(1.into_sql::<diesel::sql_types::Integer>())
             .get_result::<i32>(conn)
             .await
             .map(drop),
         Query::Sql => diesel::sql_query("SELECT 1").execute(conn).await.map(drop),
-    };
-    match result {
+    }
+}
+
+/// What every actix variant's handler does with its connection.
+async fn select_one(conn: &mut AsyncPgConnection) -> HttpResponse {
+    match run_query(conn).await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
     }
@@ -171,7 +179,7 @@ async fn health() -> HttpResponse {
 
 /// A deadpool pool as a user would build it: diesel-async's manager, `RecyclingMethod::Fast`.
 /// `connects` counts connection attempts (instrumentation only).
-fn hand_written_pool(
+pub(crate) fn hand_written_pool(
     url: &str,
     size: usize,
     connects: Arc<AtomicU64>,
@@ -202,12 +210,16 @@ macro_rules! run_server {
 /// Runs the server until SIGINT/SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<()> {
     let _ = QUERY.set(opts.query);
+    if opts.variant.is_axum() {
+        return crate::server_axum::serve(opts);
+    }
     actix_web::rt::System::new().block_on(async move {
         match opts.variant {
             Variant::A => serve_a(&opts).await,
             Variant::B | Variant::C1 | Variant::C2 => serve_tenantpool(&opts).await,
             Variant::D => serve_d(&opts).await,
             Variant::E => serve_e(&opts).await,
+            Variant::AX | Variant::BX | Variant::C1X => fail("an axum variant"),
         }
     })
 }

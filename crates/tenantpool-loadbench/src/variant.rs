@@ -1,4 +1,5 @@
-//! The designs under test, named as the results table names them (A, B, C1, C2, D, E).
+//! The designs under test, named as the results table names them (A, B, C1, C2, D, E, and
+//! their axum twins AX, BX, C1X).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +26,20 @@ pub enum Variant {
     D,
     /// A naive `HashMap<tenant, Pool>`.
     E,
+    /// A on axum: a hand-written axum + deadpool server.
+    AX,
+    /// B on axum: tenantpool-axum with one tenant.
+    BX,
+    /// C1 on axum: tenantpool-axum, schema per tenant.
+    C1X,
 }
 
 impl Variant {
-    /// Every variant, in report order.
+    /// Every actix variant, in report order: the default run.
     pub const ALL: [Variant; 6] = [Self::A, Self::B, Self::C1, Self::C2, Self::D, Self::E];
+
+    /// The axum variants (`--variants ax,bx,c1x`).
+    pub const AXUM: [Variant; 3] = [Self::AX, Self::BX, Self::C1X];
 
     /// Parses `a`, `b`, `c1`, `c2`, `d` or `e` (any case).
     pub fn parse(raw: &str) -> Result<Self> {
@@ -40,7 +50,14 @@ impl Variant {
             "c2" => Self::C2,
             "d" => Self::D,
             "e" => Self::E,
-            other => return fail(format!("unknown variant {other:?} (a, b, c1, c2, d, e)")),
+            "ax" => Self::AX,
+            "bx" => Self::BX,
+            "c1x" => Self::C1X,
+            other => {
+                return fail(format!(
+                    "unknown variant {other:?} (a, b, c1, c2, d, e, ax, bx, c1x)"
+                ))
+            }
         })
     }
 
@@ -53,6 +70,9 @@ impl Variant {
             Self::C2 => "C2",
             Self::D => "D",
             Self::E => "E",
+            Self::AX => "AX",
+            Self::BX => "BX",
+            Self::C1X => "C1X",
         }
     }
 
@@ -65,6 +85,9 @@ impl Variant {
             Self::C2 => "tenantpool, database per tenant",
             Self::D => "new connection per request",
             Self::E => "naive HashMap<tenant, Pool>, 5 per tenant",
+            Self::AX => "hand-written axum + deadpool pool",
+            Self::BX => "tenantpool-axum, 1 tenant",
+            Self::C1X => "tenantpool-axum, schema per tenant",
         }
     }
 
@@ -75,7 +98,12 @@ impl Variant {
 
     /// Whether the variant runs on tenantpool (and so has a budget).
     pub fn is_tenantpool(self) -> bool {
-        matches!(self, Self::B | Self::C1 | Self::C2)
+        matches!(self, Self::B | Self::C1 | Self::C2 | Self::BX | Self::C1X)
+    }
+
+    /// Whether the variant is served by axum (the others by actix-web).
+    pub fn is_axum(self) -> bool {
+        matches!(self, Self::AX | Self::BX | Self::C1X)
     }
 }
 
@@ -91,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_variant_serialises_as_its_label_and_parses_back() {
-        for variant in Variant::ALL {
+        for variant in Variant::ALL.into_iter().chain(Variant::AXUM) {
             let json = serde_json::to_string(&variant).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", variant.label()));
             assert_eq!(serde_json::from_str::<Variant>(&json).ok(), Some(variant));

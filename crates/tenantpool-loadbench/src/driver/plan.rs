@@ -133,10 +133,10 @@ impl Plan {
         db_url(&self.pg, "postgres", "lb_driver")
     }
 
-    /// The server runs in order: A and B interleave (A B A B ...) so that drift on this noisy
-    /// machine hits both, then every other variant once. Each with its round.
+    /// The server runs in order: A and B (and AX, BX) interleave (A B A B ...) so that drift
+    /// on this noisy machine hits both, then every other variant once. Each with its round.
     pub fn order(&self) -> Vec<(Variant, usize)> {
-        let is_ab = |v: &Variant| matches!(v, Variant::A | Variant::B);
+        let is_ab = |v: &Variant| matches!(v, Variant::A | Variant::B | Variant::AX | Variant::BX);
         let ab: Vec<Variant> = self.variants.iter().copied().filter(is_ab).collect();
         let mut order: Vec<(Variant, usize)> = Vec::new();
         for round in 0..self.rounds_ab.max(1) {
@@ -150,9 +150,11 @@ impl Plan {
     /// The tenants, warm-up and measured time of a variant's runs.
     pub fn shape(&self, variant: Variant) -> (usize, Duration, Duration) {
         match variant {
-            Variant::A | Variant::B => (1, self.warmup, self.duration_ab),
+            Variant::A | Variant::B | Variant::AX | Variant::BX => {
+                (1, self.warmup, self.duration_ab)
+            }
             Variant::D => (1, self.warmup, self.duration_d),
-            Variant::C1 | Variant::C2 | Variant::E => {
+            Variant::C1 | Variant::C2 | Variant::E | Variant::C1X => {
                 (self.tenants, self.warmup_c, self.duration_c)
             }
         }

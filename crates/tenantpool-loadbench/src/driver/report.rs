@@ -137,11 +137,16 @@ fn variants(s: &mut String, report: &Report) {
         }
     }
     if report.runs.iter().any(|r| r.round > 0) {
-        let _ = writeln!(s, "\nEvery round of A and B (interleaved A B A B ...):\n");
-        let ab = report
-            .runs
-            .iter()
-            .filter(|r| matches!(r.variant, Variant::A | Variant::B));
+        let _ = writeln!(
+            s,
+            "\nEvery round of A and B (and AX, BX; interleaved A B A B ...):\n"
+        );
+        let ab = report.runs.iter().filter(|r| {
+            matches!(
+                r.variant,
+                Variant::A | Variant::B | Variant::AX | Variant::BX
+            )
+        });
         table(
             s,
             "| run | req/s | p50 ms | p99 ms | server CPU µs/req | ctx switches/req |",

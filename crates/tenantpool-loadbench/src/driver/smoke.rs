@@ -17,7 +17,7 @@ pub fn passed(plan: &Plan, rows: &[Row]) -> bool {
             ));
             ok = false;
         }
-        if matches!(r.variant, Variant::C1 | Variant::C2) {
+        if matches!(r.variant, Variant::C1 | Variant::C2 | Variant::C1X) {
             if r.max_conns > plan.budget as i64 || r.over_budget > 0 {
                 log(format!(
                     "SMOKE FAIL: {} opened {} connections, budget {}",

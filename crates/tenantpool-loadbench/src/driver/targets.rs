@@ -62,7 +62,30 @@ pub fn measure(
             ratio <= 1.05,
         );
     }
-    for c in [c1, c2].into_iter().flatten() {
+    let (ax, bx, c1x) = (
+        row(rows, Variant::AX),
+        row(rows, Variant::BX),
+        row(rows, Variant::C1X),
+    );
+    if let (Some(ax), Some(bx)) = (ax, bx) {
+        let (ratio, measured) = throughput_ratio(bx, ax);
+        add(
+            "axum: BX/AX throughput ≥ 0.97 (tenantpool-axum, 1 tenant, against hand-written axum + deadpool)".into(),
+            measured,
+            ratio >= 0.97,
+        );
+    }
+    if let (Some(c1), Some(c1x)) = (c1, c1x) {
+        let (ratio, measured) = throughput_ratio(c1x, c1);
+        add(
+            "axum: C1X against C1 (1,000 schema tenants, axum against actix; reported, no target)"
+                .into(),
+            measured,
+            true,
+        );
+        let _ = ratio;
+    }
+    for c in [c1, c2, c1x].into_iter().flatten() {
         let errors = c.non2xx + c.non2xx_warmup;
         let sockets = c.socket_errors + c.socket_errors_warmup;
         add(
