@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use tenantpool_loadbench::args::Args;
 use tenantpool_loadbench::server::{serve, ServeOptions};
+use tenantpool_loadbench::server_axum;
 use tenantpool_loadbench::{driver, profile, Result};
 
 const USAGE: &str =
@@ -25,7 +26,14 @@ fn main() -> ExitCode {
     let rest: Vec<String> = raw.collect();
     let outcome = Args::parse(rest.clone()).and_then(|args| match command.as_str() {
         "run" => run(args, &rest),
-        "serve" => serve(ServeOptions::from_args(&args)?).map(|()| true),
+        "serve" => {
+            let opts = ServeOptions::from_args(&args)?;
+            if opts.variant.is_axum() {
+                server_axum::serve(opts).map(|()| true)
+            } else {
+                serve(opts).map(|()| true)
+            }
+        }
         "profile" => profile::run(&args).map(|()| true),
         _ => Err(USAGE.into()),
     });

@@ -207,19 +207,19 @@ macro_rules! run_server {
     };
 }
 
-/// Runs the server until SIGINT/SIGTERM.
+/// Runs an actix variant's server until SIGINT/SIGTERM (the axum ones:
+/// [`server_axum::serve`](crate::server_axum::serve)).
 pub fn serve(opts: ServeOptions) -> Result<()> {
     let _ = QUERY.set(opts.query);
-    if opts.variant.is_axum() {
-        return crate::server_axum::serve(opts);
-    }
     actix_web::rt::System::new().block_on(async move {
         match opts.variant {
             Variant::A => serve_a(&opts).await,
             Variant::B | Variant::C1 | Variant::C2 => serve_tenantpool(&opts).await,
             Variant::D => serve_d(&opts).await,
             Variant::E => serve_e(&opts).await,
-            Variant::AX | Variant::BX | Variant::C1X => fail("an axum variant"),
+            Variant::AX | Variant::BX | Variant::C1X => {
+                fail("an axum variant: served by server_axum::serve")
+            }
         }
     })
 }

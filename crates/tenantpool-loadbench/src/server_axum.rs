@@ -24,13 +24,16 @@ use tenantpool::axum::{GracefulShutdown, TenantConn, TenantLayer, TenantRegistry
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
 use tower::Layer;
 
-use crate::server::{hand_written_pool, hand_written_stats, run_query, ErrorLog, ServeOptions};
+use crate::server::{
+    hand_written_pool, hand_written_stats, run_query, ErrorLog, ServeOptions, QUERY,
+};
 use crate::stats::{PoolStatus, ServerStats};
 use crate::variant::Variant;
 use crate::{db_url, tenant_db, tenant_key, Result, SCHEMA_DB};
 
 /// Runs an axum variant until SIGINT/SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<()> {
+    let _ = QUERY.set(opts.query);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.workers.max(1))
         .enable_all()
