@@ -43,7 +43,15 @@ pub async fn a_full_budget_of_idle_connections_makes_room_by_stealing_not_by_tim
         "b waited for the timeout instead of stealing"
     );
     assert!(peak <= BUDGET as i64, "peak {peak} > budget {BUDGET}");
-    assert_eq!(t.count().await?, BUDGET as i64);
+    // The stolen session's close may still be under way on the server (MySQL lists a closed
+    // session a while longer): the count settles at the budget.
+    let (count, waited) = wait_until(
+        Duration::from_secs(5),
+        || t.count(),
+        |n| matches!(n, Ok(n) if *n == BUDGET as i64),
+    )
+    .await;
+    assert_eq!(count?, BUDGET as i64, "after {waited:?}");
     Ok(())
 }
 

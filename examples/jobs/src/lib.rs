@@ -16,7 +16,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), tenantpool_jobs::JobsError> {
 //! let config = tenantpool_notes::load_config(Some("config/default.toml".as_ref()))?;
-//! let registry = tenantpool_jobs::registry::<tenantpool::SqliteConnection>(&config)?;
+//! let registry = tenantpool_jobs::registry(&config, tenantpool_notes::SqliteMigrations)?;
 //! let worker = tenantpool_jobs::Worker::new(registry.clone(), 4);
 //! let totals = worker.run_until_idle(registry.tenants().await?).await;
 //! registry.shutdown(std::time::Duration::from_secs(10)).await;
@@ -69,7 +69,9 @@ impl From<tenantpool_notes::NotesError> for JobsError {
 }
 
 /// The worker's registry from the notes configuration (`[pool]`, `[budget]`, `[directory]`,
-/// ...), with the start hook that creates each tenant's `job` table.
+/// ...), whose start hook creates each tenant's `job` table and then runs `notes_migrations`
+/// (the notes example's, so that the worker can start before the notes server has served a
+/// tenant).
 ///
 /// # Errors
 ///
@@ -78,13 +80,19 @@ impl From<tenantpool_notes::NotesError> for JobsError {
 /// ```no_run
 /// # fn f() -> Result<(), tenantpool_jobs::JobsError> {
 /// let config = tenantpool_notes::load_config(None)?;
-/// let registry = tenantpool_jobs::registry::<tenantpool::SqliteConnection>(&config)?;
+/// let registry = tenantpool_jobs::registry::<tenantpool::SqliteConnection>(
+///     &config,
+///     tenantpool_notes::SqliteMigrations,
+/// )?;
 /// # Ok(()) }
 /// ```
-pub fn registry<C: JobStore>(config: &config::Config) -> Result<Registry<C>, JobsError> {
+pub fn registry<C: JobStore>(
+    config: &config::Config,
+    notes_migrations: impl tenantpool::TenantInit<C>,
+) -> Result<Registry<C>, JobsError> {
     let settings = Settings::from_config(config)?;
     Ok(Registry::<C>::builder(settings)
-        .tenant_init(CreateJobTable)
+        .tenant_init(CreateJobTable::then(notes_migrations))
         .build()?)
 }
 

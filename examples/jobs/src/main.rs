@@ -11,7 +11,7 @@ use std::time::Duration;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::{SqliteConnection, TenantId};
 use tenantpool_jobs::{JobStore, JobsError, Worker};
-use tenantpool_notes::{BackendChoice, ServerConfig};
+use tenantpool_notes::{BackendChoice, ServerConfig, ServerMigrations, SqliteMigrations};
 
 const USAGE: &str =
     "tenantpool-jobs [--config PATH] enqueue TENANT KIND [COUNT] | work [--once] | status TENANT";
@@ -77,8 +77,12 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn execute<C: JobStore>(config: &config::Config, command: Command) -> Result<(), JobsError> {
-    let registry = tenantpool_jobs::registry::<C>(config)?;
+async fn execute<C: JobStore>(
+    config: &config::Config,
+    notes_migrations: impl tenantpool::TenantInit<C>,
+    command: Command,
+) -> Result<(), JobsError> {
+    let registry = tenantpool_jobs::registry::<C>(config, notes_migrations)?;
     let result = async {
         match command {
             Command::Enqueue(tenant, kind, count) => {
@@ -136,9 +140,15 @@ async fn main() -> ExitCode {
             .get("server")
             .map_err(|e| JobsError::Config(format!("[server]: {e}")))?;
         match server.backend {
-            BackendChoice::Sqlite => execute::<SqliteConnection>(&config, command).await,
-            BackendChoice::Postgres => execute::<AsyncPgConnection>(&config, command).await,
-            BackendChoice::Mysql => execute::<AsyncMysqlConnection>(&config, command).await,
+            BackendChoice::Sqlite => {
+                execute::<SqliteConnection>(&config, SqliteMigrations, command).await
+            }
+            BackendChoice::Postgres => {
+                execute::<AsyncPgConnection>(&config, ServerMigrations, command).await
+            }
+            BackendChoice::Mysql => {
+                execute::<AsyncMysqlConnection>(&config, ServerMigrations, command).await
+            }
         }
     };
     match run.await {

@@ -59,24 +59,42 @@ impl From<diesel::result::Error> for Rollback {
     }
 }
 
-/// Creates each tenant's `job` table on its first use (the registry's start hook).
+/// The worker's start hook: creates the tenant's `job` table, then runs `then` (the notes
+/// example's migrations, so that a tenant the notes server has not served yet has its
+/// `notes` table too).
 ///
 /// ```
-/// let _hook = tenantpool_jobs::CreateJobTable;
+/// let _hook = tenantpool_jobs::CreateJobTable::then(tenantpool_notes::SqliteMigrations);
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct CreateJobTable;
+#[derive(Debug, Clone)]
+pub struct CreateJobTable<M> {
+    then: std::sync::Arc<M>,
+}
 
-impl<C: JobStore> TenantInit<C> for CreateJobTable {
+impl<M> CreateJobTable<M> {
+    /// Creates the `job` table, then runs `then` on the same connection.
+    ///
+    /// ```
+    /// let _hook = tenantpool_jobs::CreateJobTable::then(tenantpool_notes::ServerMigrations);
+    /// ```
+    pub fn then(then: M) -> Self {
+        Self {
+            then: std::sync::Arc::new(then),
+        }
+    }
+}
+
+impl<C: JobStore, M: TenantInit<C>> TenantInit<C> for CreateJobTable<M> {
     fn init(
         &self,
         tenant: TenantId,
         mut conn: tenantpool::PooledConnection<C>,
     ) -> futures_util::future::BoxFuture<'static, Result<(), BoxError>> {
+        let then = self.then.clone();
         Box::pin(async move {
             C::create_table(&mut conn).await?;
             tracing::debug!(%tenant, "job table ready");
-            Ok(())
+            then.init(tenant, conn).await
         })
     }
 }

@@ -97,6 +97,16 @@ async fn the_binary_works_the_notes_tenants_on_sqlite_with_the_default_config() 
         run_jobs(&dir, &["status", "globex"], &url).trim(),
         "globex: pending=0 done=1 failed=1"
     );
+    // A tenant the notes server never served: the worker's start hook runs the notes
+    // migrations too, so its count is 0, not a missing table.
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).expect("dir");
+    let fresh_url = format!("sqlite://{}/{{tenant}}.db", fresh.display());
+    run_jobs(&fresh, &["enqueue", "acme", "count_notes"], &fresh_url);
+    assert_eq!(
+        run_jobs(&fresh, &["work", "--once"], &fresh_url).trim(),
+        "worked: done=1 failed=0 errors=0"
+    );
     // A bad command line is a usage error (exit 2), not a panic.
     let bad = Command::new(env!("CARGO_BIN_EXE_tenantpool-jobs"))
         .args(["enqueue", "Not A Tenant!", "count_notes"])
@@ -112,6 +122,7 @@ async fn works_on_a_server<C: JobStore, S: TestServer>(
     t: &Fixture<S>,
     file: &str,
     url: &str,
+    notes_migrations: impl tenantpool::TenantInit<C>,
 ) -> Result<(), Error> {
     let overrides = [
         ("server.bind", "127.0.0.1:0"),
@@ -122,7 +133,8 @@ async fn works_on_a_server<C: JobStore, S: TestServer>(
     notes_with_some_notes(&config).await;
     t.assert_no_connections(Duration::from_secs(5)).await?;
 
-    let registry: Registry<C> = tenantpool_jobs::registry(&config).expect("registry");
+    let registry: Registry<C> =
+        tenantpool_jobs::registry(&config, notes_migrations).expect("registry");
     let (acme, globex) = (
         TenantId::parse("acme").expect("key"),
         TenantId::parse("globex").expect("key"),
@@ -189,8 +201,13 @@ async fn the_worker_runs_next_to_notes_on_postgres() -> Result<(), Error> {
         .throwaway_databases("tpa_jobs_pg", &["acme", "globex"])
         .await?;
     let url = t.url(&dbs.name("{tenant}"));
-    works_on_a_server::<diesel_async::AsyncPgConnection, _>(&t, "config/postgres.toml", &url)
-        .await?;
+    works_on_a_server::<diesel_async::AsyncPgConnection, _>(
+        &t,
+        "config/postgres.toml",
+        &url,
+        tenantpool_notes::ServerMigrations,
+    )
+    .await?;
     dbs.remove().await
 }
 
@@ -204,7 +221,12 @@ async fn the_worker_runs_next_to_notes_on_mariadb() -> Result<(), Error> {
         .throwaway_databases("tpa_jobs_my", &["acme", "globex"])
         .await?;
     let url = t.url(&dbs.name("{tenant}"));
-    works_on_a_server::<diesel_async::AsyncMysqlConnection, _>(&t, "config/mysql.toml", &url)
-        .await?;
+    works_on_a_server::<diesel_async::AsyncMysqlConnection, _>(
+        &t,
+        "config/mysql.toml",
+        &url,
+        tenantpool_notes::ServerMigrations,
+    )
+    .await?;
     dbs.remove().await
 }
