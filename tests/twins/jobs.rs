@@ -301,7 +301,16 @@ async fn worker_run<D: Dialect>(
         assert_eq!(foreign, 0, "{key}: jobs recorded another tenant's rows");
         assert_eq!(pending, 0, "{key}: jobs left pending");
     }
-    assert_eq!(t.server.count_in_transaction(&t.tag).await?, 0);
+    let (in_transaction, waited) = wait_until(
+        Duration::from_secs(3),
+        || t.server.count_in_transaction(&t.tag),
+        |n| matches!(n, Ok(0)),
+    )
+    .await;
+    assert_eq!(
+        in_transaction?, 0,
+        "sessions inside a transaction after {waited:?}"
+    );
 
     // After the run: nothing in use, the server holds at most the idle pools, and those
     // close once idle past idle_timeout.
