@@ -11,7 +11,8 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::HeaderName;
 use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::HttpMessage;
-use futures_util::future::{ready, LocalBoxFuture, Ready};
+use futures_util::future::{ready, Either, MapOk, Ready, TryFutureExt};
+use tenantpool_core::{with_tenant, WithTenant};
 use tracing_actix_web::RootSpan;
 
 use crate::extract::NoTenant;
@@ -126,14 +127,17 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = Either<
+        WithTenant<Forward<S::Future, B>>,
+        Either<Forward<S::Future, B>, Ready<Result<Self::Response, Self::Error>>>,
+    >;
 
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         if self.resolver.is_exempt(req.path()) {
             req.extensions_mut().insert(NoTenant);
-            return forward(&self.service, req);
+            return Either::Right(Either::Left(forward(&self.service, req)));
         }
         let view = ActixRequest::new(req.request()).tenant_header(self.tenant_header.as_ref());
         match self.resolver.resolve(&view) {
@@ -149,42 +153,43 @@ where
                     .insert(Tenant::new(found.tenant, found.source));
                 // The handler (and what it spawns with `tenantpool::spawn`) runs in the
                 // tenant's context: `current_tenant()` and `Registry::get_current` work in it.
-                let fut = forward(&self.service, req);
-                Box::pin(tenantpool_core::with_tenant(tenant, fut))
+                Either::Left(with_tenant(tenant, forward(&self.service, req)))
             }
             Ok(None) if !self.resolver.is_required() => {
                 req.extensions_mut().insert(NoTenant);
-                forward(&self.service, req)
+                Either::Right(Either::Left(forward(&self.service, req)))
             }
-            Ok(None) => refuse(req, ResolveError::Missing),
-            Err(e) => refuse(req, e),
+            Ok(None) => Either::Right(Either::Right(refuse(req, ResolveError::Missing))),
+            Err(e) => Either::Right(Either::Right(refuse(req, e))),
         }
     }
 }
 
-fn forward<S, B>(
-    service: &Rc<S>,
-    req: ServiceRequest,
-) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+/// The inner service's future with its body put on the left of [`EitherBody`]: a named type,
+/// so that a request pays for no boxed future here.
+type Forward<F, B> = MapOk<F, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>>;
+
+fn forward<S, B>(service: &Rc<S>, req: ServiceRequest) -> Forward<S::Future, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    let fut = service.call(req);
-    Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+    service
+        .call(req)
+        .map_ok(ServiceResponse::map_into_left_body as fn(_) -> _)
 }
 
 fn refuse<B: 'static>(
     req: ServiceRequest,
     error: ResolveError,
-) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> {
+) -> Ready<Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> {
     tracing::debug!(error = %error, path = req.path(), "tenant resolution refused the request");
     let resp = req
         .into_response(reply_response(&tenantpool_resolve::ErrorReply::refused(
             &error,
         )))
         .map_into_right_body();
-    Box::pin(ready(Ok(resp)))
+    ready(Ok(resp))
 }
 
 /// Routes the request as `path` (the part after `/t/{tenant}`). Only at the top of the

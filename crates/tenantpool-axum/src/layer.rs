@@ -11,7 +11,8 @@ use std::task::{Context, Poll};
 use axum::http::uri::{PathAndQuery, Uri};
 use axum::http::Request;
 use axum::response::Response;
-use futures_util::future::{ready, BoxFuture, Either, Ready};
+use futures_util::future::{ready, Either, Ready};
+use tenantpool_core::{with_tenant, WithTenant};
 use tenantpool_resolve::{ErrorReply, ResolveError, Resolver};
 use tower::{Layer, Service};
 
@@ -106,14 +107,11 @@ pub struct TenantService<S> {
 impl<S, B> Service<Request<B>> for TenantService<S>
 where
     S: Service<Request<B>, Response = Response>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Either<
-        Either<S::Future, BoxFuture<'static, Result<Response, S::Error>>>,
-        Ready<Result<Response, S::Error>>,
-    >;
+    type Future =
+        Either<Either<S::Future, WithTenant<S::Future>>, Ready<Result<Response, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -134,9 +132,7 @@ where
                 req.extensions_mut()
                     .insert(Tenant::new(found.tenant, found.source));
                 let inner = self.inner.call(req);
-                Either::Left(Either::Right(Box::pin(tenantpool_core::with_tenant(
-                    tenant, inner,
-                ))))
+                Either::Left(Either::Right(with_tenant(tenant, inner)))
             }
             Ok(None) if !self.resolver.is_required() => {
                 req.extensions_mut().insert(NoTenant);

@@ -30,9 +30,23 @@ tokio::task_local! {
 /// assert!(current_tenant().is_err());
 /// # Ok(()) }
 /// ```
-pub fn with_tenant<F: Future>(tenant: TenantId, future: F) -> impl Future<Output = F::Output> {
+pub fn with_tenant<F: Future>(tenant: TenantId, future: F) -> WithTenant<F> {
     CURRENT.scope(tenant, future)
 }
+
+/// The future [`with_tenant`] returns: `future` run with a current tenant. A named type, so
+/// that middleware can return it without boxing (one allocation less per request).
+///
+/// ```
+/// use std::future::Ready;
+/// use tenantpool_core::{with_tenant, TenantId, WithTenant};
+///
+/// fn in_context(tenant: TenantId) -> WithTenant<Ready<u8>> {
+///     with_tenant(tenant, std::future::ready(7))
+/// }
+/// let _future = TenantId::parse("acme").map(in_context);
+/// ```
+pub type WithTenant<F> = tokio::task::futures::TaskLocalFuture<TenantId, F>;
 
 /// Runs `f` synchronously with `tenant` as the current tenant (for blocking code, which has no
 /// task of its own).

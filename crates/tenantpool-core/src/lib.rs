@@ -66,7 +66,9 @@ pub use crate::budget::Budgets;
 pub use crate::config::Settings;
 pub use crate::config_error::ConfigError;
 pub use crate::connection::PooledConnection;
-pub use crate::context::{current_tenant, spawn, spawn_blocking, with_tenant, with_tenant_sync};
+pub use crate::context::{
+    current_tenant, spawn, spawn_blocking, with_tenant, with_tenant_sync, WithTenant,
+};
 pub use crate::directory::{
     ChainDirectory, DirectoryError, StaticDirectory, TemplateDirectory, TenantDirectory,
     TenantTarget,

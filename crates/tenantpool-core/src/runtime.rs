@@ -93,6 +93,42 @@ impl IoRuntime {
         }
     }
 
+    /// Uses the multi-thread runtime this is called from: the application's own runtime, for
+    /// servers that already run on one (axum, `#[tokio::main]`), so that a checkout and the
+    /// connection it hands out are driven by the same threads as the handler, with no hop to a
+    /// runtime of the registry's own. The runtime must outlive every registry that uses it.
+    ///
+    /// Fails with [`ConfigError::Invalid`] outside a tokio runtime, and on a current-thread
+    /// runtime (an actix-web worker, `#[tokio::test]` without `flavor = "multi_thread"`),
+    /// where connections would stop being driven whenever that one thread is busy or gone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), tenantpool_core::ConfigError> {
+    /// use tenantpool_core::IoRuntime;
+    ///
+    /// let io = IoRuntime::current()?;
+    /// let answer = io.handle().spawn(async { 42 }).await;
+    /// assert_eq!(answer.ok(), Some(42));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn current() -> Result<Self, ConfigError> {
+        let handle = Handle::try_current().map_err(|_| ConfigError::Invalid {
+            setting: "runtime",
+            reason: "IoRuntime::current() was called outside a tokio runtime".into(),
+        })?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(ConfigError::Invalid {
+                setting: "runtime",
+                reason: "IoRuntime::current() needs a multi-thread tokio runtime; on a \
+                         current-thread runtime (an actix-web worker) use the registry's own"
+                    .into(),
+            });
+        }
+        Ok(Self::from_handle(handle))
+    }
+
     /// The runtime's handle.
     ///
     /// ```
@@ -110,5 +146,31 @@ impl std::fmt::Debug for IoRuntime {
         f.debug_struct("IoRuntime")
             .field("owned", &self._owned.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_runtime_is_refused_outside_a_runtime_and_on_a_current_thread_one() {
+        assert!(matches!(
+            IoRuntime::current(),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let single = tokio::runtime::Builder::new_current_thread().build();
+        let refused = single.map(|rt| rt.block_on(async { IoRuntime::current() }));
+        assert!(matches!(refused, Ok(Err(ConfigError::Invalid { .. }))));
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build();
+        let taken = multi
+            .map(|rt| rt.block_on(async { IoRuntime::current().map(|io| io._owned.is_none()) }));
+        assert!(
+            matches!(taken, Ok(Ok(true))),
+            "a multi-thread runtime is used, not owned"
+        );
     }
 }

@@ -21,7 +21,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::AsyncPgConnection;
 use tenantpool::axum::resolve::Resolver;
 use tenantpool::axum::{GracefulShutdown, TenantConn, TenantLayer, TenantRegistry};
-use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
+use tenantpool::{IoRuntime, Registry, Settings, TemplateDirectory, TenantId};
 use tower::Layer;
 
 use crate::server::{
@@ -120,7 +120,7 @@ async fn tp_handler(mut conn: TenantConn<AsyncPgConnection>) -> Response {
 
 async fn tp_stats(
     registry: TenantRegistry<AsyncPgConnection>,
-    Extension(variant): Extension<Variant>,
+    variant: Variant,
 ) -> Json<ServerStats<tenantpool::Stats>> {
     let stats = registry.stats();
     Json(ServerStats {
@@ -135,6 +135,7 @@ async fn tp_stats(
 
 async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let app = opts.variant.app_name();
+    let variant = opts.variant;
     let mut settings = Settings::load(None)?;
     settings.pool.max_size = opts.pool_size;
     settings.budget.max_connections = opts.budget;
@@ -148,9 +149,14 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let known = (1..=opts.tenants)
         .map(|k| TenantId::parse(&tenant_key(k)))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let registry = Registry::<AsyncPgConnection>::builder(settings)
-        .directory(directory.allow(known))
-        .build()?;
+    let mut builder =
+        Registry::<AsyncPgConnection>::builder(settings).directory(directory.allow(known));
+    // On axum the registry drives its connections on the server's own runtime (as
+    // docs/axum.md recommends); `--io-threads N` measures a dedicated I/O runtime instead.
+    if opts.io_threads.is_none() {
+        builder = builder.io_runtime(IoRuntime::current()?);
+    }
+    let registry = builder.build()?;
     let resolver = Resolver::builder()
         .subdomain_of(&opts.domain)
         .exempt("/_lb")
@@ -158,8 +164,12 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let router = Router::new()
         .route("/", get(tp_handler))
         .route("/_lb/health", get(|| async { "ok" }))
-        .route("/_lb/stats", get(tp_stats))
-        .layer(Extension(opts.variant))
+        // The variant is captured, not added as an Extension: every request would pay for
+        // inserting it, and AX pays for nothing like it.
+        .route(
+            "/_lb/stats",
+            get(move |registry| tp_stats(registry, variant)),
+        )
         .layer(Extension(TenantRegistry::new(registry.clone())));
     let app = TenantLayer::new(resolver).layer(router);
     let listener = listen(opts).await?;

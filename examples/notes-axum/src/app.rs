@@ -8,7 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{Extension, Router};
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
-use tenantpool::{Registry, Settings, ShutdownReport, SqliteConnection, TenantInit};
+use tenantpool::{IoRuntime, Registry, Settings, ShutdownReport, SqliteConnection, TenantInit};
 use tenantpool_axum::admin::{Admin, AdminConfig};
 use tenantpool_axum::resolve::{ResolveConfig, Resolver, ResolverBuilder};
 use tenantpool_axum::{
@@ -132,9 +132,14 @@ fn build<C: NotesStore>(
     admin: Option<Admin>,
     migrations: impl TenantInit<C>,
 ) -> Result<NotesAxum, NotesError> {
-    let registry = Registry::<C>::builder(settings)
-        .tenant_init(migrations)
-        .build()?;
+    // axum runs on a multi-thread runtime: the registry drives its connections there too, so a
+    // checkout and its queries need no hop to a runtime of the registry's own (docs/axum.md).
+    // Built outside one (a current-thread test runtime), the registry keeps its own.
+    let mut builder = Registry::<C>::builder(settings).tenant_init(migrations);
+    if let Ok(io) = IoRuntime::current() {
+        builder = builder.io_runtime(io);
+    }
+    let registry = builder.build()?;
     let mut router = Router::new()
         .route("/healthz", get(routes::healthz))
         .merge(routes::notes::<C>());

@@ -13,7 +13,8 @@ use crate::{db_url, Result};
 /// Everything one invocation does.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The CI smoke run: tiny, B, C1 and C2 only, exits non-zero when C breaks its budget.
+    /// The CI smoke run: tiny, B, C1, C2, BX and C1X only, exits non-zero when C1, C2 or C1X
+    /// breaks its budget.
     pub smoke: bool,
     /// `postgres://user@host:port`.
     pub pg: String,
@@ -79,7 +80,13 @@ impl Plan {
                 .split(',')
                 .map(Variant::parse)
                 .collect::<Result<Vec<_>>>()?,
-            None if smoke => vec![Variant::B, Variant::C1, Variant::C2],
+            None if smoke => vec![
+                Variant::B,
+                Variant::C1,
+                Variant::C2,
+                Variant::BX,
+                Variant::C1X,
+            ],
             None => Variant::ALL.to_vec(),
         };
         let memory_default = if smoke { vec![] } else { vec![10_000, 100_000] };
@@ -188,9 +195,18 @@ mod tests {
     }
 
     #[test]
-    fn the_smoke_run_is_b_c1_and_c2_without_memory_or_cold_start() -> Result<()> {
+    fn the_smoke_run_is_b_c1_c2_and_their_axum_twins_without_memory_or_cold_start() -> Result<()> {
         let smoke = plan(&["--smoke"])?;
-        assert_eq!(smoke.variants, vec![Variant::B, Variant::C1, Variant::C2]);
+        assert_eq!(
+            smoke.variants,
+            vec![
+                Variant::B,
+                Variant::C1,
+                Variant::C2,
+                Variant::BX,
+                Variant::C1X
+            ]
+        );
         assert_eq!((smoke.tenants, smoke.budget), (10, 8));
         assert!(smoke.memory_tenants.is_empty() && !smoke.coldstart);
         assert!(!smoke.measures_connect_ceiling());
