@@ -139,22 +139,30 @@ impl Host {
         if name.is_empty() {
             return Err(InvalidHost::Empty);
         }
-        if let Ok(ip) = name.parse::<Ipv4Addr>() {
-            return Ok(Self {
-                name: HostName::Ip(IpAddr::V4(ip)),
-                port,
-            });
-        }
-        let mut last = "";
-        for label in name.split('.') {
+        // The labels are checked byte by byte (the characters are known to be ASCII here). An
+        // IPv4 address is tried only when the last label is numeric: a DNS name cannot end in
+        // one, so every other host skips the address parser.
+        let mut last: &[u8] = &[];
+        for label in name.as_bytes().split(|&b| b == b'.') {
             check_label(label)?;
             last = label;
         }
-        if last.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidHost::NumericName);
+        if last.iter().all(u8::is_ascii_digit) {
+            return match name.parse::<Ipv4Addr>() {
+                Ok(ip) => Ok(Self {
+                    name: HostName::Ip(IpAddr::V4(ip)),
+                    port,
+                }),
+                Err(_) => Err(InvalidHost::NumericName),
+            };
         }
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_owned()
+        };
         Ok(Self {
-            name: HostName::Domain(name.to_ascii_lowercase()),
+            name: HostName::Domain(name),
             port,
         })
     }
@@ -217,23 +225,19 @@ fn parse_port(raw: &str) -> Result<u16, InvalidHost> {
     raw.parse().map_err(|_| InvalidHost::BadPort)
 }
 
-fn check_label(label: &str) -> Result<(), InvalidHost> {
-    if label.is_empty() {
-        return Err(InvalidHost::EmptyLabel);
+fn check_label(label: &[u8]) -> Result<(), InvalidHost> {
+    match (label.first(), label.last()) {
+        (None, _) | (_, None) => Err(InvalidHost::EmptyLabel),
+        _ if label.len() > MAX_LABEL_LEN => Err(InvalidHost::LabelTooLong),
+        _ if !label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Err(InvalidHost::ForbiddenCharacter)
+        }
+        (Some(b'-'), _) | (_, Some(b'-')) => Err(InvalidHost::HyphenAtEdge),
+        _ => Ok(()),
     }
-    if label.len() > MAX_LABEL_LEN {
-        return Err(InvalidHost::LabelTooLong);
-    }
-    if !label
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(InvalidHost::ForbiddenCharacter);
-    }
-    if label.starts_with('-') || label.ends_with('-') {
-        return Err(InvalidHost::HyphenAtEdge);
-    }
-    Ok(())
 }
 
 /// Normalises a configured domain (a base domain or a custom domain): lower case, no trailing
