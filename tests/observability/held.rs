@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 use tenantpool::{Backend, Registry, Settings, SqliteConnection};
-use tenantpool_testkit::{Fixture, PgServer};
+use tenantpool_testkit::{Fixture, PgServer, TestServer};
 
 use crate::common::{tenant, wait_until, TestResult};
 use crate::{lines_of, registry};
@@ -63,7 +63,11 @@ async fn each_checkout_held_too_long_is_reported_once<C: Backend>(
     let conn = r.get(&tenant(key)).await.expect("second checkout");
     reported_while_held(r, 2).await;
     drop(conn);
-    assert_eq!(r.stats().counters.connections_created, 1, "not the same connection");
+    assert_eq!(
+        r.stats().counters.connections_created,
+        1,
+        "not the same connection"
+    );
 
     let lines = lines_of(key);
     assert_eq!(lines.len(), 2, "{lines:#?}");

@@ -10,6 +10,7 @@
 //! `common::registry` (whose `init_tracing` would install a subscriber of its own).
 
 #[path = "../common/mod.rs"]
+#[allow(unused_macros, unused_imports)] // its SQL helpers serve the other binaries
 mod common;
 
 mod held;

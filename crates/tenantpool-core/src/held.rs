@@ -210,9 +210,15 @@ mod tests {
         let later = start + Duration::from_millis(50);
         let first = slot.overdue(later, after).map(|o| o.held);
         assert!(first.is_some_and(|h| h >= after), "{first:?}");
-        assert!(slot.overdue(later + after, after).is_none(), "reported twice");
+        assert!(
+            slot.overdue(later + after, after).is_none(),
+            "reported twice"
+        );
         slot.returned();
-        assert!(slot.overdue(later + after * 10, after).is_none(), "reported idle");
+        assert!(
+            slot.overdue(later + after * 10, after).is_none(),
+            "reported idle"
+        );
         // The next checkout of the same connection is reported again.
         slot.checked_out(&tenant());
         assert!(slot
