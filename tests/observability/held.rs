@@ -119,6 +119,9 @@ async fn postgres_a_connection_held_too_long_is_reported_once_per_checkout_witho
     let r = registry::<AsyncPgConnection>(settings(AFTER), key, &url);
 
     let lines = each_checkout_held_too_long_is_reported_once(&r, key).await;
+    // The stats as the admin routes serve them.
+    let json = serde_json::to_value(r.stats()).expect("stats as JSON");
+    assert_eq!(json["counters"]["held_too_long"], 2, "{json}");
     for line in &lines {
         assert!(!line.contains(PASSWORD), "a password was printed: {line}");
         assert!(
