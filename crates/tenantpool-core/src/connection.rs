@@ -66,6 +66,9 @@ impl<C: Backend> PooledConnection<C> {
         share: Option<OwnedSemaphorePermit>,
         entry: Arc<TenantEntry<C>>,
     ) -> Self {
+        // Held-too-long warnings (see `held`): a clock read and a store per checkout (plus the
+        // span and the tenant while those warnings are enabled), so that the maintenance tick
+        // can tell how long the connection has been out, and for whom.
         if let Some(slot) = &obj.held {
             slot.checked_out(entry.tenant());
         }
@@ -251,6 +254,7 @@ impl<C: Backend> Drop for PooledConnection<C> {
     fn drop(&mut self) {
         // SAFETY: `obj` is never used again after this line; `drop` runs once.
         let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        // Before `put_back`, which may hand the connection to another checkout at once.
         if let Some(slot) = &obj.held {
             slot.returned();
         }

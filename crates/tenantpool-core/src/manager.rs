@@ -2,9 +2,9 @@
 //! checks an idle one before handing it out.
 //!
 //! [`Pooled`] is what the pool stores: the driver connection plus the registry's bookkeeping
-//! (its budget permit, its statement tracker, its schema, when it went idle). Its `Drop` closes
-//! the connection through [`Backend::close`], which releases the permit only once the
-//! server-side session is gone.
+//! (its budget permit, its statement tracker, its schema, when it went idle, its held-too-long
+//! slot). Its `Drop` closes the connection through [`Backend::close`], which releases the permit
+//! only once the server-side session is gone.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
