@@ -6,8 +6,10 @@
 //!                                                                 PooledState; the pool's watch
 //!                                                                 keeps a Weak)
 //! PooledConnection::new ─▶ HeldSlot::checked_out   a clock read and a store (plus the span and
-//!                                                  the tenant while WARN events here are on)
-//! PooledConnection::drop ▶ HeldSlot::returned      a store
+//!                                                  the tenant, under an uncontended mutex,
+//!                                                  while WARN events here are enabled)
+//! PooledConnection::drop ▶ HeldSlot::returned      a store (and the span and tenant dropped,
+//!                                                  when kept)
 //! maintenance tick ──────▶ HeldWatch::warn_overdue: one load per connection; a warning and the
 //!                          `held_too_long` counter for each checkout past the threshold
 //! ```
