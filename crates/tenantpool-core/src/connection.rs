@@ -19,7 +19,9 @@ use crate::stats::Counters;
 use crate::{Error, SchemaName, TenantId};
 
 /// A connection checked out for one tenant. Goes back to its pool (or is closed, when dirty)
-/// when dropped.
+/// when dropped. One held longer than `pool.leak_warning_after` (30 s by default) is reported
+/// once by a `WARN` event inside the span current at checkout (see
+/// [`PoolSettings::leak_warning_after`](crate::config::PoolSettings::leak_warning_after)).
 ///
 /// # Contract
 ///
@@ -64,6 +66,12 @@ impl<C: Backend> PooledConnection<C> {
         share: Option<OwnedSemaphorePermit>,
         entry: Arc<TenantEntry<C>>,
     ) -> Self {
+        // Held-too-long warnings (see `held`): a clock read and a store per checkout (plus the
+        // span and the tenant while those warnings are enabled), so that the maintenance tick
+        // can tell how long the connection has been out, and for whom.
+        if let Some(slot) = &obj.held {
+            slot.checked_out(entry.tenant());
+        }
         Self {
             obj: ManuallyDrop::new(obj),
             share,
@@ -246,6 +254,10 @@ impl<C: Backend> Drop for PooledConnection<C> {
     fn drop(&mut self) {
         // SAFETY: `obj` is never used again after this line; `drop` runs once.
         let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        // Before `put_back`, which may hand the connection to another checkout at once.
+        if let Some(slot) = &obj.held {
+            slot.returned();
+        }
         let share = self.share.take();
         self.entry.pool().put_back(obj, share, self.entry.tenant());
     }

@@ -47,6 +47,7 @@ pub mod directory;
 mod entry;
 mod error;
 mod fan_out;
+mod held;
 mod lock;
 mod manager;
 mod pool;

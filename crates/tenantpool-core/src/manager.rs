@@ -2,9 +2,9 @@
 //! checks an idle one before handing it out.
 //!
 //! [`Pooled`] is what the pool stores: the driver connection plus the registry's bookkeeping
-//! (its budget permit, its statement tracker, its schema, when it went idle). Its `Drop` closes
-//! the connection through [`Backend::close`], which releases the permit only once the
-//! server-side session is gone.
+//! (its budget permit, its statement tracker, its schema, when it went idle, its held-too-long
+//! slot). Its `Drop` closes the connection through [`Backend::close`], which releases the permit
+//! only once the server-side session is gone.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -18,6 +18,7 @@ use crate::backend::ConnectionPermit;
 use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::{BudgetError, ConnectTurn, ServerBudget};
 use crate::config::PoolSettings;
+use crate::held::{HeldSlot, HeldWatch};
 use crate::stats::Counters;
 use crate::tracking::{StatementState, StatementTracker};
 use crate::{DatabaseUrl, IoRuntime, SchemaName};
@@ -61,6 +62,8 @@ pub(crate) struct PooledState<C: Backend> {
     pub(crate) discard: bool,
     /// Set when the connection was abandoned mid-statement: close it without draining.
     pub(crate) abandoned: bool,
+    /// Its checkout record for held-too-long warnings (`None` when they are off).
+    pub(crate) held: Option<Arc<HeldSlot>>,
     counters: Arc<Counters>,
 }
 
@@ -129,6 +132,8 @@ pub(crate) struct Manager<C> {
     suspect_until: AtomicU64,
     /// Notified when a connection goes back to this pool while creators on its server wait.
     returned: tokio::sync::Notify,
+    /// The checkouts of this pool's connections, for held-too-long warnings (`None`: off).
+    held: Option<HeldWatch>,
     _conn: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -161,6 +166,7 @@ impl<C: Backend> Manager<C> {
             born: Instant::now(),
             suspect_until: AtomicU64::new(0),
             returned: tokio::sync::Notify::new(),
+            held: HeldWatch::new(pool.leak_warning_after),
             _conn: std::marker::PhantomData,
         }
     }
@@ -188,6 +194,11 @@ impl<C> Manager<C> {
     /// Connections of this pool that exist, idle or in use.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
+    }
+
+    /// The watch over this pool's checkouts, when held-too-long warnings are on.
+    pub(crate) fn held(&self) -> Option<&HeldWatch> {
+        self.held.as_ref()
     }
 
     /// Wakes one creator of this pool that waits for the budget: a connection came back, and
@@ -293,6 +304,7 @@ impl<C: Backend> Manager<C> {
                     schema: None,
                     discard: false,
                     abandoned: false,
+                    held: self.held.as_ref().map(HeldWatch::register),
                     counters: self.counters.clone(),
                 })))
             }

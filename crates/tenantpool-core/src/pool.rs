@@ -196,6 +196,14 @@ impl<C: Backend> SharedPool<C> {
         }
     }
 
+    /// Warns about (and counts) every connection of this pool held past
+    /// `pool.leak_warning_after` and not reported yet (see `held`).
+    pub(crate) fn warn_held_too_long(&self) {
+        if let Some(watch) = self.pool.manager().held() {
+            watch.warn_overdue(&self.url, &self.counters);
+        }
+    }
+
     /// Counts a checkout towards the pool's heat.
     pub(crate) fn warm(&self) {
         // A heuristic for the budget's steal policy, so a plain load and store: an increment

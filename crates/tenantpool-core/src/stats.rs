@@ -94,6 +94,9 @@ counters! {
     unknown_rejected,
     /// Cold starts refused by the rate limit for directories that cannot list.
     throttled,
+    /// Checkouts held longer than `pool.leak_warning_after` (each counted, and warned about,
+    /// once).
+    held_too_long,
 }
 
 impl Counters {

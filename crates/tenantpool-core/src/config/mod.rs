@@ -189,6 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn leak_warning_after_comes_from_files_and_the_environment() {
+        use std::time::Duration;
+        let s = Settings::from_toml_str("[pool]\nleak_warning_after = \"2m\"").unwrap();
+        assert_eq!(s.pool.leak_warning_after, Duration::from_secs(120));
+        // A prefix of its own, so that no other test reads the variable.
+        std::env::set_var("TPLEAKWARN_POOL__LEAK_WARNING_AFTER", "750ms");
+        let loaded = load_config(None, "TPLEAKWARN").and_then(|c| Settings::from_config(&c));
+        std::env::remove_var("TPLEAKWARN_POOL__LEAK_WARNING_AFTER");
+        assert_eq!(
+            loaded.unwrap().pool.leak_warning_after,
+            Duration::from_millis(750)
+        );
+    }
+
+    #[test]
     fn parses_human_durations() {
         use std::time::Duration;
         let s = Settings::from_toml_str("[pool]\nidle_timeout = \"1m 30s\"").unwrap();

@@ -13,6 +13,7 @@ use crate::BackendKind;
 /// assert_eq!(p.max_size, 10);
 /// assert_eq!(p.checkout_timeout.as_secs(), 5);
 /// assert_eq!(p.affinity_max_delay.as_millis(), 8);
+/// assert_eq!(p.leak_warning_after.as_secs(), 30);
 /// let s = tenantpool_core::Settings::from_toml_str("[pool]\naffinity_max_delay = \"20ms\"")?;
 /// assert_eq!(s.pool.affinity_max_delay.as_millis(), 20);
 /// # Ok::<(), tenantpool_core::ConfigError>(())
@@ -68,6 +69,16 @@ pub struct PoolSettings {
     /// [`validate_after_idle_for`](Self::validate_after_idle_for).
     #[serde(with = "humantime_serde")]
     pub validate_after_idle: Option<Duration>,
+    /// A connection checked out for longer than this is reported once per checkout: a
+    /// `WARN` event (target `tenantpool_core::held`, fields `tenant`, `target_db`, `held`),
+    /// emitted inside the span that was current at checkout (the request's span in the web
+    /// adapters, so its route and method come with it), and the counter
+    /// [`held_too_long`](crate::stats::CounterStats::held_too_long). The check runs on the
+    /// maintenance tick (`cache.maintenance_interval`), so a warning comes up to one interval
+    /// late. `0s` turns it off, and checkouts then pay nothing for it. Default 30 s. See
+    /// docs/observability.md.
+    #[serde(with = "humantime_serde")]
+    pub leak_warning_after: Duration,
 }
 
 impl PoolSettings {
@@ -75,6 +86,16 @@ impl PoolSettings {
     pub const VALIDATE_AFTER_IDLE: Duration = Duration::from_secs(30);
     /// The default of `validate_after_idle` on MySQL and MariaDB.
     pub const MYSQL_VALIDATE_AFTER_IDLE: Duration = Duration::from_millis(500);
+    /// The default of `leak_warning_after`.
+    ///
+    /// ```
+    /// use tenantpool_core::config::PoolSettings;
+    /// assert_eq!(PoolSettings::default().leak_warning_after, PoolSettings::LEAK_WARNING_AFTER);
+    /// let s = tenantpool_core::Settings::from_toml_str("[pool]\nleak_warning_after = \"0s\"")?;
+    /// assert!(s.pool.leak_warning_after.is_zero()); // off
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub const LEAK_WARNING_AFTER: Duration = Duration::from_secs(30);
 
     /// `validate_after_idle` for pools of `backend`: the setting, or the backend's default.
     ///
@@ -110,6 +131,7 @@ impl Default for PoolSettings {
             max_lifetime: Duration::from_secs(30 * 60),
             start_timeout: Duration::from_secs(30),
             validate_after_idle: None,
+            leak_warning_after: Self::LEAK_WARNING_AFTER,
         }
     }
 }

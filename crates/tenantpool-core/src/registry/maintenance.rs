@@ -2,8 +2,8 @@
 //!
 //! moka applies expirations only during maintenance, which otherwise happens only on later
 //! cache traffic: an idle service would keep idle tenants, and their connections, forever. So
-//! a timer drives it, together with the reaping of idle connections and the pruning of dead
-//! `Weak`s. The task holds only a `Weak`, so it ends when the registry is dropped.
+//! a timer drives it, together with the reaping of idle connections, the held-too-long
+//! warnings (see `held`) and the pruning of dead `Weak`s. The task holds only a `Weak`, so it ends when the registry is dropped.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -14,7 +14,8 @@ use crate::IoRuntime;
 
 /// What the maintenance task runs on every tick.
 pub(super) trait Maintained: Send + Sync + 'static {
-    /// One pass: expire idle tenants, reap idle connections, prune dead references.
+    /// One pass: expire idle tenants, reap idle connections, warn about connections held too
+    /// long, prune dead references.
     fn maintain(&self);
 }
 

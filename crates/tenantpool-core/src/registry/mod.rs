@@ -16,7 +16,8 @@
 //!
 //! One file per part: `builder` (settings and supplied parts), `init` (the tenant start
 //! hook), `cache` (the tenant cache), `start` (cold starts), `checkout` (entry → guard),
-//! `pools` (pools by target), `maintenance` (the timer that expires and reaps).
+//! `pools` (pools by target), `maintenance` (the timer that expires, reaps and warns about
+//! connections held too long).
 
 mod builder;
 mod cache;
@@ -237,7 +238,8 @@ impl<C: Backend> Registry<C> {
     }
 
     /// Runs the maintenance pass now (the background task runs it every
-    /// `cache.maintenance_interval`): expires idle tenants, reaps idle connections.
+    /// `cache.maintenance_interval`): expires idle tenants, reaps idle connections, warns about
+    /// connections held longer than `pool.leak_warning_after`.
     ///
     /// ```no_run
     /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {

@@ -76,12 +76,14 @@ impl<C: Backend> Pools<C> {
         &self.budgets
     }
 
-    /// Reaps idle and old connections, cools every pool's heat, prunes dead `Weak`s.
+    /// Reaps idle and old connections, cools every pool's heat, warns about connections held
+    /// too long, prunes dead `Weak`s.
     pub(super) fn maintain(&self) {
         let pool = &self.settings.pool;
         for p in self.live() {
             p.reap(pool.idle_timeout, pool.max_lifetime);
             p.cool();
+            p.warn_held_too_long();
         }
         lock(&self.map).retain(|_, p| p.strong_count() > 0);
         for budget in self.budgets.all() {
