@@ -9,6 +9,10 @@
 //! `--which`: `deadpool` (diesel-async's deadpool pool, `RecyclingMethod::Fast`), `registry`
 //! (database mode), `schema` (schema mode, already on the schema), `many` (1,000 cached
 //! tenants sharing one pool, rotating). Instructions per checkout = Ir / iterations.
+//!
+//! The held-too-long watch (`pool.leak_warning_after`) is on, as by default, with no tracing
+//! subscriber; `--held off` turns it off, `--held warn` installs a subscriber that shows WARN
+//! events (as a deployed service has), so that a checkout also keeps its span and tenant.
 
 use std::time::Instant;
 
@@ -24,8 +28,11 @@ use tenantpool::{
 use crate::args::Args;
 use crate::{db_url, fail, Result};
 
-fn registry(directory: StaticDirectory) -> Result<Registry<AsyncPgConnection>> {
+fn registry(directory: StaticDirectory, held_off: bool) -> Result<Registry<AsyncPgConnection>> {
     let mut settings = Settings::default();
+    if held_off {
+        settings.pool.leak_warning_after = std::time::Duration::ZERO;
+    }
     settings.pool.max_size = 4;
     settings.budget.max_connections = 8;
     Ok(Registry::builder(settings).directory(directory).build()?)
@@ -53,12 +60,26 @@ async fn registry_profile_loop(
     Ok(())
 }
 
-/// Runs `profile --which deadpool|registry|schema|many --iterations N [--pg URL]`.
+/// Runs `profile --which deadpool|registry|schema|many --iterations N [--pg URL]
+/// [--held on|off|warn]`.
 pub fn run(args: &Args) -> Result<()> {
     let which = args.get("which", "registry".to_string())?;
     let n: usize = args.get("iterations", 20_000)?;
     let pg = args.get("pg", "postgres://postgres@127.0.0.1:5432".to_string())?;
     let url = db_url(&pg, "postgres", "lb_profile");
+    let held = args.get("held", "on".to_string())?;
+    let held_off = match held.as_str() {
+        "on" => false,
+        "off" => true,
+        "warn" => {
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_writer(std::io::stderr)
+                .init();
+            false
+        }
+        other => return fail(format!("--held {other:?}: on, off or warn")),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -91,7 +112,7 @@ pub fn run(args: &Args) -> Result<()> {
                 } else {
                     TenantTarget::database(target)
                 };
-                let r = registry(StaticDirectory::new().with(one[0].clone(), t))?;
+                let r = registry(StaticDirectory::new().with(one[0].clone(), t), held_off)?;
                 drop(r.get(&one[0]).await?);
                 let conn = r.get(&one[0]).await?;
                 println!(
@@ -112,7 +133,7 @@ pub fn run(args: &Args) -> Result<()> {
                 for k in &keys {
                     directory.insert(k.clone(), TenantTarget::database(target.clone()));
                 }
-                let r = registry(directory)?;
+                let r = registry(directory, held_off)?;
                 for k in &keys {
                     drop(r.get(k).await?);
                 }
