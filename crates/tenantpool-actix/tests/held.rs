@@ -7,8 +7,6 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse};
@@ -18,37 +16,16 @@ use tenantpool_core::{
     DatabaseUrl, Registry, Settings, SqliteConnection, StaticDirectory, TenantId, TenantTarget,
 };
 use tracing_actix_web::TracingLogger;
-use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::prelude::*;
+
+use tenantpool_testkit::capture_logs;
 
 use common::{get, unique, wait_for};
 
-/// Everything the subscriber wrote.
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-/// A `MakeWriter` (as `|| Log`) appending to [`LOG`], one `write` per event.
-struct Log;
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// The held-too-long lines captured so far (installs the capture on first use).
 fn held_lines() -> Vec<String> {
-    let log = LOG.lock().unwrap_or_else(PoisonError::into_inner);
-    String::from_utf8_lossy(&log)
-        .lines()
-        .filter(|l| l.contains("tenantpool_core::held"))
-        .map(str::to_owned)
-        .collect()
+    capture_logs(&["tenantpool_core::held"])
+        .expect("this binary installs the only global subscriber")
+        .lines_containing("tenantpool_core::held")
 }
 
 /// Holds its connection for a second: several ticks past the threshold.
@@ -60,17 +37,8 @@ async fn slow(conn: TenantConn<SqliteConnection>) -> HttpResponse {
 
 #[actix_web::test]
 async fn a_connection_held_too_long_is_reported_with_its_request_route() {
-    // Every span (so that the event's span fields are rendered) and the held-too-long events.
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(|| Log)
-                .with_filter(filter_fn(|meta| {
-                    meta.is_span() || meta.target() == "tenantpool_core::held"
-                })),
-        )
-        .init();
+    // The testkit's capture renders every span, so the event shows its span's fields.
+    held_lines();
 
     let dir = std::env::temp_dir().join(unique("tpa_held"));
     let url = DatabaseUrl::parse(&format!("sqlite://{}/acme.db", dir.display())).unwrap();

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::routing::get as route_get;
@@ -19,37 +17,16 @@ use tenantpool_core::{
 };
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
-use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::prelude::*;
+
+use tenantpool_testkit::capture_logs;
 
 use common::{get, serve, unique, wait_for};
 
-/// Everything the subscriber wrote.
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-/// A `MakeWriter` (as `|| Log`) appending to [`LOG`], one `write` per event.
-struct Log;
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// The held-too-long lines captured so far (installs the capture on first use).
 fn held_lines() -> Vec<String> {
-    let log = LOG.lock().unwrap_or_else(PoisonError::into_inner);
-    String::from_utf8_lossy(&log)
-        .lines()
-        .filter(|l| l.contains("tenantpool_core::held"))
-        .map(str::to_owned)
-        .collect()
+    capture_logs(&["tenantpool_core::held"])
+        .expect("this binary installs the only global subscriber")
+        .lines_containing("tenantpool_core::held")
 }
 
 /// Holds its connection for a second: several ticks past the threshold.
@@ -61,17 +38,8 @@ async fn slow(conn: TenantConn<SqliteConnection>) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_held_too_long_is_reported_with_its_request_uri() {
-    // Every span (so that the event's span fields are rendered) and the held-too-long events.
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(|| Log)
-                .with_filter(filter_fn(|meta| {
-                    meta.is_span() || meta.target() == "tenantpool_core::held"
-                })),
-        )
-        .init();
+    // The testkit's capture renders every span, so the event shows its span's fields.
+    held_lines();
 
     let dir = std::env::temp_dir().join(unique("tpx_held"));
     let url = DatabaseUrl::parse(&format!("sqlite://{}/acme.db", dir.display())).unwrap();

@@ -65,6 +65,10 @@ pub enum Error {
     /// early.
     #[error("a background task of the test kit failed: {0}")]
     Background(String),
+    /// The kit cannot set something up for this test binary (the log capture, when another
+    /// global subscriber came first).
+    #[error("test set-up failed: {0}")]
+    Setup(String),
 }
 
 /// The boxed cause of an [`Error`].

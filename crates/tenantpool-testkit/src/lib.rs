@@ -57,7 +57,8 @@
 //! Also: [`HangingServer`] and [`refused_port`] for servers that hang or refuse,
 //! [`wait_until`] for bounded polling, [`reserve`] to keep the connections of parallel
 //! tests within the server's limit, [`unavailable`] to apply the CI rule to anything else a
-//! test needs. See docs/testing.md in the repository for a complete walk-through.
+//! test needs, [`capture_logs`] to assert on log lines (events from any thread, with the
+//! fields of their spans). See docs/testing.md in the repository for a complete walk-through.
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,6 +68,7 @@ mod cleanup;
 mod error;
 mod faults;
 mod fixture;
+mod logs;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod names;
@@ -86,6 +88,7 @@ pub use crate::ci::{ci, unavailable};
 pub use crate::error::{BoxError, Error};
 pub use crate::faults::{refused_port, HangingServer};
 pub use crate::fixture::Fixture;
+pub use crate::logs::{capture_logs, CapturedLogs};
 #[cfg(feature = "mysql")]
 pub use crate::mysql::MySqlServer;
 pub use crate::names::unique;
