@@ -27,7 +27,7 @@ pub struct AxumRequest<'a> {
     method: &'a Method,
     uri: &'a Uri,
     headers: &'a HeaderMap,
-    peer: Option<IpAddr>,
+    extensions: &'a Extensions,
 }
 
 impl<'a> AxumRequest<'a> {
@@ -53,16 +53,13 @@ impl<'a> AxumRequest<'a> {
         method: &'a Method,
         uri: &'a Uri,
         headers: &'a HeaderMap,
-        extensions: &Extensions,
+        extensions: &'a Extensions,
     ) -> Self {
-        let peer = extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
         Self {
             method,
             uri,
             headers,
-            peer,
+            extensions,
         }
     }
 }
@@ -84,8 +81,11 @@ impl RequestView for AxumRequest<'_> {
         self.uri.authority().map(|a| a.as_str())
     }
 
+    /// Looked up on demand: the resolver asks only when a trusted proxy is configured.
     fn peer_ip(&self) -> Option<IpAddr> {
-        self.peer
+        self.extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
     }
 
     fn header_values<'v>(&'v self, name: &str, each: &mut dyn FnMut(&'v [u8]) -> ControlFlow<()>) {

@@ -12,12 +12,13 @@ use axum::http::uri::{PathAndQuery, Uri};
 use axum::http::Request;
 use axum::response::Response;
 use futures_util::future::{ready, Either, Ready};
-use tenantpool_core::{with_tenant, WithTenant};
-use tenantpool_resolve::{ErrorReply, ResolveError, Resolver};
+use tenantpool_core::{with_tenant, Backend, WithTenant};
+use tenantpool_resolve::{ErrorReply, ResolveError, Resolver, Role};
 use tower::{Layer, Service};
 
 use crate::axum_request::AxumRequest;
-use crate::extract::{NoTenant, Tenant};
+use crate::extract::{RequestTenant, Tenant, TenantRegistry};
+use crate::registries::Registries;
 use crate::reply::reply_response;
 
 /// A tower layer that resolves the tenant of each request.
@@ -54,9 +55,10 @@ use crate::reply::reply_response;
 /// let app = TenantLayer::new(resolver).layer(router);
 /// # Ok::<(), tenantpool_axum::SetupError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TenantLayer {
     resolver: Resolver,
+    registries: Registries,
 }
 
 impl TenantLayer {
@@ -69,7 +71,38 @@ impl TenantLayer {
     /// # Ok::<(), tenantpool_axum::SetupError>(())
     /// ```
     pub fn new(resolver: Resolver) -> Self {
-        Self { resolver }
+        Self {
+            resolver,
+            registries: Registries::default(),
+        }
+    }
+
+    /// Hands `registry` to the extractors of every request this layer wraps:
+    /// [`TenantConn<C, R>`](crate::TenantConn) and [`TenantRegistry<C, R>`] find it by its
+    /// connection type and role. Call it once per registry; a second registry of the same
+    /// type and role replaces the first.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tenantpool_axum::{resolve::Resolver, Replica, TenantConn, TenantLayer, TenantRegistry};
+    /// use tenantpool_core::{Registry, Settings, SqliteConnection, TemplateDirectory};
+    /// use tower::Layer;
+    ///
+    /// async fn count(conn: TenantConn<SqliteConnection>) -> String { conn.tenant().to_string() }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let registry = Registry::<SqliteConnection>::builder(Settings::default())
+    ///     .directory(TemplateDirectory::database("sqlite://data/{tenant}.db")?)
+    ///     .build()?;
+    /// let router: Router = Router::new().route("/count", get(count));
+    /// let app = TenantLayer::new(Resolver::builder().header("X-Tenant-Id").build()?)
+    ///     .registry(TenantRegistry::new(registry))
+    ///     .layer(router);
+    /// # let _ = app; Ok(()) }
+    /// ```
+    pub fn registry<C: Backend, R: Role>(mut self, registry: TenantRegistry<C, R>) -> Self {
+        self.registries = self.registries.with(registry);
+        self
     }
 
     /// The resolver.
@@ -91,6 +124,7 @@ impl<S> Layer<S> for TenantLayer {
         TenantService {
             inner,
             resolver: self.resolver.clone(),
+            registries: self.registries.clone(),
         }
     }
 }
@@ -98,10 +132,40 @@ impl<S> Layer<S> for TenantLayer {
 /// The service [`TenantLayer`] wraps around the inner one: public because the `Layer` impl
 /// names it, hidden because no one else needs to.
 #[doc(hidden)]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TenantService<S> {
     inner: S,
     resolver: Resolver,
+    registries: Registries,
+}
+
+impl std::fmt::Debug for TenantLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantLayer")
+            .field("resolver", &self.resolver)
+            .field("registries", &self.registries.len())
+            .finish()
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for TenantService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantService")
+            .field("inner", &self.inner)
+            .field("resolver", &self.resolver)
+            .field("registries", &self.registries.len())
+            .finish()
+    }
+}
+
+impl<S> TenantService<S> {
+    /// What the extractors find in a request for `tenant` (`None`: no tenant needed or found).
+    fn request_tenant(&self, tenant: Option<Tenant>) -> RequestTenant {
+        RequestTenant {
+            tenant,
+            registries: self.registries.clone(),
+        }
+    }
 }
 
 impl<S, B> Service<Request<B>> for TenantService<S>
@@ -119,7 +183,8 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if self.resolver.is_exempt(req.uri().path()) {
-            req.extensions_mut().insert(NoTenant);
+            let none = self.request_tenant(None);
+            req.extensions_mut().insert(none);
             return Either::Left(Either::Left(self.inner.call(req)));
         }
         match self.resolver.resolve(&AxumRequest::new(&req)) {
@@ -129,13 +194,14 @@ where
                     rewrite_path(&mut req, path);
                 }
                 let tenant = found.tenant.clone();
-                req.extensions_mut()
-                    .insert(Tenant::new(found.tenant, found.source));
+                let resolved = self.request_tenant(Some(Tenant::new(found.tenant, found.source)));
+                req.extensions_mut().insert(resolved);
                 let inner = self.inner.call(req);
                 Either::Left(Either::Right(with_tenant(tenant, inner)))
             }
             Ok(None) if !self.resolver.is_required() => {
-                req.extensions_mut().insert(NoTenant);
+                let none = self.request_tenant(None);
+                req.extensions_mut().insert(none);
                 Either::Left(Either::Left(self.inner.call(req)))
             }
             Ok(None) => Either::Right(refuse(req.uri().path(), ResolveError::Missing)),

@@ -11,9 +11,9 @@
 //!    custom domain, header, path prefix, your closure, in the order you choose) and puts the
 //!    [`Tenant`] into the request extensions, or answers 400.
 //! 2. The handler asks for a [`TenantConn<C>`](TenantConn): the extractor checks a connection
-//!    out of the [`TenantRegistry<C>`](TenantRegistry) added as an `Extension`, for that
-//!    tenant. A second type parameter picks another registry
-//!    (`TenantConn<AsyncPgConnection, Replica>`).
+//!    out of the [`TenantRegistry<C>`](TenantRegistry) handed to the layer
+//!    ([`TenantLayer::registry`]), for that tenant. A second type parameter picks another
+//!    registry (`TenantConn<AsyncPgConnection, Replica>`).
 //! 3. The connection goes back to its pool when the handler ends, whichever way it ends. A
 //!    failed query becomes a [`QueryError`] with
 //!    [`TenantConn::query_error`](TenantConn::query_error).
@@ -27,7 +27,7 @@
 #![cfg_attr(feature = "sqlite", doc = "```no_run")]
 #![cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
 //! use std::time::Duration;
-//! use axum::{routing::get, Extension, Router};
+//! use axum::{routing::get, Router};
 //! use diesel_async::RunQueryDsl;
 //! use tenantpool_axum::{resolve::Resolver, shutdown_signal, GracefulShutdown, TenantConn, TenantLayer, TenantRegistry};
 //! use tenantpool_core::{Registry, Settings, SqliteConnection};
@@ -45,9 +45,10 @@
 //! let resolver = Resolver::builder().subdomain_of("localhost").exempt("/healthz").build()?;
 //! let router = Router::new()
 //!     .route("/healthz", get(|| async { "ok" }))
-//!     .route("/ping", get(ping))
-//!     .layer(Extension(TenantRegistry::new(registry.clone())));
-//! let app = TenantLayer::new(resolver).layer(router);
+//!     .route("/ping", get(ping));
+//! let app = TenantLayer::new(resolver)
+//!     .registry(TenantRegistry::new(registry.clone()))
+//!     .layer(router);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! GracefulShutdown::new(Duration::from_secs(10))
 //!     .registry(registry)
@@ -64,6 +65,7 @@ mod axum_request;
 mod extract;
 mod layer;
 mod query;
+mod registries;
 mod reply;
 mod serve;
 mod span;

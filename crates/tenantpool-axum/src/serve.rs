@@ -36,17 +36,17 @@ impl<C: Backend> Closable for Registry<C> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use axum::{routing::get, Extension, Router};
+/// use axum::{routing::get, Router};
 /// use tenantpool_axum::{resolve::Resolver, shutdown_signal, GracefulShutdown, TenantLayer, TenantRegistry};
 /// use tenantpool_core::{Backend, Registry};
 /// use tower::Layer;
 ///
 /// async fn run<C: Backend>(registry: Registry<C>) -> Result<(), Box<dyn std::error::Error>> {
 ///     let resolver = Resolver::builder().subdomain_of("localhost").build()?;
-///     let router = Router::new()
-///         .route("/", get(|| async { "hi" }))
-///         .layer(Extension(TenantRegistry::new(registry.clone())));
-///     let app = TenantLayer::new(resolver).layer(router);
+///     let router = Router::new().route("/", get(|| async { "hi" }));
+///     let app = TenantLayer::new(resolver)
+///         .registry(TenantRegistry::new(registry.clone()))
+///         .layer(router);
 ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 ///     let reports = GracefulShutdown::new(Duration::from_secs(10))
 ///         .registry(registry)

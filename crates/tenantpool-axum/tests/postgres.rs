@@ -81,9 +81,10 @@ fn app(registry: &Registry<AsyncPgConnection>) -> tenantpool_axum::TenantService
         .route("/sleep/{secs}", route_get(sleeps))
         .route("/fail", route_get(fails))
         .route("/panic", route_get(panics))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(Extension(TenantRegistry::new(registry.clone())));
-    TenantLayer::new(resolver()).layer(router)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    TenantLayer::new(resolver())
+        .registry(TenantRegistry::new(registry.clone()))
+        .layer(router)
 }
 
 async fn databases_per_tenant(server: &PgServer, prefix: &str) -> Result<(Databases, Tag), Error> {
@@ -180,13 +181,13 @@ async fn each_route_uses_the_registry_its_extractor_names() -> Result<(), Error>
                     .unwrap_or_else(|e| e.to_string())
             }),
         )
-        .layer(Extension(TenantRegistry::new(primary.clone())))
-        .layer(Extension(TenantRegistry::<_, Replica>::with_role(
-            replica.clone(),
-        )))
+        // A registry added as an extension is found as well as those handed to the layer.
         .layer(Extension(TenantRegistry::new(mysql.clone())));
+    let layer = TenantLayer::new(resolver())
+        .registry(TenantRegistry::new(primary.clone()))
+        .registry(TenantRegistry::<_, Replica>::with_role(replica.clone()));
     let server = serve_with(
-        TenantLayer::new(resolver()).layer(router),
+        layer.layer(router),
         GracefulShutdown::new(Duration::from_secs(5))
             .registry(primary)
             .registry(replica)

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::AsyncPgConnection;
 use tenantpool::axum::resolve::Resolver;
@@ -169,9 +169,10 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
         .route(
             "/_lb/stats",
             get(move |registry| tp_stats(registry, variant)),
-        )
-        .layer(Extension(TenantRegistry::new(registry.clone())));
-    let app = TenantLayer::new(resolver).layer(router);
+        );
+    let app = TenantLayer::new(resolver)
+        .registry(TenantRegistry::new(registry.clone()))
+        .layer(router);
     let listener = listen(opts).await?;
     GracefulShutdown::new(Duration::from_secs(2))
         .registry(registry)

@@ -5,6 +5,7 @@
 //! no user info, a numeric port, DNS labels of 1 to 63 letters, digits and inner hyphens, or
 //! an IP literal. Everything else is refused with a reason, and nothing here can panic.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -100,71 +101,7 @@ impl Host {
     /// # Ok::<(), tenantpool_resolve::InvalidHost>(())
     /// ```
     pub fn parse(raw: &str) -> Result<Self, InvalidHost> {
-        if raw.is_empty() {
-            return Err(InvalidHost::Empty);
-        }
-        if raw.len() > MAX_HOST_LEN {
-            return Err(InvalidHost::TooLong);
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']'))
-        {
-            return Err(InvalidHost::ForbiddenCharacter);
-        }
-        if let Some(rest) = raw.strip_prefix('[') {
-            let close = rest.find(']').ok_or(InvalidHost::BadIpLiteral)?;
-            let ip: Ipv6Addr = rest[..close]
-                .parse()
-                .map_err(|_| InvalidHost::BadIpLiteral)?;
-            let after = &rest[close + 1..];
-            let port = match after.strip_prefix(':') {
-                Some(port) => Some(parse_port(port)?),
-                None if after.is_empty() => None,
-                None => return Err(InvalidHost::BadIpLiteral),
-            };
-            return Ok(Self {
-                name: HostName::Ip(IpAddr::V6(ip)),
-                port,
-            });
-        }
-        let (name, port) = match raw.rsplit_once(':') {
-            Some((name, port)) => (name, Some(parse_port(port)?)),
-            None => (raw, None),
-        };
-        if name.contains(':') {
-            return Err(InvalidHost::BadIpLiteral);
-        }
-        let name = name.strip_suffix('.').unwrap_or(name);
-        if name.is_empty() {
-            return Err(InvalidHost::Empty);
-        }
-        // The labels are checked byte by byte (the characters are known to be ASCII here). An
-        // IPv4 address is tried only when the last label is numeric: a DNS name cannot end in
-        // one, so every other host skips the address parser.
-        let mut last: &[u8] = &[];
-        for label in name.as_bytes().split(|&b| b == b'.') {
-            check_label(label)?;
-            last = label;
-        }
-        if last.iter().all(u8::is_ascii_digit) {
-            return match name.parse::<Ipv4Addr>() {
-                Ok(ip) => Ok(Self {
-                    name: HostName::Ip(IpAddr::V4(ip)),
-                    port,
-                }),
-                Err(_) => Err(InvalidHost::NumericName),
-            };
-        }
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            name.to_ascii_lowercase()
-        } else {
-            name.to_owned()
-        };
-        Ok(Self {
-            name: HostName::Domain(name),
-            port,
-        })
+        HostRef::parse(raw).map(HostRef::into_owned)
     }
 
     /// The name.
@@ -218,26 +155,180 @@ impl fmt::Display for Host {
     }
 }
 
+/// A validated host borrowed from the text it was parsed from: the resolver reads a request's
+/// host through it, so that a host already in lower case is never copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostRef<'a> {
+    name: HostNameRef<'a>,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostNameRef<'a> {
+    Domain(Cow<'a, str>),
+    Ip(IpAddr),
+}
+
+impl<'a> HostRef<'a> {
+    /// Parses `raw` with the rules of [`Host::parse`], in one pass over its bytes for a DNS
+    /// name: the character check, the label rules, the port separator and the case are all
+    /// read on the way.
+    pub(crate) fn parse(raw: &'a str) -> Result<Self, InvalidHost> {
+        if raw.is_empty() {
+            return Err(InvalidHost::Empty);
+        }
+        if raw.len() > MAX_HOST_LEN {
+            return Err(InvalidHost::TooLong);
+        }
+        let bytes = raw.as_bytes();
+        let mut colons = 0usize;
+        let mut last_colon = 0usize;
+        let mut upper = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'[' | b']' => {}
+                b'A'..=b'Z' => upper = true,
+                b':' => {
+                    colons += 1;
+                    last_colon = i;
+                }
+                _ => return Err(InvalidHost::ForbiddenCharacter),
+            }
+        }
+        if bytes[0] == b'[' {
+            return Self::parse_ipv6_literal(&raw[1..]);
+        }
+        let (name, port) = match colons {
+            0 => (raw, None),
+            1 => (
+                &raw[..last_colon],
+                Some(parse_port(&raw[last_colon + 1..])?),
+            ),
+            _ => {
+                // The port is checked first, as the last colon separates it.
+                parse_port(&raw[last_colon + 1..])?;
+                return Err(InvalidHost::BadIpLiteral);
+            }
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.is_empty() {
+            return Err(InvalidHost::Empty);
+        }
+        // An IPv4 address is tried only when the last label is numeric: a DNS name cannot end
+        // in one, so every other host skips the address parser.
+        if check_labels(name.as_bytes())? {
+            return match name.parse::<Ipv4Addr>() {
+                Ok(ip) => Ok(Self {
+                    name: HostNameRef::Ip(IpAddr::V4(ip)),
+                    port,
+                }),
+                Err(_) => Err(InvalidHost::NumericName),
+            };
+        }
+        // An upper-case letter can only be in the name: a port with one was refused above.
+        let name = if upper {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        Ok(Self {
+            name: HostNameRef::Domain(name),
+            port,
+        })
+    }
+
+    /// `[v6]` or `[v6]:port`, given what follows the `[`.
+    fn parse_ipv6_literal(rest: &'a str) -> Result<Self, InvalidHost> {
+        let close = rest.find(']').ok_or(InvalidHost::BadIpLiteral)?;
+        let ip: Ipv6Addr = rest[..close]
+            .parse()
+            .map_err(|_| InvalidHost::BadIpLiteral)?;
+        let after = &rest[close + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(port) => Some(parse_port(port)?),
+            None if after.is_empty() => None,
+            None => return Err(InvalidHost::BadIpLiteral),
+        };
+        Ok(Self {
+            name: HostNameRef::Ip(IpAddr::V6(ip)),
+            port,
+        })
+    }
+
+    /// The DNS name (lower case, no trailing dot); `None` for an IP address.
+    pub(crate) fn domain(&self) -> Option<&str> {
+        match &self.name {
+            HostNameRef::Domain(d) => Some(d),
+            HostNameRef::Ip(_) => None,
+        }
+    }
+
+    /// The owned [`Host`].
+    pub(crate) fn into_owned(self) -> Host {
+        Host {
+            name: match self.name {
+                HostNameRef::Domain(d) => HostName::Domain(d.into_owned()),
+                HostNameRef::Ip(ip) => HostName::Ip(ip),
+            },
+            port: self.port,
+        }
+    }
+
+    /// The same host, owning its name (for a host read from a header value parsed into a
+    /// string of its own).
+    pub(crate) fn into_static(self) -> HostRef<'static> {
+        HostRef {
+            name: match self.name {
+                HostNameRef::Domain(d) => HostNameRef::Domain(Cow::Owned(d.into_owned())),
+                HostNameRef::Ip(ip) => HostNameRef::Ip(ip),
+            },
+            port: self.port,
+        }
+    }
+}
+
+/// Checks the dot-separated labels of `name` (already known to hold only ASCII letters,
+/// digits, `-`, `.`, `[` and `]`): each 1 to 63 letters, digits and inner hyphens. The first
+/// label at fault gives the error. `Ok(true)`: the last label is all digits.
+fn check_labels(name: &[u8]) -> Result<bool, InvalidHost> {
+    let mut start = 0;
+    let mut digits = true;
+    let mut forbidden = false;
+    for (i, &b) in name.iter().enumerate() {
+        match b {
+            b'.' => {
+                check_label(&name[start..i], forbidden)?;
+                start = i + 1;
+                digits = true;
+                forbidden = false;
+            }
+            b'0'..=b'9' => {}
+            b'[' | b']' => {
+                forbidden = true;
+                digits = false;
+            }
+            _ => digits = false,
+        }
+    }
+    check_label(&name[start..], forbidden)?;
+    Ok(digits)
+}
+
+fn check_label(label: &[u8], forbidden: bool) -> Result<(), InvalidHost> {
+    match (label.first(), label.last()) {
+        (None, _) | (_, None) => Err(InvalidHost::EmptyLabel),
+        _ if label.len() > MAX_LABEL_LEN => Err(InvalidHost::LabelTooLong),
+        _ if forbidden => Err(InvalidHost::ForbiddenCharacter),
+        (Some(b'-'), _) | (_, Some(b'-')) => Err(InvalidHost::HyphenAtEdge),
+        _ => Ok(()),
+    }
+}
+
 fn parse_port(raw: &str) -> Result<u16, InvalidHost> {
     if raw.is_empty() || raw.len() > 5 || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return Err(InvalidHost::BadPort);
     }
     raw.parse().map_err(|_| InvalidHost::BadPort)
-}
-
-fn check_label(label: &[u8]) -> Result<(), InvalidHost> {
-    match (label.first(), label.last()) {
-        (None, _) | (_, None) => Err(InvalidHost::EmptyLabel),
-        _ if label.len() > MAX_LABEL_LEN => Err(InvalidHost::LabelTooLong),
-        _ if !label
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            Err(InvalidHost::ForbiddenCharacter)
-        }
-        (Some(b'-'), _) | (_, Some(b'-')) => Err(InvalidHost::HyphenAtEdge),
-        _ => Ok(()),
-    }
 }
 
 /// Normalises a configured domain (a base domain or a custom domain): lower case, no trailing

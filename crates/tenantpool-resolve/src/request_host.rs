@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::error::ResolveError;
 use crate::forwarded;
-use crate::host::{Host, InvalidHost};
+use crate::host::{Host, HostRef, InvalidHost};
 use crate::request::RequestView;
 
 /// The host `req` is for; `trusted` are the peers whose forwarding headers are believed.
@@ -23,7 +23,16 @@ pub(crate) fn request_host<R: RequestView + ?Sized>(
     req: &R,
     trusted: &[IpNet],
 ) -> Result<Option<Host>, ResolveError> {
-    if is_trusted(trusted, req.peer_ip()) {
+    Ok(request_host_ref(req, trusted)?.map(HostRef::into_owned))
+}
+
+/// [`request_host`], borrowing the name from the request where it can.
+fn request_host_ref<'a, R: RequestView + ?Sized>(
+    req: &'a R,
+    trusted: &[IpNet],
+) -> Result<Option<HostRef<'a>>, ResolveError> {
+    // No trusted proxy is the common case: the peer address is not even asked for.
+    if !trusted.is_empty() && is_trusted(trusted, req.peer_ip()) {
         if let Some(host) = forwarded_host(req)? {
             return Ok(Some(host));
         }
@@ -47,14 +56,16 @@ pub(crate) fn request_host<R: RequestView + ?Sized>(
 }
 
 /// The host a trusted proxy forwarded: `Forwarded: host=` first, then `X-Forwarded-Host`.
-fn forwarded_host<R: RequestView + ?Sized>(req: &R) -> Result<Option<Host>, ResolveError> {
+fn forwarded_host<R: RequestView + ?Sized>(
+    req: &R,
+) -> Result<Option<HostRef<'static>>, ResolveError> {
     let forwarded = forwarded::forwarded_host(all_values(req, "forwarded")).map_err(|_| {
         ResolveError::InvalidForwarded {
             header: "Forwarded",
         }
     })?;
     if let Some(raw) = forwarded {
-        return parse_host(&raw, "Forwarded").map(Some);
+        return parse_host(&raw, "Forwarded").map(|host| Some(host.into_static()));
     }
     let x_forwarded =
         forwarded::x_forwarded_host(all_values(req, "x-forwarded-host")).map_err(|_| {
@@ -63,7 +74,7 @@ fn forwarded_host<R: RequestView + ?Sized>(req: &R) -> Result<Option<Host>, Reso
             }
         })?;
     match x_forwarded {
-        Some(raw) => parse_host(&raw, "X-Forwarded-Host").map(Some),
+        Some(raw) => parse_host(&raw, "X-Forwarded-Host").map(|host| Some(host.into_static())),
         None => Ok(None),
     }
 }
@@ -90,15 +101,15 @@ fn is_trusted(trusted: &[IpNet], peer: Option<IpAddr>) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-fn parse_host(raw: &str, origin: &'static str) -> Result<Host, ResolveError> {
-    Host::parse(raw).map_err(|reason| ResolveError::InvalidHost { origin, reason })
+fn parse_host<'a>(raw: &'a str, origin: &'static str) -> Result<HostRef<'a>, ResolveError> {
+    HostRef::parse(raw).map_err(|reason| ResolveError::InvalidHost { origin, reason })
 }
 
 /// The host of one request, read at most once, and only when a host-based source asks.
 pub(crate) struct HostOnce<'a, R: ?Sized> {
     req: &'a R,
     trusted: &'a [IpNet],
-    host: Option<Option<Host>>,
+    host: Option<Option<HostRef<'a>>>,
 }
 
 impl<'a, R: RequestView + ?Sized> HostOnce<'a, R> {
@@ -112,9 +123,9 @@ impl<'a, R: RequestView + ?Sized> HostOnce<'a, R> {
     }
 
     /// The request's host, as [`request_host`] finds it.
-    pub(crate) fn get(&mut self) -> Result<Option<&Host>, ResolveError> {
+    pub(crate) fn get(&mut self) -> Result<Option<&HostRef<'a>>, ResolveError> {
         if self.host.is_none() {
-            self.host = Some(request_host(self.req, self.trusted)?);
+            self.host = Some(request_host_ref(self.req, self.trusted)?);
         }
         Ok(self.host.as_ref().and_then(Option::as_ref))
     }

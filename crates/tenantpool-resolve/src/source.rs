@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tenantpool_core::{InvalidTenantId, TenantId};
 
 use crate::error::ResolveError;
-use crate::host::Host;
+use crate::host::HostRef;
 use crate::request::RequestView;
 use crate::request_host::HostOnce;
 use crate::resolved::{Resolved, ResolvedBy};
@@ -92,7 +92,7 @@ impl SourceSettings {
         }
     }
 
-    fn by_subdomain(&self, host: &Host) -> Result<Option<TenantId>, ResolveError> {
+    fn by_subdomain(&self, host: &HostRef<'_>) -> Result<Option<TenantId>, ResolveError> {
         let Some(name) = host.domain() else {
             return Ok(None);
         };
@@ -128,7 +128,7 @@ impl SourceSettings {
         Ok(None)
     }
 
-    fn by_domain(&self, host: &Host) -> Option<TenantId> {
+    fn by_domain(&self, host: &HostRef<'_>) -> Option<TenantId> {
         host.domain()
             .and_then(|name| self.domains.get(name))
             .cloned()

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::{IoRuntime, Registry, Settings, ShutdownReport, SqliteConnection, TenantInit};
 use tenantpool_axum::admin::{Admin, AdminConfig};
@@ -147,14 +147,14 @@ fn build<C: NotesStore>(
         let admin = admin.registry("notes", registry.clone());
         router = router.nest(admin.path(), admin.router());
     }
-    let router = router
-        .layer(DefaultBodyLimit::max(routes::MAX_BODY))
-        .layer(Extension(TenantRegistry::new(registry.clone())));
-    // Resolution wraps the router (path stripping happens before routing); the request span
-    // wraps resolution (the tenant is recorded into it).
+    let router = router.layer(DefaultBodyLimit::max(routes::MAX_BODY));
+    // Resolution wraps the router (path stripping happens before routing) and hands the
+    // registry to the extractors; the request span wraps resolution (the tenant is recorded
+    // into it).
+    let tenants = TenantLayer::new(resolver).registry(TenantRegistry::new(registry.clone()));
     let app = TraceLayer::new_for_http()
         .make_span_with(TenantMakeSpan)
-        .layer(TenantLayer::new(resolver).layer(router));
+        .layer(tenants.layer(router));
     let addr = listener.local_addr()?;
     Ok(NotesAxum {
         addr,

@@ -12,28 +12,34 @@ use tenantpool_core::{Backend, Registry};
 use tenantpool_resolve::{Primary, Role};
 
 use crate::extract::rejection::MissingRegistry;
+use crate::extract::request_tenant::RequestTenant;
 
-/// A registry of connection type `C` in the role `R`, as a request extension: add it with
-/// `Router::layer(Extension(...))`; [`TenantConn<C, R>`](crate::TenantConn) checks out of it.
-/// Several registries of the same connection type are told apart by their role (a primary
-/// and a replica, say).
+/// A registry of connection type `C` in the role `R`, for the extractors: hand it to the
+/// [`TenantLayer`](crate::TenantLayer) with [`TenantLayer::registry`](crate::TenantLayer::registry)
+/// (or add it with `Router::layer(Extension(...))` where no tenant layer runs);
+/// [`TenantConn<C, R>`](crate::TenantConn) checks out of it. Several registries of the same
+/// connection type are told apart by their role (a primary and a replica, say).
 ///
 #[cfg_attr(feature = "postgres", doc = "```no_run")]
 #[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
-/// use axum::{routing::get, Extension, Router};
+/// use axum::{routing::get, Router};
 /// use diesel_async::AsyncPgConnection;
-/// use tenantpool_axum::{Replica, TenantConn, TenantRegistry};
+/// use tenantpool_axum::{resolve::Resolver, Replica, TenantConn, TenantLayer, TenantRegistry};
 /// use tenantpool_core::Registry;
+/// use tower::Layer;
 ///
 /// async fn read(conn: TenantConn<AsyncPgConnection, Replica>) -> String { conn.tenant().to_string() }
 /// async fn write(conn: TenantConn<AsyncPgConnection>) -> String { conn.tenant().to_string() }
 ///
-/// fn app(primary: Registry<AsyncPgConnection>, replica: Registry<AsyncPgConnection>) -> Router {
-///     Router::new()
+/// fn app(primary: Registry<AsyncPgConnection>, replica: Registry<AsyncPgConnection>, resolver: Resolver) {
+///     let router: Router = Router::new()
 ///         .route("/read", get(read))
-///         .route("/write", get(write))
-///         .layer(Extension(TenantRegistry::new(primary)))
-///         .layer(Extension(TenantRegistry::<_, Replica>::with_role(replica)))
+///         .route("/write", get(write));
+///     let app = TenantLayer::new(resolver)
+///         .registry(TenantRegistry::new(primary))
+///         .registry(TenantRegistry::<_, Replica>::with_role(replica))
+///         .layer(router);
+///     # let _ = app;
 /// }
 /// ```
 pub struct TenantRegistry<C: Backend, R: Role = Primary> {
@@ -92,9 +98,10 @@ impl<C: Backend, R: Role> TenantRegistry<C, R> {
     }
 
     /// The registry the request's extensions hold.
-    pub(crate) fn from_extensions(ext: &Extensions) -> Result<Self, MissingRegistry> {
-        ext.get::<Self>()
-            .cloned()
+    pub(crate) fn from_extensions(ext: &Extensions) -> Result<&Self, MissingRegistry> {
+        RequestTenant::of(ext)
+            .and_then(|found| found.registries.get::<C, R>())
+            .or_else(|| ext.get::<Self>())
             .ok_or_else(|| MissingRegistry::new(type_name::<Self>(), type_name::<C>(), R::NAME))
     }
 }
@@ -126,6 +133,6 @@ impl<C: Backend, R: Role, S: Send + Sync> FromRequestParts<S> for TenantRegistry
     type Rejection = MissingRegistry;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Self::from_extensions(&parts.extensions)
+        Self::from_extensions(&parts.extensions).cloned()
     }
 }

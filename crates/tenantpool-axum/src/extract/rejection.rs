@@ -57,7 +57,7 @@ impl IntoResponse for TenantRejection {
 /// assert!(e.to_string().contains("MyConn"));
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("missing extension {type_name}: add it with Router::layer(Extension(TenantRegistry::<{connection}, {role}>::with_role(registry)))")]
+#[error("missing {type_name}: hand it to the TenantLayer with .registry(TenantRegistry::<{connection}, {role}>::with_role(registry)), or add it with Router::layer(Extension(...))")]
 pub struct MissingRegistry {
     type_name: &'static str,
     connection: &'static str,

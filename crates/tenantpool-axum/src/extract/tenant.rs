@@ -8,6 +8,7 @@ use tenantpool_core::TenantId;
 use tenantpool_resolve::ResolvedBy;
 
 use crate::extract::rejection::TenantRejection;
+use crate::extract::request_tenant::RequestTenant;
 
 /// The tenant of the request, as resolved by the [`TenantLayer`](crate::TenantLayer).
 ///
@@ -36,7 +37,9 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// A tenant resolved by `source`; the layer inserts it into the request extensions.
+    /// A tenant resolved by `source`. [`TenantLayer`](crate::TenantLayer) hands it to the
+    /// extractors; middleware of an application's own may insert one as a request extension
+    /// instead.
     ///
     /// ```
     /// use tenantpool_axum::{resolve::ResolvedBy, Tenant};
@@ -93,15 +96,13 @@ impl Tenant {
 
     /// The tenant the layer left in the extensions; [`TenantConn`](crate::TenantConn)
     /// starts from it too.
-    pub(crate) fn from_extensions(ext: &Extensions) -> Result<Self, TenantRejection> {
-        if let Some(tenant) = ext.get::<Tenant>() {
-            return Ok(tenant.clone());
+    /// The tenant the layer resolved (or middleware of the application inserted as a
+    /// `Tenant` extension).
+    pub(crate) fn from_extensions(ext: &Extensions) -> Result<&Self, TenantRejection> {
+        if let Some(found) = RequestTenant::of(ext) {
+            return found.tenant.as_ref().ok_or(TenantRejection::Missing);
         }
-        if ext.get::<NoTenant>().is_some() {
-            Err(TenantRejection::Missing)
-        } else {
-            Err(TenantRejection::NotResolved)
-        }
+        ext.get::<Tenant>().ok_or(TenantRejection::NotResolved)
     }
 }
 
@@ -115,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = TenantRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Self::from_extensions(&parts.extensions)
+        Self::from_extensions(&parts.extensions).cloned()
     }
 }
 
@@ -124,14 +125,9 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         match Self::from_extensions(&parts.extensions) {
-            Ok(tenant) => Ok(Some(tenant)),
+            Ok(tenant) => Ok(Some(tenant.clone())),
             Err(TenantRejection::Missing) => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
-
-/// Left in the extensions by a layer that ran but found no tenant (optional mode, or an
-/// exempt path), so that the extractors can tell "no tenant" (400) from "no layer" (500).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct NoTenant;

@@ -125,6 +125,7 @@ impl<C: Backend, R: Role, S: Send + Sync> FromRequestParts<S> for TenantConn<C, 
     type Rejection = TenantConnRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Both are borrowed from the request: nothing is cloned per checkout.
         let tenant = Tenant::from_extensions(&parts.extensions)?;
         let registry = TenantRegistry::<C, R>::from_extensions(&parts.extensions)?;
         let conn = registry

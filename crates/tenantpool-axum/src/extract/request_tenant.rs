@@ -1,0 +1,23 @@
+//! [`RequestTenant`]: the one extension [`TenantLayer`](crate::TenantLayer) inserts into
+//! each request: the resolved tenant (none on exempt paths, or when resolution is optional
+//! and found nothing) and the registries the layer was given.
+
+use axum::http::Extensions;
+
+use crate::extract::tenant::Tenant;
+use crate::registries::Registries;
+
+/// What the layer found for one request.
+#[derive(Clone)]
+pub(crate) struct RequestTenant {
+    /// `None`: the request needs no tenant (exempt path) or has none (optional resolution).
+    pub(crate) tenant: Option<Tenant>,
+    pub(crate) registries: Registries,
+}
+
+impl RequestTenant {
+    /// What the layer left in `ext`, if a layer ran.
+    pub(crate) fn of(ext: &Extensions) -> Option<&Self> {
+        ext.get::<Self>()
+    }
+}
