@@ -4,6 +4,7 @@
 
 use axum::http::Extensions;
 
+use crate::extract::rejection::TenantRejection;
 use crate::extract::tenant::Tenant;
 use crate::registries::Registries;
 
@@ -19,5 +20,16 @@ impl RequestTenant {
     /// What the layer left in `ext`, if a layer ran.
     pub(crate) fn of(ext: &Extensions) -> Option<&Self> {
         ext.get::<Self>()
+    }
+}
+
+impl Tenant {
+    /// The tenant the layer resolved (or middleware of the application inserted as a
+    /// `Tenant` extension).
+    pub(crate) fn from_extensions(ext: &Extensions) -> Result<&Self, TenantRejection> {
+        if let Some(found) = RequestTenant::of(ext) {
+            return found.tenant.as_ref().ok_or(TenantRejection::Missing);
+        }
+        ext.get::<Tenant>().ok_or(TenantRejection::NotResolved)
     }
 }

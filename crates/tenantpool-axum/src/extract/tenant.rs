@@ -3,12 +3,10 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::http::Extensions;
 use tenantpool_core::TenantId;
 use tenantpool_resolve::ResolvedBy;
 
 use crate::extract::rejection::TenantRejection;
-use crate::extract::request_tenant::RequestTenant;
 
 /// The tenant of the request, as resolved by the [`TenantLayer`](crate::TenantLayer).
 ///
@@ -92,17 +90,6 @@ impl Tenant {
     /// ```
     pub fn into_id(self) -> TenantId {
         self.id
-    }
-
-    /// The tenant the layer left in the extensions; [`TenantConn`](crate::TenantConn)
-    /// starts from it too.
-    /// The tenant the layer resolved (or middleware of the application inserted as a
-    /// `Tenant` extension).
-    pub(crate) fn from_extensions(ext: &Extensions) -> Result<&Self, TenantRejection> {
-        if let Some(found) = RequestTenant::of(ext) {
-            return found.tenant.as_ref().ok_or(TenantRejection::Missing);
-        }
-        ext.get::<Tenant>().ok_or(TenantRejection::NotResolved)
     }
 }
 
