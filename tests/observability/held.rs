@@ -10,7 +10,7 @@ use tenantpool::{Backend, Registry, Settings, SqliteConnection};
 use tenantpool_testkit::{Fixture, PgServer, TestServer};
 
 use crate::common::{tenant, wait_until, TestResult};
-use crate::{lines_of, registry};
+use crate::{held_lines_of as lines_of, registry};
 
 /// The threshold of these tests.
 const AFTER: Duration = Duration::from_millis(300);

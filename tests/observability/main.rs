@@ -13,6 +13,7 @@
 #[allow(unused_macros, unused_imports)] // its SQL helpers serve the other binaries
 mod common;
 
+mod events;
 mod held;
 
 use tenantpool::testkit::{capture_logs, CapturedLogs};
@@ -20,11 +21,10 @@ use tenantpool::{Backend, DatabaseUrl, Registry, Settings, StaticDirectory, Tena
 
 use crate::common::tenant;
 
-/// The binary's log capture (the testkit's global subscriber) for the core's held-too-long
-/// events, every span rendered so that an event shows its span's fields.
+/// The binary's log capture (the testkit's global subscriber) for the core's events at every
+/// level, every span rendered so that an event shows its span's fields.
 pub fn logs() -> &'static CapturedLogs {
-    capture_logs(&["tenantpool_core::held"])
-        .expect("this binary installs the only global subscriber")
+    capture_logs(&["tenantpool_core"]).expect("this binary installs the only global subscriber")
 }
 
 /// The captured lines that carry `tenant=<key>` (keys are unique per test).
@@ -32,12 +32,30 @@ pub fn lines_of(key: &str) -> Vec<String> {
     logs().lines_with_field("tenant", key)
 }
 
+/// The captured held-too-long warnings of tenant `key`.
+pub fn held_lines_of(key: &str) -> Vec<String> {
+    lines_of(key)
+        .into_iter()
+        .filter(|line| line.contains("tenantpool_core::held"))
+        .collect()
+}
+
 /// A registry serving tenant `key` from `url`, with the capture installed first.
 pub fn registry<C: Backend>(settings: Settings, key: &str, url: &str) -> Registry<C> {
+    registry_of(settings, &[(key, url)])
+}
+
+/// A registry serving each `(key, url)` tenant, with the capture installed first.
+pub fn registry_of<C: Backend>(settings: Settings, tenants: &[(&str, &str)]) -> Registry<C> {
     logs();
-    let url = DatabaseUrl::parse(url).expect("url");
+    let directory = tenants
+        .iter()
+        .fold(StaticDirectory::new(), |directory, (key, url)| {
+            let url = DatabaseUrl::parse(url).expect("url");
+            directory.with(tenant(key), TenantTarget::database(url))
+        });
     Registry::<C>::builder(settings)
-        .directory(StaticDirectory::new().with(tenant(key), TenantTarget::database(url)))
+        .directory(directory)
         .build()
         .expect("registry")
 }

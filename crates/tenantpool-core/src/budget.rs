@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::backoff::backoff_for;
 use crate::lock::lock;
 use crate::stats::Counters;
-use crate::ServerKey;
+use crate::{ServerKey, TenantId};
 
 /// Proof that a connection may be open: one unit of its server's budget.
 ///
@@ -54,6 +54,8 @@ pub(crate) trait IdleSource: Send + Sync {
     fn close_idle_at(&self, at: Instant) -> bool;
     /// A masked description of the pool, for logs.
     fn describe(&self) -> String;
+    /// The tenant the pool serves alone (database mode), for logs.
+    fn owner(&self) -> Option<&TenantId>;
 }
 
 /// The budget of one database server.
@@ -231,6 +233,7 @@ impl ServerBudget {
                 tracing::debug!(
                     server = %self.server,
                     victim = %source.describe(),
+                    victim_tenant = source.owner().map(tracing::field::display),
                     "budget steal: closed an idle connection to make room"
                 );
                 true

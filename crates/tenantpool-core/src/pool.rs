@@ -50,6 +50,9 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) counters: Arc<Counters>,
     /// Schema mode: several tenants share it and connections switch schemas.
     pub(crate) shared: bool,
+    /// Database mode: the tenant whose start opened it, named in its log lines. A schema-mode
+    /// pool belongs to no one tenant.
+    owner: Option<TenantId>,
     /// Cached tenant entries that point at it.
     pub(crate) tenants: AtomicUsize,
     /// Schema mode: checkouts waiting on the exhausted pool, by schema.
@@ -62,6 +65,7 @@ impl<C: Backend> SharedPool<C> {
     /// A pool for `target` drawing on `budget`, registered with the budget as a source of idle
     /// connections to steal.
     pub(crate) fn new(
+        tenant: &TenantId,
         target: &TenantTarget,
         settings: &Settings,
         budget: Arc<ServerBudget>,
@@ -104,6 +108,7 @@ impl<C: Backend> SharedPool<C> {
             budget: budget.clone(),
             counters,
             shared,
+            owner: (!shared).then(|| tenant.clone()),
             tenants: AtomicUsize::new(0),
             affinity: shared.then(|| Affinity::new(p.affinity_max_delay)),
             heat: AtomicU64::new(0),
@@ -112,6 +117,7 @@ impl<C: Backend> SharedPool<C> {
         budget.join(member);
         Counters::bump(&shared_pool.counters.pools_created);
         tracing::info!(
+            tenant = shared_pool.owner.as_ref().map(tracing::field::display),
             target_db = %target.url,
             server = %budget.server(),
             max_size,
@@ -287,13 +293,22 @@ impl<C: Backend> IdleSource for SharedPool<C> {
     fn describe(&self) -> String {
         self.url.to_string()
     }
+
+    fn owner(&self) -> Option<&TenantId> {
+        self.owner.as_ref()
+    }
 }
 
 impl<C: Backend> Drop for SharedPool<C> {
     fn drop(&mut self) {
         self.pool.close();
         Counters::bump(&self.counters.pools_closed);
-        tracing::info!(target_db = %self.url, server = %self.budget.server(), "pool closed");
+        tracing::info!(
+            tenant = self.owner.as_ref().map(tracing::field::display),
+            target_db = %self.url,
+            server = %self.budget.server(),
+            "pool closed"
+        );
     }
 }
 

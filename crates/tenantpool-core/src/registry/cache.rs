@@ -57,6 +57,7 @@ impl<C: Backend> TenantCache<C> {
                         tenant = %tenant,
                         cause = ?cause,
                         target_db = %entry.pool().url,
+                        server = %entry.pool().budget.server(),
                         "tenant evicted"
                     );
                     // Releases the entry's hold on its pool, which closes if this was its

@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::lock::lock;
 use crate::pool::SharedPool;
 use crate::stats::Counters;
-use crate::{Budgets, DatabaseUrl, IoRuntime, Isolation, Settings, TenantTarget};
+use crate::{Budgets, DatabaseUrl, IoRuntime, Isolation, Settings, TenantId, TenantTarget};
 
 /// A pool's identity: its URL, and whether it is shared by schema-mode tenants.
 type PoolKey = (DatabaseUrl, bool);
@@ -43,7 +43,12 @@ impl<C: Backend> Pools<C> {
     }
 
     /// The live pool for a target, or a new one.
-    pub(super) fn pool_for(&self, target: &TenantTarget) -> Result<Arc<SharedPool<C>>, String> {
+    /// `tenant` is the tenant being started: it names a database-mode pool it opens in logs.
+    pub(super) fn pool_for(
+        &self,
+        tenant: &TenantId,
+        target: &TenantTarget,
+    ) -> Result<Arc<SharedPool<C>>, String> {
         let key = (target.url.clone(), target.isolation != Isolation::Database);
         let mut map = lock(&self.map);
         if let Some(live) = map.get(&key).and_then(Weak::upgrade) {
@@ -52,6 +57,7 @@ impl<C: Backend> Pools<C> {
             }
         }
         let pool = SharedPool::new(
+            tenant,
             target,
             &self.settings,
             self.budgets.for_server(target.url.server()),

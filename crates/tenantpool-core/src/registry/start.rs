@@ -208,6 +208,7 @@ impl<C: Backend> Starts<C> {
                 Counters::bump(&self.counters.tenants_started);
                 tracing::info!(
                     target_db = %entry.pool().url,
+                    server = %entry.pool().budget.server(),
                     schema = entry.schema().map(|s| s.as_str()),
                     elapsed = ?started.elapsed(),
                     "tenant started"
@@ -261,10 +262,13 @@ impl<C: Backend> Starts<C> {
                 tenant: tenant.clone(),
             })?;
         check_supported::<C>(&target)?;
-        let pool = self.pools.pool_for(&target).map_err(|e| Error::Setup {
-            tenant: tenant.clone(),
-            reason: e,
-        })?;
+        let pool = self
+            .pools
+            .pool_for(tenant, &target)
+            .map_err(|e| Error::Setup {
+                tenant: tenant.clone(),
+                reason: e,
+            })?;
         let entry = Arc::new(TenantEntry::new(tenant, &target, pool, &self.settings.pool));
 
         let mut retries = 0;
