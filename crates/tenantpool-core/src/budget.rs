@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backoff::backoff_for;
 use crate::lock::lock;
+use crate::readiness::ServerSignals;
 use crate::stats::Counters;
 use crate::{ServerKey, TenantId};
 
@@ -71,6 +72,7 @@ pub(crate) struct ServerBudget {
     consecutive_failures: AtomicU32,
     backoff_initial: Duration,
     backoff_max: Duration,
+    signals: ServerSignals,
 }
 
 #[derive(Default)]
@@ -112,6 +114,7 @@ impl ServerBudget {
             consecutive_failures: AtomicU32::new(0),
             backoff_initial: backoff.0,
             backoff_max: backoff.1,
+            signals: ServerSignals::new(),
         }
     }
 
@@ -121,6 +124,30 @@ impl ServerBudget {
 
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The server's readiness facts (see `readiness`).
+    pub(crate) fn signals(&self) -> &ServerSignals {
+        &self.signals
+    }
+
+    /// Since when the budget has been exhausted, if it still is: an exhaustion that nobody
+    /// waits on any more while a permit is free has ended, even if no creator came to say so.
+    pub(crate) fn exhausted_since(&self) -> Option<Instant> {
+        if self.semaphore.available_permits() > 0 && !self.has_waiters() {
+            self.signals.freed();
+        }
+        self.signals.exhausted_since()
+    }
+
+    /// A permit if one is free now: no wait, no steal. For a readiness probe, which must stay
+    /// within the budget and must not take a connection from anyone.
+    pub(crate) fn try_acquire_now(&self) -> Option<ConnectionPermit> {
+        self.semaphore
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| ConnectionPermit { _permit: permit })
     }
 
     /// Connections open (or connecting) on this server right now.
@@ -191,9 +218,16 @@ impl ServerBudget {
     ) -> Result<ConnectionPermit, BudgetError> {
         self.check_health()?;
         if let Ok(permit) = self.semaphore.clone().try_acquire_owned() {
+            if !self.has_waiters() {
+                self.signals.freed();
+            }
             return Ok(ConnectionPermit { _permit: permit });
         }
-        let _waiting = WaiterGuard::new(&self.waiters);
+        // The budget is full: readiness counts how long creators find it so. The exhaustion
+        // ends when a permit is handed out and nobody waits any more; a waiter that gives up
+        // (its checkout timed out) does not end it.
+        self.signals.exhausted();
+        let waiting = WaiterGuard::new(&self.waiters);
         let acquire = self.semaphore.clone().acquire_owned();
         tokio::pin!(acquire);
         loop {
@@ -203,6 +237,10 @@ impl ServerBudget {
             tokio::select! {
                 biased;
                 permit = &mut acquire => {
+                    drop(waiting);
+                    if permit.is_ok() && !self.has_waiters() {
+                        self.signals.freed();
+                    }
                     return permit
                         .map(|p| ConnectionPermit { _permit: p })
                         .map_err(|_| BudgetError::Closed);
@@ -267,6 +305,7 @@ impl ServerBudget {
     }
 
     pub(crate) fn record_success(&self) {
+        self.signals.accepted_now();
         if self.consecutive_failures.swap(0, Ordering::AcqRel) > 0 {
             lock(&self.health).down_until = None;
             tracing::info!(server = %self.server, "database server reachable again");

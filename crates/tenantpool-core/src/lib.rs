@@ -51,6 +51,7 @@ mod held;
 mod lock;
 mod manager;
 mod pool;
+mod readiness;
 mod registry;
 mod runtime;
 pub mod stats;
@@ -76,6 +77,7 @@ pub use crate::directory::{
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::fan_out::{FanOutError, TenantOutcome};
+pub use crate::readiness::{NotReady, NotReadyCause, ProbeOutcome, Readiness, ServerReadiness};
 pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, TenantInit};
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::Stats;

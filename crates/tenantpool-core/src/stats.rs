@@ -97,6 +97,9 @@ counters! {
     /// Checkouts held longer than `pool.leak_warning_after` (each counted, and warned about,
     /// once).
     held_too_long,
+    /// Connections opened by readiness checks to servers that had accepted none within
+    /// `readiness.recent` (each closed again at once).
+    readiness_probes,
 }
 
 impl Counters {

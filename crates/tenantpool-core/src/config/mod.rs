@@ -9,6 +9,7 @@ mod budget;
 mod cache;
 mod directory;
 mod pool;
+mod readiness;
 mod runtime;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use self::budget::BudgetSettings;
 pub use self::cache::CacheSettings;
 pub use self::directory::{DirectoryConfig, StaticTenantConfig, TemplateConfig};
 pub use self::pool::PoolSettings;
+pub use self::readiness::ReadinessSettings;
 pub use self::runtime::RuntimeSettings;
 use crate::ConfigError;
 
@@ -63,6 +65,8 @@ pub struct Settings {
     pub directory: DirectoryConfig,
     /// The I/O runtime.
     pub runtime: RuntimeSettings,
+    /// When the registry reports itself ready.
+    pub readiness: ReadinessSettings,
 }
 
 impl Settings {
@@ -140,6 +144,9 @@ impl Settings {
         if self.pool.checkout_timeout.is_zero() {
             return invalid("pool.checkout_timeout", "must be positive");
         }
+        if self.readiness.recent.is_zero() {
+            return invalid("readiness.recent", "must be positive");
+        }
         self.directory.validate()
     }
 }
@@ -201,6 +208,23 @@ mod tests {
             loaded.unwrap().pool.leak_warning_after,
             Duration::from_millis(750)
         );
+    }
+
+    #[test]
+    fn readiness_comes_from_files_and_the_environment_and_rejects_typos() {
+        use std::time::Duration;
+        let s = Settings::from_toml_str("[readiness]\nexhausted_for = \"3s\"").unwrap();
+        assert_eq!(s.readiness.exhausted_for, Duration::from_secs(3));
+        assert_eq!(s.readiness.recent, Duration::from_secs(30));
+        let err = Settings::from_toml_str("[readiness]\nrecnet = \"3s\"").unwrap_err();
+        assert!(err.to_string().contains("recnet"), "{err}");
+        let err = Settings::from_toml_str("[readiness]\nrecent = \"0s\"").unwrap_err();
+        assert!(err.to_string().contains("readiness.recent"), "{err}");
+        // A prefix of its own, so that no other test reads the variable.
+        std::env::set_var("TPREADY_READINESS__RECENT", "750ms");
+        let loaded = load_config(None, "TPREADY").and_then(|c| Settings::from_config(&c));
+        std::env::remove_var("TPREADY_READINESS__RECENT");
+        assert_eq!(loaded.unwrap().readiness.recent, Duration::from_millis(750));
     }
 
     #[test]

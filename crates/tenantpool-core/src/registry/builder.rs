@@ -177,6 +177,7 @@ impl<C: Backend> RegistryBuilder<C> {
             starts,
             counters,
             settings,
+            probes: Default::default(),
             maintenance: Mutex::new(None),
         });
         let task = maintenance::spawn(

@@ -40,6 +40,7 @@ pub(super) async fn checkout<C: Backend>(
     let pool = conn.entry().pool();
     Counters::bump(&pool.counters.checkouts);
     pool.warm();
+    pool.budget.signals().note_checkout();
     Ok(conn)
 }
 

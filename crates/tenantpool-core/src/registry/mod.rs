@@ -17,7 +17,7 @@
 //! One file per part: `builder` (settings and supplied parts), `init` (the tenant start
 //! hook), `cache` (the tenant cache), `start` (cold starts), `checkout` (entry → guard),
 //! `pools` (pools by target), `maintenance` (the timer that expires, reaps and warns about
-//! connections held too long).
+//! connections held too long), `readiness` (whether the servers accept connections).
 
 mod builder;
 mod cache;
@@ -25,6 +25,7 @@ mod checkout;
 mod init;
 mod maintenance;
 mod pools;
+mod readiness;
 mod start;
 
 use std::sync::atomic::Ordering;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use self::cache::TenantCache;
 use self::maintenance::Maintained;
 use self::pools::Pools;
+use self::readiness::Probes;
 use self::start::Starts;
 use crate::backend::Backend;
 use crate::lock::lock;
@@ -110,6 +112,7 @@ struct Inner<C: Backend> {
     starts: Arc<Starts<C>>,
     counters: Arc<Counters>,
     settings: Arc<Settings>,
+    probes: Probes,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 

@@ -12,7 +12,9 @@ use crate::backend::Backend;
 use crate::lock::lock;
 use crate::pool::SharedPool;
 use crate::stats::Counters;
-use crate::{Budgets, DatabaseUrl, IoRuntime, Isolation, Settings, TenantId, TenantTarget};
+use crate::{
+    Budgets, DatabaseUrl, IoRuntime, Isolation, ServerKey, Settings, TenantId, TenantTarget,
+};
 
 /// A pool's identity: its URL, and whether it is shared by schema-mode tenants.
 type PoolKey = (DatabaseUrl, bool);
@@ -20,6 +22,10 @@ type PoolKey = (DatabaseUrl, bool);
 /// Every live pool of a registry, and what new pools are built from.
 pub(super) struct Pools<C: Backend> {
     map: Mutex<HashMap<PoolKey, Weak<SharedPool<C>>>>,
+    /// Every server a pool was built on, with the target of the latest such pool: what
+    /// readiness checks, and where its probe connects. It outlives the pools (an idle service
+    /// whose pools all closed is still checked) and holds one entry per server.
+    servers: Mutex<HashMap<ServerKey, DatabaseUrl>>,
     budgets: Budgets,
     io: IoRuntime,
     counters: Arc<Counters>,
@@ -35,6 +41,7 @@ impl<C: Backend> Pools<C> {
     ) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
+            servers: Mutex::new(HashMap::new()),
             budgets,
             io,
             counters,
@@ -65,7 +72,19 @@ impl<C: Backend> Pools<C> {
             self.counters.clone(),
         )?;
         map.insert(key, Arc::downgrade(&pool));
+        drop(map);
+        lock(&self.servers).insert(target.url.server().clone(), target.url.clone());
         Ok(pool)
+    }
+
+    /// Every server a pool was built on, sorted, with a target on it to probe.
+    pub(super) fn servers(&self) -> Vec<(ServerKey, DatabaseUrl)> {
+        let mut servers: Vec<_> = lock(&self.servers)
+            .iter()
+            .map(|(server, url)| (server.clone(), url.clone()))
+            .collect();
+        servers.sort_by(|a, b| a.0.cmp(&b.0));
+        servers
     }
 
     /// Every pool that is still open.
@@ -83,7 +102,7 @@ impl<C: Backend> Pools<C> {
     }
 
     /// Reaps idle and old connections, cools every pool's heat, warns about connections held
-    /// too long, prunes dead `Weak`s.
+    /// too long, prunes dead `Weak`s, dates the checkouts noted for readiness.
     pub(super) fn maintain(&self) {
         let pool = &self.settings.pool;
         for p in self.live() {
@@ -94,6 +113,7 @@ impl<C: Backend> Pools<C> {
         lock(&self.map).retain(|_, p| p.strong_count() > 0);
         for budget in self.budgets.all() {
             budget.prune();
+            budget.signals().absorb_checkouts();
         }
     }
 }
