@@ -312,7 +312,7 @@ pub(crate) fn assess(
             Some(ago) => format!(
                 "{}: no connection accepted for {}: {why}",
                 facts.server,
-                whole_seconds(ago)
+                seconds(ago)
             ),
             None => format!("{}: no connection accepted yet: {why}", facts.server),
         };
@@ -331,7 +331,7 @@ pub(crate) fn assess(
             message: format!(
                 "{}: budget exhausted for {} ({} of {} connections open)",
                 facts.server,
-                whole_seconds(exhausted),
+                seconds(exhausted),
                 facts.open,
                 facts.limit
             ),
@@ -353,9 +353,13 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `41 s`, `0 s`: whole seconds, rounded down, as the messages say them.
-fn whole_seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs())
+/// `41 s`, or `0.4 s` below ten seconds: how the messages say a duration.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} s", d.as_secs())
+    }
 }
 
 /// A failed connect in general terms, for a body that anyone may read: the driver's text can

@@ -3,7 +3,7 @@
 //! idle-session timeout, a failover) and that the client cannot see as dead until it uses it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +20,11 @@ use crate::error::Error;
 /// next statement on it fails with a closed connection, as on a connection whose server
 /// session ended while it was idle. Connections opened later pass normally. The proxy stops
 /// when dropped.
+///
+/// [`refuse_new`](Self::refuse_new) makes it behave like a server that is down: every new
+/// connection is reset as soon as it arrives, until [`accept_new`](Self::accept_new). With
+/// [`sever_existing`](Self::sever_existing) as well, the server is gone for old and new
+/// connections alike, and comes back on `accept_new`, while the real server never stops.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -38,6 +43,7 @@ use crate::error::Error;
 pub struct SeveringProxy {
     addr: SocketAddr,
     generation: Arc<AtomicU64>,
+    refusing: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -65,10 +71,16 @@ impl SeveringProxy {
             .local_addr()
             .map_err(|e| Error::Background(format!("no local address: {e}")))?;
         let generation = Arc::new(AtomicU64::new(0));
+        let refusing = Arc::new(AtomicBool::new(false));
         let current = generation.clone();
+        let refuse = refusing.clone();
         let task = tokio::spawn(async move {
             let mut links = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
+                if refuse.load(Ordering::Acquire) {
+                    reset(client);
+                    continue;
+                }
                 let born = current.load(Ordering::Acquire);
                 let current = current.clone();
                 links.spawn(async move {
@@ -81,6 +93,7 @@ impl SeveringProxy {
         Ok(Self {
             addr,
             generation,
+            refusing,
             task,
         })
     }
@@ -111,6 +124,44 @@ impl SeveringProxy {
     pub fn sever_existing(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Resets every connection that arrives from now on, before a byte reaches the server
+    /// (see the type's docs); connections already open are not touched.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tenantpool_testkit::Error> {
+    /// let proxy = tenantpool_testkit::SeveringProxy::start("127.0.0.1:5432").await?;
+    /// proxy.refuse_new();
+    /// proxy.sever_existing(); // the server is "down"
+    /// // ...
+    /// proxy.accept_new(); // and back
+    /// # Ok(()) }
+    /// ```
+    pub fn refuse_new(&self) {
+        self.refusing.store(true, Ordering::Release);
+    }
+
+    /// Proxies new connections again after [`refuse_new`](Self::refuse_new).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tenantpool_testkit::Error> {
+    /// let proxy = tenantpool_testkit::SeveringProxy::start("127.0.0.1:3306").await?;
+    /// proxy.refuse_new();
+    /// proxy.accept_new();
+    /// # Ok(()) }
+    /// ```
+    pub fn accept_new(&self) {
+        self.refusing.store(false, Ordering::Release);
+    }
+}
+
+/// Closes an accepted connection with a reset (no graceful FIN), as a host answers a connect
+/// to a port nobody listens on: the client's driver reports a reset or refused connection.
+fn reset(client: TcpStream) {
+    let _ = socket2::SockRef::from(&client).set_linger(Some(std::time::Duration::ZERO));
+    drop(client);
 }
 
 impl Drop for SeveringProxy {
