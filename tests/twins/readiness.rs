@@ -35,8 +35,15 @@ async fn behind_proxy<D: Dialect>(
     t: &Fixture<D::Server>,
     prefix: &str,
     s: Settings,
-) -> Result<(tenantpool_testkit::Database, SeveringProxy, Registry<D::Conn>, String), tenantpool_testkit::Error>
-{
+) -> Result<
+    (
+        tenantpool_testkit::Database,
+        SeveringProxy,
+        Registry<D::Conn>,
+        String,
+    ),
+    tenantpool_testkit::Error,
+> {
     let db = t.server.throwaway_database(prefix).await?;
     let upstream = host_port(t.server.base_url());
     let proxy = SeveringProxy::start(&upstream).await?;
@@ -67,7 +74,8 @@ pub async fn readiness_turns_unready_while_the_server_refuses_connections_and_re
     let Some(t) = Fixture::<D::Server>::start("tp_ready_outage", 4).await? else {
         return Ok(());
     };
-    let (_db, proxy, registry, server) = behind_proxy::<D>(&t, "tp_ready_outage", quick(2, 2)).await?;
+    let (_db, proxy, registry, server) =
+        behind_proxy::<D>(&t, "tp_ready_outage", quick(2, 2)).await?;
 
     // Nothing started: nothing to be unready about.
     let idle = registry.readiness().await;
@@ -87,7 +95,10 @@ pub async fn readiness_turns_unready_while_the_server_refuses_connections_and_re
     assert!(!down.ready, "still ready during the outage: {down:?}");
     let reason = &down.reasons[0];
     assert_eq!(reason.cause, NotReadyCause::NoRecentConnection);
-    assert_eq!(reason.server.as_ref().map(|s| s.to_string()), Some(server.clone()));
+    assert_eq!(
+        reason.server.as_ref().map(|s| s.to_string()),
+        Some(server.clone())
+    );
     assert!(
         reason
             .message
@@ -97,8 +108,14 @@ pub async fn readiness_turns_unready_while_the_server_refuses_connections_and_re
     );
     assert_eq!(down.servers[0].probe, Some(ProbeOutcome::Failed));
     let json = serde_json::to_string(&down).expect("json");
-    assert!(!json.contains(t.tag.name()), "the tag (a user or application name) leaked: {json}");
-    assert!(!json.contains("tp_ready_outage"), "a database name leaked: {json}");
+    assert!(
+        !json.contains(t.tag.name()),
+        "the tag (a user or application name) leaked: {json}"
+    );
+    assert!(
+        !json.contains("tp_ready_outage"),
+        "a database name leaked: {json}"
+    );
 
     // Back: the next probe is accepted, and the probe's connection is closed again.
     proxy.accept_new();
@@ -114,8 +131,8 @@ pub async fn readiness_turns_unready_while_the_server_refuses_connections_and_re
     Ok(())
 }
 
-pub async fn a_budget_exhausted_past_the_window_is_unready_until_it_frees<D: Dialect>(
-) -> TestResult {
+pub async fn a_budget_exhausted_past_the_window_is_unready_until_it_frees<D: Dialect>() -> TestResult
+{
     let Some(t) = Fixture::<D::Server>::start("tp_ready_budget", 4).await? else {
         return Ok(());
     };
@@ -129,7 +146,10 @@ pub async fn a_budget_exhausted_past_the_window_is_unready_until_it_frees<D: Dia
     let r = registry.clone();
     let waiter = tokio::spawn(async move { r.get(&tenant("b")).await.map(drop) });
     let exhausted = readiness_until(&registry, |r| !r.ready).await;
-    assert!(!exhausted.ready, "ready with a budget exhausted past the window: {exhausted:?}");
+    assert!(
+        !exhausted.ready,
+        "ready with a budget exhausted past the window: {exhausted:?}"
+    );
     let reason = &exhausted.reasons[0];
     assert_eq!(reason.cause, NotReadyCause::BudgetExhausted);
     assert!(reason.for_ms.is_some_and(|ms| ms > 300), "{reason:?}");
@@ -182,8 +202,15 @@ pub async fn concurrent_readiness_calls_share_one_probe_whose_connection_is_clos
 
     // The probe's connection is closed, on the server and in the budget.
     let (left, waited) = t.wait_for_zero(Duration::from_secs(5)).await?;
-    assert_eq!(left, 0, "the probe's connection is still open after {waited:?}");
-    assert_eq!(registry.stats().budgets[0].open, 0, "the probe kept its permit");
+    assert_eq!(
+        left, 0,
+        "the probe's connection is still open after {waited:?}"
+    );
+    assert_eq!(
+        registry.stats().budgets[0].open,
+        0,
+        "the probe kept its permit"
+    );
 
     registry.shutdown(Duration::from_secs(5)).await;
     Ok(())

@@ -19,7 +19,8 @@
 //!    tenant, 503 with `Retry-After` when the pool or the database cannot serve now, 500
 //!    otherwise (see [`response`](crate::TenantError)).
 //! 5. [`TenantRootSpan`] gives tracing-actix-web's root span a `tenant` field; the
-//!    [`admin`] scope serves pool statistics behind a bearer token; [`GracefulShutdown`]
+//!    [`admin`] scope serves pool statistics behind a bearer token; the
+//!    [`readiness`] endpoint answers a load balancer (200, or 503 with the reasons); [`GracefulShutdown`]
 //!    closes every pool after the server has drained.
 //!
 #![cfg_attr(feature = "sqlite", doc = "```no_run")]
@@ -61,6 +62,7 @@ pub mod admin;
 mod extract;
 mod middleware;
 mod query;
+pub mod readiness;
 pub mod resolve;
 mod response;
 mod server;

@@ -120,9 +120,19 @@ impl ResponseError for TenantError {
 /// The actix response for a framework-free [`ErrorReply`]: its status, its JSON body, and
 /// `Retry-After` when it has one.
 pub(crate) fn reply_response(reply: &ErrorReply) -> HttpResponse {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = HttpResponse::build(status).json(&reply.body);
-    if let Some(secs) = reply.retry_after {
+    json_response(reply.status, &reply.body, reply.retry_after)
+}
+
+/// A JSON response with `status` (500 when it is not a status) and, when given,
+/// `Retry-After`: the one shape of every reply decided in `tenantpool_resolve`.
+pub(crate) fn json_response(
+    status: u16,
+    body: &impl serde::Serialize,
+    retry_after: Option<u64>,
+) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = HttpResponse::build(status).json(body);
+    if let Some(secs) = retry_after {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }

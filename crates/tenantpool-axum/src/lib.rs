@@ -21,7 +21,8 @@
 //!    tenant, 503 with `Retry-After` when the pool or the database cannot serve now, 500
 //!    otherwise.
 //! 5. [`TenantMakeSpan`] gives tower-http's `TraceLayer` span a `tenant` field; the
-//!    [`admin`] router serves pool statistics behind a bearer token;
+//!    [`admin`] router serves pool statistics behind a bearer token; the
+//!    [`readiness`] endpoint answers a load balancer (200, or 503 with the reasons);
 //!    [`GracefulShutdown::serve`] closes every pool after the server has drained.
 //!
 #![cfg_attr(feature = "sqlite", doc = "```no_run")]
@@ -65,6 +66,7 @@ mod axum_request;
 mod extract;
 mod layer;
 mod query;
+pub mod readiness;
 mod registries;
 mod reply;
 mod serve;

@@ -16,9 +16,19 @@ use tenantpool_resolve::ErrorReply;
 /// assert_eq!(resp.headers()["retry-after"], "1");
 /// ```
 pub fn reply_response(reply: &ErrorReply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, Json(&reply.body)).into_response();
-    if let Some(secs) = reply.retry_after {
+    json_response(reply.status, &reply.body, reply.retry_after)
+}
+
+/// A JSON response with `status` (500 when it is not a status) and, when given,
+/// `Retry-After`: the one shape of every reply decided in `tenantpool_resolve`.
+pub(crate) fn json_response(
+    status: u16,
+    body: &impl serde::Serialize,
+    retry_after: Option<u64>,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(secs) = retry_after {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }

@@ -42,6 +42,7 @@
 //! | `request.rs`, `owned_request.rs` | [`RequestView`], the borrowed request; [`OwnedRequest`] |
 //! | `error_body.rs`, `error_reply.rs` | [`ErrorBody`], and the status/body/`Retry-After` of each failure |
 //! | `admin_guard.rs` | [`AdminConfig`], [`AdminGuard`]: the admin endpoints' bearer token |
+//! | `readiness_reply.rs` | [`ReadinessChecks`], [`ReadinessReply`]: the readiness endpoint's registries and answer |
 //! | `role.rs` | [`Role`], [`Primary`], [`Replica`], [`role!`]: which registry a route's connections come from |
 //! | `setup_error.rs` | [`SetupError`], a configuration refused at startup |
 #![warn(missing_docs)]
@@ -57,6 +58,7 @@ mod error_reply;
 mod forwarded;
 mod host;
 mod owned_request;
+mod readiness_reply;
 mod request;
 mod request_host;
 mod resolved;
@@ -69,6 +71,7 @@ pub use crate::admin_guard::{AdminConfig, AdminGuard};
 pub use crate::error_body::ErrorBody;
 pub use crate::error_reply::{public_message, query_message, retry_after_secs, ErrorReply};
 pub use crate::owned_request::OwnedRequest;
+pub use crate::readiness_reply::{ReadinessChecks, ReadinessReply};
 pub use crate::request::{HeaderValue, Headers, NotVisibleAscii, RepeatedHeader, RequestView};
 pub use crate::role::{Primary, Replica, Role};
 pub use crate::setup_error::SetupError;
