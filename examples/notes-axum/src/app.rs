@@ -10,6 +10,7 @@ use axum::Router;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::{IoRuntime, Registry, Settings, ShutdownReport, SqliteConnection, TenantInit};
 use tenantpool_axum::admin::{Admin, AdminConfig};
+use tenantpool_axum::readiness::ReadinessCheck;
 use tenantpool_axum::resolve::{ResolveConfig, Resolver, ResolverBuilder};
 use tenantpool_axum::{
     GracefulShutdown, TenantLayer, TenantMakeSpan, TenantRegistry, TenantService,
@@ -142,6 +143,12 @@ fn build<C: NotesStore>(
     let registry = builder.build()?;
     let mut router = Router::new()
         .route("/healthz", get(routes::healthz))
+        .route(
+            "/readyz",
+            ReadinessCheck::new()
+                .registry(registry.clone())
+                .method_router(),
+        )
         .merge(routes::notes::<C>());
     if let Some(admin) = admin {
         let admin = admin.registry("notes", registry.clone());

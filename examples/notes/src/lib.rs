@@ -8,7 +8,8 @@
 //! | `POST /notes` | `{"text": "..."}` → 201 with the note |
 //! | `GET /notes/{id}` | one note, or 404 |
 //! | `DELETE /notes/{id}` | 204, or 404 |
-//! | `GET /healthz` | `ok`, no tenant needed |
+//! | `GET /healthz` | `ok`, no tenant needed (liveness) |
+//! | `GET /readyz` | 200 `{"ready": true, ...}` while the database servers accept connections, 503 with the reasons otherwise; no tenant needed |
 //!
 //! The store ([`NotesStore`]), the migrations ([`SqliteMigrations`], [`ServerMigrations`])
 //! and the configuration ([`load_config`], [`ServerConfig`]) know no web framework: the

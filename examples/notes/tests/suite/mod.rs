@@ -203,6 +203,16 @@ async fn exercise(addr: SocketAddr, acme: &str, globex: &str) {
     assert_eq!(body["tenant"], "initech");
     let (status, _) = call(addr, "GET", "localhost", "/notes", None).await;
     assert_eq!(status, 400);
+
+    // The database server has just served: ready, reported without a tenant.
+    let (status, ready) = call(addr, "GET", "localhost", "/readyz", None).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["ready"], true);
+    assert_eq!(
+        ready["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{ready}"
+    );
 }
 
 /// The default configuration (SQLite) in a fresh directory: two tenants, every resolution
