@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::ConnectFailure;
 use crate::config::ReadinessSettings;
 use crate::ServerKey;
 
@@ -362,43 +361,6 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// A failed connect in general terms, for a body that anyone may read: the driver's text can
-/// name a user, a database or a host the server reported, so only its kind is kept.
-pub(crate) fn failure_summary(failure: &ConnectFailure) -> String {
-    match failure {
-        ConnectFailure::DatabaseMissing => "the database does not exist".into(),
-        ConnectFailure::Timeout(d) => format!(
-            "connect timed out after {}",
-            humantime_serde::re::humantime::format_duration(*d)
-        ),
-        ConnectFailure::Tls(_) => "TLS could not be set up".into(),
-        ConnectFailure::Unavailable(text) => {
-            let text = text.to_ascii_lowercase();
-            let kinds = [
-                ("refused", "connection refused"),
-                ("reset", "connection reset"),
-                ("timed out", "connect timed out"),
-                ("too many", "the server has too many connections"),
-                ("authentication", "authentication failed"),
-                ("password", "authentication failed"),
-                ("access denied", "authentication failed"),
-                ("starting up", "the server is starting up"),
-                ("shutting down", "the server is shutting down"),
-                ("eof", "the connection was closed during setup"),
-                ("closed", "the connection was closed during setup"),
-                ("broken pipe", "the connection was closed during setup"),
-                ("lookup", "the host name does not resolve"),
-                ("resolve", "the host name does not resolve"),
-            ];
-            kinds
-                .iter()
-                .find(|(needle, _)| text.contains(needle))
-                .map_or("connect failed", |(_, kind)| kind)
-                .into()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -490,18 +452,5 @@ mod tests {
         );
         signals.freed();
         assert_eq!(signals.exhausted_since(), None);
-    }
-
-    #[test]
-    fn failures_are_summarised_without_the_driver_text() {
-        let f = ConnectFailure::Unavailable(
-            "no pg_hba.conf entry for host \"10.0.0.1\", user \"app\", database \"tenant_acme\", password"
-                .into(),
-        );
-        assert_eq!(failure_summary(&f), "authentication failed");
-        let f = ConnectFailure::Unavailable("Connection refused (os error 111)".into());
-        assert_eq!(failure_summary(&f), "connection refused");
-        let f = ConnectFailure::Unavailable("something new with tenant_acme".into());
-        assert_eq!(failure_summary(&f), "connect failed");
     }
 }

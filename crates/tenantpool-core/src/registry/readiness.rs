@@ -10,7 +10,7 @@ use super::Registry;
 use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::ServerBudget;
 use crate::lock::lock;
-use crate::readiness::{assess, failure_summary, NotReady, ProbeOutcome, Readiness, ServerFacts};
+use crate::readiness::{assess, NotReady, ProbeOutcome, Readiness, ServerFacts};
 use crate::stats::Counters;
 use crate::{DatabaseUrl, IoRuntime, ServerKey};
 
@@ -22,10 +22,14 @@ const PROBE_REUSE: Duration = Duration::from_secs(1);
 /// A probe's outcome, and for a failed one the failure in general terms.
 type Outcome = (ProbeOutcome, Option<String>);
 
-/// The latest probe of each server, each behind an async lock that single-flights the next.
+/// One server's latest probe and when it finished, behind an async lock that single-flights
+/// the next.
+type ProbeSlot = Arc<tokio::sync::Mutex<Option<(Instant, Outcome)>>>;
+
+/// The probe slot of each server.
 #[derive(Default)]
 pub(super) struct Probes {
-    servers: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<Option<(Instant, Outcome)>>>>>,
+    servers: Mutex<HashMap<ServerKey, ProbeSlot>>,
 }
 
 impl Probes {
@@ -170,5 +174,64 @@ impl<C: Backend> Registry<C> {
             reasons.extend(against);
         }
         Readiness::new(servers, reasons)
+    }
+}
+
+/// A failed connect in general terms, for a body that anyone may read: the driver's text can
+/// name a user, a database or a host the server reported, so only its kind is kept.
+pub(crate) fn failure_summary(failure: &ConnectFailure) -> String {
+    match failure {
+        ConnectFailure::DatabaseMissing => "the database does not exist".into(),
+        ConnectFailure::Timeout(d) => format!(
+            "connect timed out after {}",
+            humantime_serde::re::humantime::format_duration(*d)
+        ),
+        ConnectFailure::Tls(_) => "TLS could not be set up".into(),
+        ConnectFailure::Unavailable(text) => {
+            let text = text.to_ascii_lowercase();
+            let kinds = [
+                ("refused", "connection refused"),
+                ("reset", "connection reset"),
+                ("timed out", "connect timed out"),
+                ("too many", "the server has too many connections"),
+                ("authentication", "authentication failed"),
+                ("password", "authentication failed"),
+                ("access denied", "authentication failed"),
+                ("starting up", "the server is starting up"),
+                ("shutting down", "the server is shutting down"),
+                ("eof", "the connection was closed during setup"),
+                ("closed", "the connection was closed during setup"),
+                ("broken pipe", "the connection was closed during setup"),
+                ("lookup", "the host name does not resolve"),
+                ("resolve", "the host name does not resolve"),
+            ];
+            kinds
+                .iter()
+                .find(|(needle, _)| text.contains(needle))
+                .map_or("connect failed", |(_, kind)| kind)
+                .into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_summarised_without_the_driver_text() {
+        let f = ConnectFailure::Unavailable(
+            "FATAL: password authentication failed for user \"tenant_acme\"".into(),
+        );
+        assert_eq!(failure_summary(&f), "authentication failed");
+        let f = ConnectFailure::Unavailable(
+            "FATAL: no pg_hba.conf entry for host \"10.0.0.1\", user \"app\", database \"tenant_acme\""
+                .into(),
+        );
+        assert_eq!(failure_summary(&f), "connect failed");
+        let f = ConnectFailure::Unavailable("Connection refused (os error 111)".into());
+        assert_eq!(failure_summary(&f), "connection refused");
+        let f = ConnectFailure::Unavailable("something new with tenant_acme".into());
+        assert_eq!(failure_summary(&f), "connect failed");
     }
 }
