@@ -47,10 +47,7 @@ async fn behind_proxy<D: Dialect>(
     let db = t.server.throwaway_database(prefix).await?;
     let upstream = host_port(t.server.base_url());
     let proxy = SeveringProxy::start(&upstream).await?;
-    let url = t
-        .url(db.name())
-        .replacen(&upstream, &proxy.addr().to_string(), 1);
-    let url = DatabaseUrl::parse(&url).expect("url");
+    let url = DatabaseUrl::parse(&proxy.proxied(&t.url(db.name()))).expect("url");
     let server = url.server().to_string();
     let mut dir = StaticDirectory::new();
     dir.insert(tenant("acme"), TenantTarget::database(url));

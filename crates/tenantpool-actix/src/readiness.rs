@@ -18,62 +18,29 @@
 //! ```
 
 use actix_web::{web, HttpResponse, Resource};
-use tenantpool_core::{Backend, Registry};
-use tenantpool_resolve::ReadinessChecks;
 
 use crate::response::json_response;
 
-/// The readiness endpoint: the registries it reports on.
+pub use tenantpool_resolve::ReadinessChecks;
+
+/// The actix resource serving `GET {path}` with the readiness of `checks`' registries.
 ///
 /// ```
 /// use actix_web::App;
-/// use tenantpool_actix::readiness::ReadinessCheck;
+/// use tenantpool_actix::readiness::{resource, ReadinessChecks};
 ///
 /// # fn f<C: tenantpool_core::Backend>(registry: tenantpool_core::Registry<C>) {
-/// let ready = ReadinessCheck::new().registry(registry);
-/// let app = App::new().service(ready.resource("/readyz"));
+/// let checks = ReadinessChecks::new().registry(registry);
+/// let app = App::new().service(resource("/readyz", checks));
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct ReadinessCheck {
-    checks: ReadinessChecks,
+pub fn resource(path: &str, checks: ReadinessChecks) -> Resource {
+    web::resource(path)
+        .app_data(web::Data::new(checks))
+        .route(web::get().to(ready))
 }
 
-impl ReadinessCheck {
-    /// An endpoint with no registry yet (always ready).
-    ///
-    /// ```
-    /// let ready = tenantpool_actix::readiness::ReadinessCheck::new();
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Reports on `registry` too: ready only when every registry is.
-    ///
-    /// ```
-    /// # fn f<C: tenantpool_core::Backend>(r: tenantpool_core::Registry<C>) {
-    /// let ready = tenantpool_actix::readiness::ReadinessCheck::new().registry(r);
-    /// # }
-    /// ```
-    pub fn registry<C: Backend>(mut self, registry: Registry<C>) -> Self {
-        self.checks = self.checks.registry(registry);
-        self
-    }
-
-    /// The actix resource serving `GET {path}`.
-    ///
-    /// ```
-    /// let resource = tenantpool_actix::readiness::ReadinessCheck::new().resource("/readyz");
-    /// ```
-    pub fn resource(&self, path: &str) -> Resource {
-        web::resource(path)
-            .app_data(web::Data::new(self.clone()))
-            .route(web::get().to(ready))
-    }
-}
-
-async fn ready(check: web::Data<ReadinessCheck>) -> HttpResponse {
-    let reply = check.checks.reply().await;
+async fn ready(checks: web::Data<ReadinessChecks>) -> HttpResponse {
+    let reply = checks.reply().await;
     json_response(reply.status, &reply.body, reply.retry_after)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse};
 use diesel_async::AsyncPgConnection;
-use tenantpool_actix::readiness::ReadinessCheck;
+use tenantpool_actix::readiness::{resource, ReadinessChecks};
 use tenantpool_actix::resolve::Resolver;
 use tenantpool_actix::{ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool_core::{DatabaseUrl, Registry, Settings, StaticDirectory, TenantId, TenantTarget};
@@ -50,9 +50,8 @@ async fn readyz_answers_503_with_reasons_while_postgres_refuses_connections_and_
         .to_string();
     let proxy = SeveringProxy::start(&upstream).await?;
     // Trust authentication ignores the password: it is there to be kept out of the body.
-    let url = t
-        .url(db.name())
-        .replacen(&upstream, &proxy.addr().to_string(), 1)
+    let url = proxy
+        .proxied(&t.url(db.name()))
         .replacen("@", &format!(":{PASSWORD}@"), 1);
     let url = DatabaseUrl::parse(&url).unwrap();
     let server = url.server().to_string();
@@ -66,7 +65,7 @@ async fn readyz_answers_503_with_reasons_while_postgres_refuses_connections_and_
             .directory(dir)
             .build()
             .unwrap();
-    let ready = ReadinessCheck::new().registry(registry.clone());
+    let ready = ReadinessChecks::new().registry(registry.clone());
     let resolver = Resolver::builder()
         .header("X-Tenant-Id")
         .exempt("/readyz")
@@ -77,7 +76,7 @@ async fn readyz_answers_503_with_reasons_while_postgres_refuses_connections_and_
         App::new()
             .app_data(TenantRegistry::new(app_registry.clone()))
             .wrap(ResolveTenant::new(resolver.clone()))
-            .service(ready.resource("/readyz"))
+            .service(resource("/readyz", ready.clone()))
             .route(
                 "/ping",
                 web::get().to(|c: TenantConn<AsyncPgConnection>| async move {

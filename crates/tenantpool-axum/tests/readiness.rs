@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::routing::get as route_get;
 use axum::{Extension, Router};
 use diesel_async::AsyncPgConnection;
-use tenantpool_axum::readiness::ReadinessCheck;
+use tenantpool_axum::readiness::{method_router, ReadinessChecks};
 use tenantpool_axum::resolve::Resolver;
 use tenantpool_axum::{GracefulShutdown, TenantConn, TenantLayer, TenantRegistry};
 use tenantpool_core::{DatabaseUrl, Registry, Settings, StaticDirectory, TenantId, TenantTarget};
@@ -51,9 +51,8 @@ async fn readyz_answers_503_with_reasons_while_postgres_refuses_connections_and_
         .to_string();
     let proxy = SeveringProxy::start(&upstream).await?;
     // Trust authentication ignores the password: it is there to be kept out of the body.
-    let url = t
-        .url(db.name())
-        .replacen(&upstream, &proxy.addr().to_string(), 1)
+    let url = proxy
+        .proxied(&t.url(db.name()))
         .replacen("@", &format!(":{PASSWORD}@"), 1);
     let url = DatabaseUrl::parse(&url).unwrap();
     let server = url.server().to_string();
@@ -67,14 +66,14 @@ async fn readyz_answers_503_with_reasons_while_postgres_refuses_connections_and_
             .directory(dir)
             .build()
             .unwrap();
-    let ready = ReadinessCheck::new().registry(registry.clone());
+    let ready = ReadinessChecks::new().registry(registry.clone());
     let resolver = Resolver::builder()
         .header("X-Tenant-Id")
         .exempt("/readyz")
         .build()
         .unwrap();
     let router = Router::new()
-        .route("/readyz", ready.method_router())
+        .route("/readyz", method_router(ready))
         .route(
             "/ping",
             route_get(|c: TenantConn<AsyncPgConnection>| async move { c.tenant().to_string() }),

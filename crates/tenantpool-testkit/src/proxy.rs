@@ -42,6 +42,7 @@ use crate::error::Error;
 #[derive(Debug)]
 pub struct SeveringProxy {
     addr: SocketAddr,
+    upstream: String,
     generation: Arc<AtomicU64>,
     refusing: Arc<AtomicBool>,
     task: JoinHandle<()>,
@@ -59,6 +60,7 @@ impl SeveringProxy {
     /// # Ok(()) }
     /// ```
     pub async fn start(upstream: &str) -> Result<Self, Error> {
+        let upstream_text = upstream.to_string();
         let upstream: SocketAddr = tokio::net::lookup_host(upstream)
             .await
             .map_err(|e| Error::Background(format!("cannot resolve {upstream}: {e}")))?
@@ -92,6 +94,7 @@ impl SeveringProxy {
         });
         Ok(Self {
             addr,
+            upstream: upstream_text,
             generation,
             refusing,
             task,
@@ -110,6 +113,21 @@ impl SeveringProxy {
     /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `url` with its `host:port` (the upstream the proxy was started with) replaced by the
+    /// proxy's address: the same database, reached through the proxy.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tenantpool_testkit::Error> {
+    /// let proxy = tenantpool_testkit::SeveringProxy::start("127.0.0.1:5432").await?;
+    /// let url = proxy.proxied("postgres://postgres@127.0.0.1:5432/orders");
+    /// assert_eq!(url, format!("postgres://postgres@{}/orders", proxy.addr()));
+    /// # Ok(()) }
+    /// ```
+    pub fn proxied(&self, url: &str) -> String {
+        url.replacen(&self.upstream, &self.addr.to_string(), 1)
     }
 
     /// Dooms every connection open now (see the type's docs).

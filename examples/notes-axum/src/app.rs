@@ -10,7 +10,7 @@ use axum::Router;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::{IoRuntime, Registry, Settings, ShutdownReport, SqliteConnection, TenantInit};
 use tenantpool_axum::admin::{Admin, AdminConfig};
-use tenantpool_axum::readiness::ReadinessCheck;
+use tenantpool_axum::readiness::{self, ReadinessChecks};
 use tenantpool_axum::resolve::{ResolveConfig, Resolver, ResolverBuilder};
 use tenantpool_axum::{
     GracefulShutdown, TenantLayer, TenantMakeSpan, TenantRegistry, TenantService,
@@ -145,9 +145,7 @@ fn build<C: NotesStore>(
         .route("/healthz", get(routes::healthz))
         .route(
             "/readyz",
-            ReadinessCheck::new()
-                .registry(registry.clone())
-                .method_router(),
+            readiness::method_router(ReadinessChecks::new().registry(registry.clone())),
         )
         .merge(routes::notes::<C>());
     if let Some(admin) = admin {

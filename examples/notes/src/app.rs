@@ -6,7 +6,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 use tenantpool::actix::admin::{Admin, AdminConfig};
-use tenantpool::actix::readiness::ReadinessCheck;
+use tenantpool::actix::readiness::{self, ReadinessChecks};
 use tenantpool::actix::resolve::{ResolveConfig, Resolver, ResolverBuilder};
 use tenantpool::actix::{GracefulShutdown, ResolveTenant, TenantRegistry, TenantRootSpan};
 use tenantpool::{Registry, Settings, SqliteConnection, TenantInit};
@@ -144,7 +144,7 @@ fn serve<C: NotesStore>(
         .tenant_init(migrations)
         .build()?;
     let admin = admin.map(|a| a.registry("notes", registry.clone()));
-    let ready = ReadinessCheck::new().registry(registry.clone());
+    let ready = ReadinessChecks::new().registry(registry.clone());
     let app_registry = registry.clone();
     let http = HttpServer::new(move || {
         let app = App::new()
@@ -152,7 +152,7 @@ fn serve<C: NotesStore>(
             .wrap(ResolveTenant::new(resolver.clone()))
             .wrap(TracingLogger::<TenantRootSpan>::new())
             .route("/healthz", web::get().to(routes::healthz))
-            .service(ready.resource("/readyz"))
+            .service(readiness::resource("/readyz", ready.clone()))
             .configure(routes::notes::<C>);
         match &admin {
             Some(admin) => app.service(admin.scope()),
