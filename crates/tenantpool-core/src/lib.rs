@@ -51,12 +51,14 @@ mod held;
 mod lock;
 mod manager;
 mod pool;
+mod pressure;
 mod registry;
 mod runtime;
 pub mod stats;
 mod target;
 mod tenant;
 pub mod tls;
+mod top_k;
 mod tracking;
 
 #[cfg(feature = "sqlite")]
