@@ -18,6 +18,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod pressure;
 mod scale;
 mod schema;
 mod tls;

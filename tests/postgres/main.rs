@@ -15,6 +15,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod pressure;
 mod reliability;
 mod scale;
 mod schema;

@@ -10,6 +10,7 @@
 //! | `jobs` | a worker's 10,000 jobs over 200 tenants: own rows only, nothing left open |
 //! | `killed` | sessions the server ends never reach a client as a 500 |
 //! | `lifecycle` | shared pools, idle reaping, shutdown |
+//! | `pressure` | exact per-tenant figures (in use, waits, timeouts, start) and the top lists |
 //! | `scale` | many tenants within the budget, a drain to zero, one pool per stampede |
 //! | `schema` | schema tenants see their own rows only, fair shares of a shared pool |
 
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod jobs;
 pub mod killed;
 pub mod lifecycle;
+pub mod pressure;
 pub mod scale;
 pub mod schema;
 

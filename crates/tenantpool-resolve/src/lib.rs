@@ -42,6 +42,7 @@
 //! | `request.rs`, `owned_request.rs` | [`RequestView`], the borrowed request; [`OwnedRequest`] |
 //! | `error_body.rs`, `error_reply.rs` | [`ErrorBody`], and the status/body/`Retry-After` of each failure |
 //! | `admin_guard.rs` | [`AdminConfig`], [`AdminGuard`]: the admin endpoints' bearer token |
+//! | `admin_stats.rs` | [`AdminStats`], [`StatsReply`]: the admin stats endpoint's answer (`?tenant=`) |
 //! | `role.rs` | [`Role`], [`Primary`], [`Replica`], [`role!`]: which registry a route's connections come from |
 //! | `setup_error.rs` | [`SetupError`], a configuration refused at startup |
 #![warn(missing_docs)]
@@ -49,6 +50,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin_guard;
+mod admin_stats;
 mod builder;
 mod config;
 mod error;
@@ -66,6 +68,7 @@ mod setup_error;
 mod source;
 
 pub use crate::admin_guard::{AdminConfig, AdminGuard};
+pub use crate::admin_stats::{AdminStats, StatsReply};
 pub use crate::error_body::ErrorBody;
 pub use crate::error_reply::{public_message, query_message, retry_after_secs, ErrorReply};
 pub use crate::owned_request::OwnedRequest;
