@@ -1,4 +1,5 @@
-//! The admin stats scope over real HTTP: off by default, bearer token compared exactly.
+//! The admin stats scope over real HTTP: off by default, bearer token compared exactly; one
+//! tenant's figures with `?tenant=`.
 
 #[macro_use]
 mod common;
@@ -16,7 +17,7 @@ const TOKEN: &str = "s3cret-admin-token-0123456789";
 fn registry() -> Registry<SqliteConnection> {
     let dir = std::env::temp_dir().join(unique("tpa_admin"));
     let settings = Settings::from_toml_str(&format!(
-        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\"]",
+        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\", \"globex\"]",
         dir.display()
     ))
     .unwrap();
@@ -104,4 +105,61 @@ async fn without_the_admin_scope_the_path_is_not_served() {
     let bearer = format!("Bearer {TOKEN}");
     let (status, _, _) = get(addr, "/_tenantpool/stats", &[("Authorization", &bearer)]).await;
     assert_eq!(status, 404);
+}
+
+#[actix_web::test]
+async fn one_tenants_figures_need_the_token_and_refuse_bad_or_idle_keys() {
+    let (primary, replica) = (registry(), registry());
+    let admin = Admin::new("/_tenantpool", TOKEN)
+        .unwrap()
+        .registry("primary", primary.clone())
+        .registry("replica", replica);
+    let (addr, _h) = spawn_server!(move || App::new().service(admin.scope()));
+    // acme holds two connections of the primary: the start's, and one opened by a checkout.
+    let acme = tenantpool_core::TenantId::parse("acme").unwrap();
+    let held = (
+        primary.get(&acme).await.unwrap(),
+        primary.get(&acme).await.unwrap(),
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let with_token = [("Authorization", bearer.as_str())];
+
+    let (status, headers, _) = get(addr, "/_tenantpool/stats?tenant=acme", &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer");
+
+    let (status, _, body) = get(addr, "/_tenantpool/stats?tenant=acme", &with_token).await;
+    assert_eq!(status, 200, "{body}");
+    let figures = error_body(&body);
+    assert_eq!(figures["primary"]["tenant"], "acme");
+    assert_eq!(figures["primary"]["in_use"], 2);
+    assert_eq!(figures["primary"]["waits"], 1);
+    assert_eq!(figures["primary"]["timeouts"], 0);
+    assert!(figures["primary"]["started_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert!(figures["replica"].is_null(), "acme never started there");
+
+    let (_, _, body) = get(addr, "/_tenantpool/stats", &with_token).await;
+    let top = &error_body(&body)["primary"]["tenants"];
+    assert_eq!(top["by_in_use"][0]["tenant"], "acme");
+    assert_eq!(top["by_in_use"][0]["in_use"], 2);
+    assert_eq!(top["by_wait"].as_array().unwrap().len(), 1);
+
+    let (status, _, body) = get(addr, "/_tenantpool/stats?tenant=Not_A_Key", &with_token).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_body(&body)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid tenant key"));
+    assert!(error_body(&body)["tenant"].is_null());
+
+    let (status, _, body) = get(addr, "/_tenantpool/stats?tenant=globex", &with_token).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        error_body(&body),
+        serde_json::json!({"error": "tenant \"globex\" is not started in any registry", "tenant": "globex"})
+    );
+    drop(held);
 }
