@@ -41,9 +41,11 @@ pub async fn held_connections_waits_and_timeouts_give_exact_figures_per_tenant<D
         |key: &str| DatabaseUrl::parse(&fixture.template.replace("{tenant}", key)).expect("url");
     // pra: pool of 2. prb: pool of 1, a short checkout timeout. prc: pool of 1, the registry's
     // (long) checkout timeout.
-    let mut short = PoolOverrides::default();
-    short.max_size = Some(1);
-    short.checkout_timeout = Some(SHORT);
+    let short = PoolOverrides {
+        max_size: Some(1),
+        checkout_timeout: Some(SHORT),
+        ..PoolOverrides::default()
+    };
     let dir = StaticDirectory::new()
         .with(tenant("pra"), TenantTarget::database(url("pra")))
         .with(
