@@ -18,6 +18,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod pressure;
 mod readiness;
 mod scale;
 mod schema;

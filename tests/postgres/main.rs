@@ -15,6 +15,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod pressure;
 mod readiness;
 mod reliability;
 mod scale;

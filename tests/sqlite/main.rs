@@ -13,6 +13,7 @@ mod cancel;
 mod context;
 mod errors;
 mod lifecycle;
+mod pressure;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

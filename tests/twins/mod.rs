@@ -11,6 +11,7 @@
 //! | `killed` | sessions the server ends never reach a client as a 500 |
 //! | `lifecycle` | shared pools, idle reaping, shutdown |
 //! | `readiness` | unready while the server refuses connections or the budget stays exhausted, ready when back; one probe for concurrent calls, closed after |
+//! | `pressure` | exact per-tenant figures (in use, waits, timeouts, start) and the top lists |
 //! | `scale` | many tenants within the budget, a drain to zero, one pool per stampede |
 //! | `schema` | schema tenants see their own rows only, fair shares of a shared pool |
 
@@ -22,6 +23,7 @@ pub mod errors;
 pub mod jobs;
 pub mod killed;
 pub mod lifecycle;
+pub mod pressure;
 pub mod readiness;
 pub mod scale;
 pub mod schema;

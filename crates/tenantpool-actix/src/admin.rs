@@ -2,7 +2,9 @@
 //!
 //! Off by default. When the `[admin]` section enables it, it serves
 //! `GET {path}/stats` (path default `/_tenantpool`) with a JSON object keyed by registry name,
-//! each value being that registry's [`tenantpool_core::Stats`] (database URLs masked).
+//! each value being that registry's [`tenantpool_core::Stats`] (database URLs masked), and
+//! `GET {path}/stats?tenant=acme` with one tenant's figures per registry (400 for a malformed
+//! key, 404 when no registry has the tenant started; see [`AdminStats`]).
 //! Every request must carry `Authorization: Bearer <token>`; the token is compared in
 //! constant time, and a missing or wrong token gets `401` with `WWW-Authenticate: Bearer`.
 //!
@@ -16,20 +18,15 @@
 //! Mount it outside the tenant resolution (or list its path in `resolve.exempt`): the stats
 //! belong to no tenant.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
-use tenantpool_core::{Backend, Registry, Stats};
-use tenantpool_resolve::AdminGuard;
+use tenantpool_core::{Backend, Registry};
+use tenantpool_resolve::{AdminGuard, AdminStats};
 
 use crate::response::reply_response;
 use crate::SetupError;
 
 pub use tenantpool_resolve::AdminConfig;
-
-type StatsFn = dyn Fn() -> Stats + Send + Sync;
 
 /// The admin scope: registries to report on, and the token that guards them.
 ///
@@ -50,17 +47,14 @@ type StatsFn = dyn Fn() -> Stats + Send + Sync;
 #[derive(Clone)]
 pub struct Admin {
     guard: AdminGuard,
-    registries: Vec<(String, Arc<StatsFn>)>,
+    stats: AdminStats,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
             .field("path", &self.guard.path())
-            .field(
-                "registries",
-                &self.registries.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
+            .field("registries", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +70,7 @@ impl Admin {
     pub fn new(path: &str, token: &str) -> Result<Self, SetupError> {
         Ok(Self {
             guard: AdminGuard::new(path, token)?,
-            registries: Vec::new(),
+            stats: AdminStats::default(),
         })
     }
 
@@ -91,7 +85,7 @@ impl Admin {
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
         Ok(AdminGuard::from_config(config)?.map(|guard| Self {
             guard,
-            registries: Vec::new(),
+            stats: AdminStats::default(),
         }))
     }
 
@@ -103,8 +97,7 @@ impl Admin {
     /// # }
     /// ```
     pub fn registry<C: Backend>(mut self, name: &str, registry: Registry<C>) -> Self {
-        self.registries
-            .push((name.to_string(), Arc::new(move || registry.stats())));
+        self.stats.add(name, registry);
         self
     }
 
@@ -150,10 +143,8 @@ async fn stats(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
         );
         return resp;
     }
-    let all: BTreeMap<&str, Stats> = admin
-        .registries
-        .iter()
-        .map(|(name, stats)| (name.as_str(), stats()))
-        .collect();
-    HttpResponse::Ok().json(all)
+    match admin.stats.answer(Some(req.query_string())) {
+        Ok(reply) => HttpResponse::Ok().json(reply),
+        Err(refused) => reply_response(&refused),
+    }
 }

@@ -1,4 +1,5 @@
-//! The admin stats scope over real HTTP: off by default, bearer token compared exactly.
+//! The admin stats scope over real HTTP: off by default, bearer token compared exactly; one
+//! tenant's figures with `?tenant=`.
 
 #[macro_use]
 mod common;
@@ -16,7 +17,7 @@ const TOKEN: &str = "s3cret-admin-token-0123456789";
 fn registry() -> Registry<SqliteConnection> {
     let dir = std::env::temp_dir().join(unique("tpa_admin"));
     let settings = Settings::from_toml_str(&format!(
-        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\"]",
+        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\", \"globex\"]",
         dir.display()
     ))
     .unwrap();
@@ -104,4 +105,34 @@ async fn without_the_admin_scope_the_path_is_not_served() {
     let bearer = format!("Bearer {TOKEN}");
     let (status, _, _) = get(addr, "/_tenantpool/stats", &[("Authorization", &bearer)]).await;
     assert_eq!(status, 404);
+}
+
+#[actix_web::test]
+async fn one_tenants_figures_need_the_token_and_refuse_bad_or_idle_keys() {
+    let (primary, replica) = (registry(), registry());
+    let admin = Admin::new("/_tenantpool", TOKEN)
+        .unwrap()
+        .registry("primary", primary.clone())
+        .registry("replica", replica);
+    let (addr, _h) = spawn_server!(move || App::new().service(admin.scope()));
+    // acme holds two connections of the primary.
+    let acme = tenantpool_core::TenantId::parse("acme").unwrap();
+    let held = (primary.get(&acme).await, primary.get(&acme).await);
+    let bearer = format!("Bearer {TOKEN}");
+    let url = |key: &str| format!("/_tenantpool/stats?tenant={key}");
+
+    let (status, headers, _) = get(addr, &url("acme"), &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer");
+    let mut replies = Vec::new();
+    for key in ["acme", "Not_A_Key", "globex"] {
+        let (status, _, body) = get(addr, &url(key), &[("Authorization", &bearer)]).await;
+        replies.push((status, error_body(&body)));
+    }
+    // The bodies are AdminStats' answers (tested in tenantpool-resolve).
+    let statuses: Vec<u16> = replies.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 400, 404], "{replies:?}");
+    assert_eq!(replies[0].1["primary"]["in_use"], 2);
+    assert_eq!(replies[2].1["tenant"], "globex");
+    drop(held);
 }

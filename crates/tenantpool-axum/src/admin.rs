@@ -3,7 +3,9 @@
 //!
 //! Off by default. When the `[admin]` section enables it, it serves `GET {path}/stats` (path
 //! default `/_tenantpool`) with a JSON object keyed by registry name, each value being that
-//! registry's [`tenantpool_core::Stats`] (database URLs masked). Every request must carry
+//! registry's [`tenantpool_core::Stats`] (database URLs masked), and with `?tenant=acme` one
+//! tenant's figures per registry (400 for a malformed key, 404 when no registry has the tenant
+//! started; see [`AdminStats`]). Every request must carry
 //! `Authorization: Bearer <token>`; the token is compared in constant time, and a missing
 //! or wrong token gets `401` with `WWW-Authenticate: Bearer` (the guard is
 //! [`tenantpool_resolve::AdminGuard`], shared with the actix adapter).
@@ -11,22 +13,17 @@
 //! Mount it outside the tenant resolution, or list its path in `resolve.exempt`: the stats
 //! belong to no tenant.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use axum::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tenantpool_core::{Backend, Registry, Stats};
-use tenantpool_resolve::{AdminGuard, SetupError};
+use tenantpool_core::{Backend, Registry};
+use tenantpool_resolve::{AdminGuard, AdminStats, SetupError};
 
 use crate::reply::reply_response;
 
 pub use tenantpool_resolve::AdminConfig;
-
-type StatsFn = dyn Fn() -> Stats + Send + Sync;
 
 /// The admin endpoints: registries to report on, and the token that guards them.
 ///
@@ -47,17 +44,14 @@ type StatsFn = dyn Fn() -> Stats + Send + Sync;
 #[derive(Clone)]
 pub struct Admin {
     guard: AdminGuard,
-    registries: Vec<(String, Arc<StatsFn>)>,
+    stats: AdminStats,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
             .field("path", &self.guard.path())
-            .field(
-                "registries",
-                &self.registries.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
+            .field("registries", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -73,7 +67,7 @@ impl Admin {
     pub fn new(path: &str, token: &str) -> Result<Self, SetupError> {
         Ok(Self {
             guard: AdminGuard::new(path, token)?,
-            registries: Vec::new(),
+            stats: AdminStats::default(),
         })
     }
 
@@ -88,7 +82,7 @@ impl Admin {
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
         Ok(AdminGuard::from_config(config)?.map(|guard| Self {
             guard,
-            registries: Vec::new(),
+            stats: AdminStats::default(),
         }))
     }
 
@@ -100,8 +94,7 @@ impl Admin {
     /// # }
     /// ```
     pub fn registry<C: Backend>(mut self, name: &str, registry: Registry<C>) -> Self {
-        self.registries
-            .push((name.to_string(), Arc::new(move || registry.stats())));
+        self.stats.add(name, registry);
         self
     }
 
@@ -116,7 +109,8 @@ impl Admin {
         self.guard.path()
     }
 
-    /// The router serving `GET /stats`; nest it at [`path`](Self::path).
+    /// The router serving `GET /stats` (and `GET /stats?tenant=<key>`); nest it at
+    /// [`path`](Self::path).
     ///
     /// ```
     /// let admin = tenantpool_axum::admin::Admin::new("/_tenantpool", "0123456789abcdef")?;
@@ -127,11 +121,11 @@ impl Admin {
         let admin = self.clone();
         Router::new().route(
             "/stats",
-            get(move |headers: HeaderMap| async move { admin.stats(&headers) }),
+            get(move |headers: HeaderMap, uri: Uri| async move { admin.stats(&headers, uri.query()) }),
         )
     }
 
-    fn stats(&self, headers: &HeaderMap) -> Response {
+    fn stats(&self, headers: &HeaderMap, query: Option<&str>) -> Response {
         let presented = headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes());
         if !self.guard.authorized(presented) {
             let mut resp = reply_response(&AdminGuard::unauthorized());
@@ -139,11 +133,9 @@ impl Admin {
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return resp;
         }
-        let all: BTreeMap<&str, Stats> = self
-            .registries
-            .iter()
-            .map(|(name, stats)| (name.as_str(), stats()))
-            .collect();
-        Json(all).into_response()
+        match self.stats.answer(query) {
+            Ok(reply) => Json(reply).into_response(),
+            Err(refused) => reply_response(&refused),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The admin stats router over real HTTP: off by default, bearer token compared exactly,
-//! the same guard and the same bodies as the actix adapter.
+//! the same guard and the same bodies as the actix adapter; one tenant's figures with
+//! `?tenant=`.
 
 mod common;
 
@@ -18,7 +19,7 @@ const TOKEN: &str = "s3cret-admin-token-0123456789";
 fn registry() -> Registry<SqliteConnection> {
     let dir = std::env::temp_dir().join(unique("tpx_admin"));
     let settings = Settings::from_toml_str(&format!(
-        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\"]",
+        "[directory.template]\nurl = \"sqlite://{}/{{tenant}}.db\"\ncreate_missing = true\nallow = [\"acme\", \"globex\"]",
         dir.display()
     ))
     .unwrap();
@@ -107,5 +108,36 @@ async fn stats_need_the_bearer_token_and_show_masked_pools() {
     assert_eq!(stats["primary"]["counters"]["tenants_started"], 1);
     assert_eq!(stats["primary"]["pools"].as_array().unwrap().len(), 1);
     assert!(stats["primary"]["counters"]["checkouts"].as_u64().unwrap() >= 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_figures_need_the_token_and_refuse_bad_or_idle_keys() {
+    let (primary, replica) = (registry(), registry());
+    let admin = Admin::new("/_tenantpool", TOKEN)
+        .unwrap()
+        .registry("primary", primary.clone())
+        .registry("replica", replica);
+    let server = serve(Router::new().nest(admin.path(), admin.router())).await;
+    // acme holds two connections of the primary.
+    let acme = tenantpool_core::TenantId::parse("acme").unwrap();
+    let held = (primary.get(&acme).await, primary.get(&acme).await);
+    let bearer = format!("Bearer {TOKEN}");
+    let url = |key: &str| format!("/_tenantpool/stats?tenant={key}");
+
+    let reply = get(server.addr, &url("acme"), &[]).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+    let mut replies = Vec::new();
+    for key in ["acme", "Not_A_Key", "globex"] {
+        let reply = get(server.addr, &url(key), &[("Authorization", &bearer)]).await;
+        replies.push((reply.status, reply.json()));
+    }
+    // The bodies are AdminStats' answers (tested in tenantpool-resolve).
+    let statuses: Vec<u16> = replies.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 400, 404], "{replies:?}");
+    assert_eq!(replies[0].1["primary"]["in_use"], 2);
+    assert_eq!(replies[2].1["tenant"], "globex");
+    drop(held);
     server.stop().await;
 }

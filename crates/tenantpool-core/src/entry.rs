@@ -1,9 +1,24 @@
 //! A cached tenant: what the registry keeps per tenant between requests.
 //!
 //! A [`TenantEntry`] holds its pool through a [`TenantHold`] (one strong reference, counted
-//! in the pool's tenant count for stats), the schema its connections must be on, and its fair
-//! share of a pool it shares with other tenants. The tenant cache holds entries by `Arc`, and
-//! so does every guard checked out for the tenant, so the pool outlives both.
+//! in the pool's tenant count for stats), the schema its connections must be on, its fair
+//! share of a pool it shares with other tenants, and its pressure counters. The tenant cache
+//! holds entries by `Arc`, and so does every guard checked out for the tenant, so the pool
+//! outlives both.
+//!
+//! The entry's reference count is also the count of its connections in use. Every `Arc` of an
+//! entry is one of:
+//!
+//! - the tenant cache's (one, while the entry is cached);
+//! - a checkout's, from the cache lookup until the checkout fails or moves it into its guard
+//!   (a checkout waiting for a connection is counted apart, in its `Pressure`);
+//! - a guard's (one per connection checked out);
+//! - short-lived ones around a start (the start task's, until it returns) and whoever reads
+//!   the figures.
+//!
+//! So the connections in use are the references less the cache's, the reader's and the
+//! waiting checkouts, read at snapshot time for free; a checkout pays nothing to be counted.
+//! Code that keeps an entry's `Arc` anywhere else breaks this count (the stats tests catch it).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +29,7 @@ use tokio::sync::Semaphore;
 use crate::backend::Backend;
 use crate::config::PoolSettings;
 use crate::pool::SharedPool;
+use crate::pressure::{Pressure, TenantStats};
 use crate::{SchemaName, TenantId, TenantTarget};
 
 /// A cached tenant: its pool, its schema and its fair share.
@@ -23,6 +39,7 @@ pub(crate) struct TenantEntry<C: Backend> {
     schema: Option<SchemaName>,
     share: Option<Arc<Semaphore>>,
     checkout_timeout: Duration,
+    pressure: Pressure,
 }
 
 impl<C: Backend> TenantEntry<C> {
@@ -63,6 +80,7 @@ impl<C: Backend> TenantEntry<C> {
                 .overrides
                 .checkout_timeout
                 .unwrap_or(settings.checkout_timeout),
+            pressure: Pressure::new(),
         }
     }
 
@@ -86,6 +104,23 @@ impl<C: Backend> TenantEntry<C> {
     /// How long a checkout of this tenant may wait in all.
     pub(crate) fn checkout_timeout(&self) -> Duration {
         self.checkout_timeout
+    }
+
+    /// The tenant's pressure counters.
+    pub(crate) fn pressure(&self) -> &Pressure {
+        &self.pressure
+    }
+
+    /// The tenant's figures now, read through `this`, a reference of the reader's own to a
+    /// cached entry (see the module docs for how the connections in use are counted).
+    pub(crate) fn stats(this: &Arc<Self>) -> TenantStats {
+        // The cache's reference and the reader's.
+        const NOT_IN_USE: usize = 2;
+        let pressure = &this.pressure;
+        let in_use = Arc::strong_count(this)
+            .saturating_sub(NOT_IN_USE)
+            .saturating_sub(pressure.waiting());
+        pressure.stats(&this.tenant, &this.pool().url, in_use)
     }
 }
 

@@ -51,6 +51,7 @@ mod held;
 mod lock;
 mod manager;
 mod pool;
+mod pressure;
 mod readiness;
 mod registry;
 mod runtime;
@@ -58,6 +59,7 @@ pub mod stats;
 mod target;
 mod tenant;
 pub mod tls;
+mod top_k;
 mod tracking;
 
 #[cfg(feature = "sqlite")]

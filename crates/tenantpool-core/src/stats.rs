@@ -1,13 +1,15 @@
-//! Stats: a serialisable snapshot of pools, budgets and event counters.
+//! Stats: a serialisable snapshot of pools, budgets, event counters and the busiest tenants.
 //!
 //! Counters are plain relaxed atomics bumped where the event happens (a connection's `Drop`
 //! counts its close), so they cost nothing worth measuring on the hot path. The snapshot is
-//! what the web adapter's admin route serves; URLs in it are masked.
+//! what the web adapter's admin route serves; URLs in it are masked. The per-tenant figures
+//! ([`TenantStats`], [`TopTenants`]) are the `pressure` module's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+pub use crate::pressure::{TenantStats, TopTenants};
 use crate::{BackendKind, DatabaseUrl, ServerKey};
 
 /// Declares the event counters once: the atomics the registry bumps ([`Counters`]) and the
@@ -132,6 +134,9 @@ pub struct Stats {
     pub budgets: Vec<BudgetStats>,
     /// Event counters since the registry started.
     pub counters: CounterStats,
+    /// The busiest cached tenants: the top `stats.top_tenants` by connections in use and by
+    /// time spent waiting.
+    pub tenants: TopTenants,
 }
 
 /// One pool.

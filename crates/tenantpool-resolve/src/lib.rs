@@ -43,6 +43,7 @@
 //! | `error_body.rs`, `error_reply.rs` | [`ErrorBody`], and the status/body/`Retry-After` of each failure |
 //! | `admin_guard.rs` | [`AdminConfig`], [`AdminGuard`]: the admin endpoints' bearer token |
 //! | `readiness_reply.rs` | [`ReadinessChecks`], [`ReadinessReply`]: the readiness endpoint's registries and answer |
+//! | `admin_stats.rs` | [`AdminStats`], [`StatsReply`]: the admin stats endpoint's answer (`?tenant=`) |
 //! | `role.rs` | [`Role`], [`Primary`], [`Replica`], [`role!`]: which registry a route's connections come from |
 //! | `setup_error.rs` | [`SetupError`], a configuration refused at startup |
 #![warn(missing_docs)]
@@ -50,6 +51,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin_guard;
+mod admin_stats;
 mod builder;
 mod config;
 mod error;
@@ -68,6 +70,7 @@ mod setup_error;
 mod source;
 
 pub use crate::admin_guard::{AdminConfig, AdminGuard};
+pub use crate::admin_stats::{AdminStats, StatsReply};
 pub use crate::error_body::ErrorBody;
 pub use crate::error_reply::{public_message, query_message, retry_after_secs, ErrorReply};
 pub use crate::owned_request::OwnedRequest;

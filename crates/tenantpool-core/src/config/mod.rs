@@ -11,6 +11,7 @@ mod directory;
 mod pool;
 mod readiness;
 mod runtime;
+mod stats;
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ pub use self::directory::{DirectoryConfig, StaticTenantConfig, TemplateConfig};
 pub use self::pool::PoolSettings;
 pub use self::readiness::ReadinessSettings;
 pub use self::runtime::RuntimeSettings;
+pub use self::stats::StatsSettings;
 use crate::ConfigError;
 
 /// Everything the core reads from configuration.
@@ -67,6 +69,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// When the registry reports itself ready.
     pub readiness: ReadinessSettings,
+    /// What the stats snapshot reports.
+    pub stats: StatsSettings,
 }
 
 impl Settings {
@@ -225,6 +229,19 @@ mod tests {
         let loaded = load_config(None, "TPREADY").and_then(|c| Settings::from_config(&c));
         std::env::remove_var("TPREADY_READINESS__RECENT");
         assert_eq!(loaded.unwrap().readiness.recent, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn top_tenants_comes_from_files_and_the_environment() {
+        let s = Settings::from_toml_str("[stats]\ntop_tenants = 3").unwrap();
+        assert_eq!(s.stats.top_tenants, 3);
+        let err = Settings::from_toml_str("[stats]\ntop_tenant = 3").unwrap_err();
+        assert!(err.to_string().contains("top_tenant"), "{err}");
+        // A prefix of its own, so that no other test reads the variable.
+        std::env::set_var("TPTOPTENANTS_STATS__TOP_TENANTS", "7");
+        let loaded = load_config(None, "TPTOPTENANTS").and_then(|c| Settings::from_config(&c));
+        std::env::remove_var("TPTOPTENANTS_STATS__TOP_TENANTS");
+        assert_eq!(loaded.unwrap().stats.top_tenants, 7);
     }
 
     #[test]

@@ -107,6 +107,23 @@ impl<C: Backend> TenantCache<C> {
         self.cache.contains_key(tenant)
     }
 
+    /// Every cached tenant's entry, without touching its idle timer or its rank in the LRU
+    /// order (reading stats must not keep a tenant alive).
+    pub(super) fn entries(&self) -> impl Iterator<Item = Arc<TenantEntry<C>>> + '_ {
+        self.cache.iter().map(|(_, entry)| entry)
+    }
+
+    /// The cached entry of `tenant`, like [`entries`](Self::entries) without touching its
+    /// idle timer: a scan (moka has no such lookup), done only when the tenant is cached.
+    pub(super) fn peek(&self, tenant: &TenantId) -> Option<Arc<TenantEntry<C>>> {
+        if !self.cache.contains_key(tenant) {
+            return None;
+        }
+        self.cache
+            .iter()
+            .find_map(|(key, entry)| (*key == *tenant).then_some(entry))
+    }
+
     /// Tenants cached (as of the last maintenance).
     pub(super) fn entry_count(&self) -> u64 {
         self.cache.entry_count()

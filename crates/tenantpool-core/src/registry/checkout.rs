@@ -4,6 +4,9 @@
 //! connection (waiting in the affinity queue too in a shared pool) and, when the pool must
 //! grow, a budget permit; one deadline (`pool.checkout_timeout`) covers all three. In schema
 //! mode the guard is then put on the tenant's schema.
+//!
+//! A checkout not served at its first poll counts as a wait of its tenant, from that poll
+//! until it ends (see `pressure`); one served at once counts nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use crate::budget::BudgetError;
 use crate::entry::TenantEntry;
 use crate::manager::CreateError;
 use crate::pool::PoolObject;
+use crate::pressure::{Pressure, Waiting};
 use crate::stats::Counters;
 use crate::{Error, PooledConnection, SchemaName};
 
@@ -26,11 +30,20 @@ use crate::{Error, PooledConnection, SchemaName};
 /// connect, with a 503.
 pub(super) const LOST_RETRIES: usize = 3;
 
+/// Whether a checkout's waits count in its tenant's pressure figures: a request's do; the
+/// first checkout of a start does not (the start opens the tenant's first connection, which
+/// is not a wait of any request).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waits {
+    Counted,
+    NotCounted,
+}
+
 /// The hot path: a checkout plus, in schema mode, the schema guarantee.
 pub(super) async fn checkout<C: Backend>(
     entry: Arc<TenantEntry<C>>,
 ) -> Result<PooledConnection<C>, Error> {
-    let mut conn = checkout_raw(entry).await?;
+    let mut conn = checkout_raw(entry, Waits::Counted).await?;
     // Checked before the future is built: a connection already on the tenant's schema (the
     // common case under affinity) costs no allocation. Boxed, since only a switch pays for it,
     // and a switch pays a round trip anyway.
@@ -65,7 +78,7 @@ async fn switch_or_retry<C: Backend>(
                     "a connection was lost before it was handed over; checking out another"
                 );
                 drop(conn);
-                conn = checkout_raw(entry).await?;
+                conn = checkout_raw(entry, Waits::Counted).await?;
             }
             Err(failure) => return Err(failure.error),
         }
@@ -75,6 +88,7 @@ async fn switch_or_retry<C: Backend>(
 /// Fair share, then a pool connection, within the checkout timeout; no schema switch.
 pub(super) async fn checkout_raw<C: Backend>(
     entry: Arc<TenantEntry<C>>,
+    waits: Waits,
 ) -> Result<PooledConnection<C>, Error> {
     let wait = async {
         let entry = &*entry;
@@ -101,13 +115,17 @@ pub(super) async fn checkout_raw<C: Backend>(
         };
         Ok::<_, Error>((obj, share))
     };
-    match with_deadline(entry.checkout_timeout(), wait).await {
+    let pressure = (waits == Waits::Counted).then(|| entry.pressure());
+    match with_deadline(entry.checkout_timeout(), pressure, wait).await {
         // The checkout's reference to the entry moves into the guard.
         Ok(Ok((obj, share))) => Ok(PooledConnection::new(obj, share, entry)),
         Ok(Err(e)) => Err(e),
         Err(DeadlinePassed) => {
             let pool = entry.pool();
             Counters::bump(&pool.counters.checkout_timeouts);
+            if waits == Waits::Counted {
+                entry.pressure().timed_out();
+            }
             tracing::warn!(
                 tenant = %entry.tenant(),
                 target_db = %pool.url,
@@ -237,27 +255,37 @@ pin_project_lite::pin_project! {
     /// `tokio::time::timeout`, except that the timer is created only once `fut` has been
     /// pending: a warm checkout is ready at its first poll and pays for no timer. A struct
     /// rather than an `async fn`, so that the future is stored once, not once per state.
-    struct Deadline<F> {
+    /// From that first pending poll until the future is dropped, the checkout counts as a
+    /// wait in `pressure` (when given).
+    struct Deadline<'a, F> {
         #[pin]
         fut: F,
         #[pin]
         timer: Option<tokio::time::Sleep>,
         limit: Duration,
+        pressure: Option<&'a Pressure>,
+        waiting: Option<Waiting<'a>>,
     }
 }
 
 /// The checkout deadline passed.
 struct DeadlinePassed;
 
-fn with_deadline<F: std::future::Future>(limit: Duration, fut: F) -> Deadline<F> {
+fn with_deadline<'a, F: std::future::Future>(
+    limit: Duration,
+    pressure: Option<&'a Pressure>,
+    fut: F,
+) -> Deadline<'a, F> {
     Deadline {
         fut,
         timer: None,
         limit,
+        pressure,
+        waiting: None,
     }
 }
 
-impl<F: std::future::Future> std::future::Future for Deadline<F> {
+impl<F: std::future::Future> std::future::Future for Deadline<'_, F> {
     type Output = Result<F::Output, DeadlinePassed>;
 
     fn poll(
@@ -271,6 +299,7 @@ impl<F: std::future::Future> std::future::Future for Deadline<F> {
         }
         if this.timer.is_none() {
             this.timer.set(Some(tokio::time::sleep(*this.limit)));
+            *this.waiting = this.pressure.map(Pressure::begin_wait);
         }
         match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(Err(DeadlinePassed)),

@@ -38,8 +38,9 @@ use self::pools::Pools;
 use self::readiness::Probes;
 use self::start::Starts;
 use crate::backend::Backend;
+use crate::entry::TenantEntry;
 use crate::lock::lock;
-use crate::stats::{BudgetStats, Counters, PoolStats, Stats};
+use crate::stats::{BudgetStats, Counters, PoolStats, Stats, TenantStats, TopTenants};
 use crate::{Budgets, Error, PooledConnection, Settings, TenantId};
 
 pub use self::builder::RegistryBuilder;
@@ -264,7 +265,8 @@ impl<C: Backend> Registry<C> {
         self.inner.cache.contains(tenant)
     }
 
-    /// A snapshot of pools, budgets and counters.
+    /// A snapshot of pools, budgets, counters and the busiest tenants (the top
+    /// `stats.top_tenants`, see [`top_tenants`](Self::top_tenants)).
     ///
     /// ```no_run
     /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
@@ -313,7 +315,52 @@ impl<C: Backend> Registry<C> {
             pools,
             budgets,
             counters: inner.counters.snapshot(),
+            tenants: self.top_tenants(inner.settings.stats.top_tenants),
         }
+    }
+
+    /// The `k` cached tenants holding the most connections, and the `k` whose checkouts
+    /// waited longest in all, with their figures (see [`TenantStats`]). One pass over the
+    /// cached tenants, O(n log k), allocating nothing per tenant beyond the results; it
+    /// neither resets a tenant's idle timer nor counts as a use.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// for t in registry.top_tenants(3).by_in_use {
+    ///     println!("{}: {} in use, {} timeouts", t.tenant, t.in_use, t.timeouts);
+    /// }
+    /// # }
+    /// ```
+    pub fn top_tenants(&self, k: usize) -> TopTenants {
+        if k == 0 {
+            return TopTenants::default();
+        }
+        TopTenants::rank(
+            k,
+            self.inner
+                .cache
+                .entries()
+                .map(|entry| TenantEntry::stats(&entry)),
+        )
+    }
+
+    /// One cached tenant's figures: connections in use, waits, wait time, timeouts, when it
+    /// started; `None` when the tenant is not cached (never started, or evicted). Reading them
+    /// neither resets the tenant's idle timer nor counts as a use.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// match registry.tenant_stats(&"acme".parse()?) {
+    ///     Some(acme) => println!("{} in use, {} waits", acme.in_use, acme.waits),
+    ///     None => println!("acme is not started"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn tenant_stats(&self, tenant: &TenantId) -> Option<TenantStats> {
+        self.inner
+            .cache
+            .peek(tenant)
+            .map(|entry| TenantEntry::stats(&entry))
     }
 
     /// The budgets this registry draws from.

@@ -25,7 +25,7 @@ use moka::policy::EvictionPolicy;
 use tracing::Instrument as _;
 
 use super::cache::TenantCache;
-use super::checkout::{checkout_raw, LOST_RETRIES};
+use super::checkout::{checkout_raw, Waits, LOST_RETRIES};
 use super::init::TenantInit;
 use super::pools::Pools;
 use crate::admission::{Admission, Verdict};
@@ -273,7 +273,7 @@ impl<C: Backend> Starts<C> {
 
         let mut retries = 0;
         let conn = loop {
-            let mut conn = checkout_raw(entry.clone()).await?;
+            let mut conn = checkout_raw(entry.clone(), Waits::NotCounted).await?;
             match prepare_first(&mut conn, tenant, &target).await {
                 Ok(()) => break conn,
                 Err(failure) if failure.lost && retries < LOST_RETRIES => {
