@@ -27,6 +27,8 @@ use crate::response::reply_response;
 use crate::SetupError;
 
 pub use tenantpool_resolve::AdminConfig;
+#[cfg(feature = "metrics")]
+pub use tenantpool_resolve::AdminMetrics;
 
 /// The admin scope: registries to report on, and the token that guards them.
 ///
@@ -48,6 +50,8 @@ pub use tenantpool_resolve::AdminConfig;
 pub struct Admin {
     guard: AdminGuard,
     stats: AdminStats,
+    #[cfg(feature = "metrics")]
+    metrics: Option<tenantpool_resolve::AdminMetrics>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -71,6 +75,8 @@ impl Admin {
         Ok(Self {
             guard: AdminGuard::new(path, token)?,
             stats: AdminStats::default(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
     }
 
@@ -83,9 +89,14 @@ impl Admin {
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
-        Ok(AdminGuard::from_config(config)?.map(|guard| Self {
+        let Some(guard) = AdminGuard::from_config(config)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             guard,
             stats: AdminStats::default(),
+            #[cfg(feature = "metrics")]
+            metrics: tenantpool_resolve::AdminMetrics::from_config(config)?,
         }))
     }
 
@@ -101,6 +112,23 @@ impl Admin {
         self
     }
 
+    /// Serves `GET {path}/metrics` (Prometheus text, behind the same token) from `metrics`
+    /// (feature `metrics`): every registry reported on is published, labelled with its name,
+    /// then the recorder is rendered. `[admin] metrics = true` does this with the installed
+    /// global recorder ([`AdminMetrics::install`](tenantpool_resolve::AdminMetrics::install)).
+    ///
+    /// ```no_run
+    /// use tenantpool_resolve::AdminMetrics;
+    /// let admin = tenantpool_actix::admin::Admin::new("/_tenantpool", "0123456789abcdef")?
+    ///     .metrics(AdminMetrics::install()?);
+    /// # Ok::<(), tenantpool_actix::SetupError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: tenantpool_resolve::AdminMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// The path the scope is mounted at.
     ///
     /// ```
@@ -112,16 +140,23 @@ impl Admin {
         self.guard.path()
     }
 
-    /// The actix scope serving `GET {path}/stats`.
+    /// The actix scope serving `GET {path}/stats`, and `GET {path}/metrics` when
+    /// [`metrics`](Self::metrics) is set.
     ///
     /// ```
     /// let scope = tenantpool_actix::admin::Admin::new("/_tenantpool", "0123456789abcdef")?.scope();
     /// # Ok::<(), tenantpool_actix::SetupError>(())
     /// ```
     pub fn scope(&self) -> Scope {
-        web::scope(self.guard.path())
+        let scope = web::scope(self.guard.path())
             .app_data(web::Data::new(self.clone()))
-            .route("/stats", web::get().to(stats))
+            .route("/stats", web::get().to(stats));
+        #[cfg(feature = "metrics")]
+        let scope = match self.metrics {
+            Some(_) => scope.route("/metrics", web::get().to(metrics)),
+            None => scope,
+        };
+        scope
     }
 
     /// Whether the request carries the right bearer token.
@@ -134,17 +169,35 @@ impl Admin {
     }
 }
 
+/// 401 with `WWW-Authenticate: Bearer`.
+fn unauthorized() -> HttpResponse {
+    let mut resp = reply_response(&AdminGuard::unauthorized());
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static("Bearer"),
+    );
+    resp
+}
+
 async fn stats(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
     if !admin.authorized(&req) {
-        let mut resp = reply_response(&AdminGuard::unauthorized());
-        resp.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            actix_web::http::header::HeaderValue::from_static("Bearer"),
-        );
-        return resp;
+        return unauthorized();
     }
     match admin.stats.answer(Some(req.query_string())) {
         Ok(reply) => HttpResponse::Ok().json(reply),
         Err(refused) => reply_response(&refused),
+    }
+}
+
+#[cfg(feature = "metrics")]
+async fn metrics(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
+    if !admin.authorized(&req) {
+        return unauthorized();
+    }
+    match &admin.metrics {
+        Some(metrics) => HttpResponse::Ok()
+            .content_type(tenantpool_resolve::METRICS_CONTENT_TYPE)
+            .body(metrics.render(&admin.stats)),
+        None => HttpResponse::NotFound().finish(),
     }
 }

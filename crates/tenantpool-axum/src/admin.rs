@@ -24,6 +24,8 @@ use tenantpool_resolve::{AdminGuard, AdminStats, SetupError};
 use crate::reply::reply_response;
 
 pub use tenantpool_resolve::AdminConfig;
+#[cfg(feature = "metrics")]
+pub use tenantpool_resolve::AdminMetrics;
 
 /// The admin endpoints: registries to report on, and the token that guards them.
 ///
@@ -45,6 +47,8 @@ pub use tenantpool_resolve::AdminConfig;
 pub struct Admin {
     guard: AdminGuard,
     stats: AdminStats,
+    #[cfg(feature = "metrics")]
+    metrics: Option<tenantpool_resolve::AdminMetrics>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -68,6 +72,8 @@ impl Admin {
         Ok(Self {
             guard: AdminGuard::new(path, token)?,
             stats: AdminStats::default(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
     }
 
@@ -80,9 +86,14 @@ impl Admin {
     /// # Ok::<(), tenantpool_axum::SetupError>(())
     /// ```
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
-        Ok(AdminGuard::from_config(config)?.map(|guard| Self {
+        let Some(guard) = AdminGuard::from_config(config)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             guard,
             stats: AdminStats::default(),
+            #[cfg(feature = "metrics")]
+            metrics: tenantpool_resolve::AdminMetrics::from_config(config)?,
         }))
     }
 
@@ -98,6 +109,23 @@ impl Admin {
         self
     }
 
+    /// Serves `GET {path}/metrics` (Prometheus text, behind the same token) from `metrics`
+    /// (feature `metrics`): every registry reported on is published, labelled with its name,
+    /// then the recorder is rendered. `[admin] metrics = true` does this with the installed
+    /// global recorder ([`AdminMetrics::install`](tenantpool_resolve::AdminMetrics::install)).
+    ///
+    /// ```no_run
+    /// use tenantpool_resolve::AdminMetrics;
+    /// let admin = tenantpool_axum::admin::Admin::new("/_tenantpool", "0123456789abcdef")?
+    ///     .metrics(AdminMetrics::install()?);
+    /// # Ok::<(), tenantpool_axum::SetupError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: tenantpool_resolve::AdminMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// The path to nest the router at.
     ///
     /// ```
@@ -109,8 +137,8 @@ impl Admin {
         self.guard.path()
     }
 
-    /// The router serving `GET /stats` (and `GET /stats?tenant=<key>`); nest it at
-    /// [`path`](Self::path).
+    /// The router serving `GET /stats` (and `GET /stats?tenant=<key>`), and `GET /metrics`
+    /// when [`metrics`](Self::metrics) is set; nest it at [`path`](Self::path).
     ///
     /// ```
     /// let admin = tenantpool_axum::admin::Admin::new("/_tenantpool", "0123456789abcdef")?;
@@ -119,19 +147,63 @@ impl Admin {
     /// ```
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let admin = self.clone();
-        Router::new().route(
-            "/stats",
-            get(move |headers: HeaderMap, uri: Uri| async move { admin.stats(&headers, uri.query()) }),
+        let router =
+            Router::new().route(
+                "/stats",
+                get(move |headers: HeaderMap, uri: Uri| async move {
+                    admin.stats(&headers, uri.query())
+                }),
+            );
+        #[cfg(feature = "metrics")]
+        let router = match self.metrics.clone() {
+            Some(metrics) => {
+                let admin = self.clone();
+                router.route(
+                    "/metrics",
+                    get(move |headers: HeaderMap| async move {
+                        admin.metrics_text(&headers, &metrics)
+                    }),
+                )
+            }
+            None => router,
+        };
+        router
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer` unless the request carries the token.
+    fn refuse_unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
+        let presented = headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes());
+        if self.guard.authorized(presented) {
+            return None;
+        }
+        let mut resp = reply_response(&AdminGuard::unauthorized());
+        resp.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Some(resp)
+    }
+
+    #[cfg(feature = "metrics")]
+    fn metrics_text(
+        &self,
+        headers: &HeaderMap,
+        metrics: &tenantpool_resolve::AdminMetrics,
+    ) -> Response {
+        if let Some(refused) = self.refuse_unauthorized(headers) {
+            return refused;
+        }
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static(tenantpool_resolve::METRICS_CONTENT_TYPE),
+            )],
+            metrics.render(&self.stats),
         )
+            .into_response()
     }
 
     fn stats(&self, headers: &HeaderMap, query: Option<&str>) -> Response {
-        let presented = headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes());
-        if !self.guard.authorized(presented) {
-            let mut resp = reply_response(&AdminGuard::unauthorized());
-            resp.headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return resp;
+        if let Some(refused) = self.refuse_unauthorized(headers) {
+            return refused;
         }
         match self.stats.answer(query) {
             Ok(reply) => Json(reply).into_response(),

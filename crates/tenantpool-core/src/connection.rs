@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::backend::Backend;
 use crate::entry::TenantEntry;
+use crate::metrics::Since;
 use crate::pool::{PoolObject, SharedPool};
 use crate::stats::Counters;
 use crate::{Error, SchemaName, TenantId};
@@ -58,6 +59,8 @@ pub struct PooledConnection<C: Backend> {
     // and the pool: the checkout's own, moved in, so the hot path clones nothing).
     share: Option<OwnedSemaphorePermit>,
     entry: Arc<TenantEntry<C>>,
+    /// When it was checked out, for the held-time histogram (nothing without `metrics`).
+    since: Since,
 }
 
 impl<C: Backend> PooledConnection<C> {
@@ -76,6 +79,7 @@ impl<C: Backend> PooledConnection<C> {
             obj: ManuallyDrop::new(obj),
             share,
             entry,
+            since: Since::now(),
         }
     }
 
@@ -259,7 +263,9 @@ impl<C: Backend> Drop for PooledConnection<C> {
             slot.returned();
         }
         let share = self.share.take();
-        self.entry.pool().put_back(obj, share, self.entry.tenant());
+        let pool = self.entry.pool();
+        pool.metrics.returned(&self.since);
+        pool.put_back(obj, share, self.entry.tenant());
     }
 }
 

@@ -50,6 +50,7 @@ mod fan_out;
 mod held;
 mod lock;
 mod manager;
+mod metrics;
 mod pool;
 mod pressure;
 mod readiness;

@@ -19,6 +19,7 @@ use crate::backend::{Backend, ConnectContext, ConnectFailure};
 use crate::budget::{BudgetError, ConnectTurn, ServerBudget};
 use crate::config::PoolSettings;
 use crate::held::{HeldSlot, HeldWatch};
+use crate::metrics::{PoolMetrics, Since};
 use crate::stats::Counters;
 use crate::tracking::{StatementState, StatementTracker};
 use crate::{DatabaseUrl, IoRuntime, SchemaName};
@@ -134,6 +135,7 @@ pub(crate) struct Manager<C> {
     returned: tokio::sync::Notify,
     /// The checkouts of this pool's connections, for held-too-long warnings (`None`: off).
     held: Option<HeldWatch>,
+    metrics: PoolMetrics,
     _conn: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -147,6 +149,8 @@ pub(crate) struct ManagerParts {
     pub(crate) shared: bool,
     pub(crate) create_missing: bool,
     pub(crate) warm_steal_after: Duration,
+    /// The pool's histograms (connect time).
+    pub(crate) metrics: PoolMetrics,
 }
 
 impl<C: Backend> Manager<C> {
@@ -167,6 +171,7 @@ impl<C: Backend> Manager<C> {
             suspect_until: AtomicU64::new(0),
             returned: tokio::sync::Notify::new(),
             held: HeldWatch::new(pool.leak_warning_after),
+            metrics: parts.metrics,
             _conn: std::marker::PhantomData,
         }
     }
@@ -282,8 +287,10 @@ impl<C: Backend> Manager<C> {
             timeout: self.connect_timeout,
             create_missing: self.create_missing,
         };
+        let connecting = Since::now();
         match C::connect(self.url.clone(), ctx).await {
             Ok((mut conn, permit)) => {
+                self.metrics.connected(&connecting);
                 self.live.fetch_add(1, Ordering::AcqRel);
                 let statements = Arc::new(StatementState::default());
                 conn.set_instrumentation(StatementTracker::new(statements.clone()));

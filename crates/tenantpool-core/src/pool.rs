@@ -33,6 +33,7 @@ use crate::affinity::{Affinity, Offer};
 use crate::backend::Backend;
 use crate::budget::{IdleSource, ServerBudget};
 use crate::manager::{Manager, ManagerParts, Pooled};
+use crate::metrics::PoolMetrics;
 use crate::stats::Counters;
 use crate::{DatabaseUrl, IoRuntime, Isolation, Settings, TenantId, TenantTarget};
 
@@ -59,6 +60,8 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) affinity: Option<Affinity<PoolObject<C>>>,
     /// Checkouts lately, halved by every maintenance pass (see `IdleSource::heat`).
     heat: AtomicU64,
+    /// Its histograms (checkout wait, connect, held time); nothing without `metrics`.
+    pub(crate) metrics: PoolMetrics,
 }
 
 impl<C: Backend> SharedPool<C> {
@@ -83,6 +86,7 @@ impl<C: Backend> SharedPool<C> {
             target.overrides.max_size.unwrap_or(p.max_size)
         }
         .max(1);
+        let metrics = PoolMetrics::new(budget.server(), C::KIND);
         let manager = Manager::new(
             ManagerParts {
                 url: target.url.clone(),
@@ -92,6 +96,7 @@ impl<C: Backend> SharedPool<C> {
                 shared,
                 create_missing: target.create_missing,
                 warm_steal_after: settings.budget.warm_steal_after,
+                metrics: metrics.clone(),
             },
             p,
         );
@@ -112,6 +117,7 @@ impl<C: Backend> SharedPool<C> {
             tenants: AtomicUsize::new(0),
             affinity: shared.then(|| Affinity::new(p.affinity_max_delay)),
             heat: AtomicU64::new(0),
+            metrics,
         });
         let member: std::sync::Weak<dyn IdleSource> = Arc::downgrade(&shared_pool) as _;
         budget.join(member);

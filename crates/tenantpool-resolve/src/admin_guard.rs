@@ -5,6 +5,7 @@
 //! enabled = true
 //! path = "/_tenantpool"
 //! token = "a long random string"   # or NOTES_ADMIN__TOKEN in the environment
+//! metrics = true                    # GET {path}/metrics, Prometheus text (feature `metrics`)
 //! ```
 //!
 //! Every admin request must carry `Authorization: Bearer <token>`; the token is compared in
@@ -34,6 +35,9 @@ pub struct AdminConfig {
     pub path: String,
     /// The bearer token; required when enabled (at least 16 characters).
     pub token: Option<String>,
+    /// Serve `GET {path}/metrics` in the Prometheus text format, behind the same token.
+    /// Default false; needs the `metrics` feature (see [`AdminMetrics`](crate::AdminMetrics)).
+    pub metrics: bool,
 }
 
 impl Default for AdminConfig {
@@ -42,6 +46,7 @@ impl Default for AdminConfig {
             enabled: false,
             path: "/_tenantpool".into(),
             token: None,
+            metrics: false,
         }
     }
 }
@@ -52,6 +57,7 @@ impl std::fmt::Debug for AdminConfig {
             .field("enabled", &self.enabled)
             .field("path", &self.path)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -131,6 +137,12 @@ impl AdminGuard {
     pub fn from_config(config: &AdminConfig) -> Result<Option<Self>, SetupError> {
         if !config.enabled {
             return Ok(None);
+        }
+        if config.metrics && !cfg!(feature = "metrics") {
+            return Err(SetupError::Invalid {
+                setting: "admin.metrics",
+                reason: "built without the `metrics` feature".into(),
+            });
         }
         let token = config.token.as_deref().ok_or(SetupError::Invalid {
             setting: "admin.token",

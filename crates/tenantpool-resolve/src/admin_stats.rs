@@ -24,6 +24,8 @@ use crate::error_reply::ErrorReply;
 trait StatsSource: Send + Sync {
     fn stats(&self) -> Stats;
     fn tenant_stats(&self, tenant: &TenantId) -> Option<TenantStats>;
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self, name: &str);
 }
 
 impl<C: Backend> StatsSource for Registry<C> {
@@ -33,6 +35,11 @@ impl<C: Backend> StatsSource for Registry<C> {
 
     fn tenant_stats(&self, tenant: &TenantId) -> Option<TenantStats> {
         Registry::tenant_stats(self, tenant)
+    }
+
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self, name: &str) {
+        Registry::publish_metrics(self, name);
     }
 }
 
@@ -93,6 +100,19 @@ impl AdminStats {
     /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.registries.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Publishes every registry's counters and gauges to the installed `metrics` recorder,
+    /// each labelled with its name (see `Registry::publish_metrics`).
+    ///
+    /// ```
+    /// tenantpool_resolve::AdminStats::default().publish_metrics();
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        for (name, registry) in &self.registries {
+            registry.publish_metrics(name);
+        }
     }
 
     /// The answer to a request with the query string `query` (without the `?`): every

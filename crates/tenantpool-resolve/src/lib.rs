@@ -51,6 +51,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin_guard;
+#[cfg(feature = "metrics")]
+mod admin_metrics;
 mod admin_stats;
 mod builder;
 mod config;
@@ -70,6 +72,10 @@ mod setup_error;
 mod source;
 
 pub use crate::admin_guard::{AdminConfig, AdminGuard};
+#[cfg(feature = "metrics")]
+pub use crate::admin_metrics::{
+    AdminMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE, SECONDS_BUCKETS, STALE_GAUGES_AFTER,
+};
 pub use crate::admin_stats::{AdminStats, StatsReply};
 pub use crate::error_body::ErrorBody;
 pub use crate::error_reply::{public_message, query_message, retry_after_secs, ErrorReply};

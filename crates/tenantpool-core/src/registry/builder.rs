@@ -179,6 +179,8 @@ impl<C: Backend> RegistryBuilder<C> {
             settings,
             probes: Default::default(),
             maintenance: Mutex::new(None),
+            #[cfg(feature = "metrics")]
+            closed_floor: Default::default(),
         });
         let task = maintenance::spawn(
             Arc::downgrade(&inner),

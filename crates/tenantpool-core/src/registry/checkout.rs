@@ -19,6 +19,7 @@ use crate::backend::{Backend, ConnectFailure};
 use crate::budget::BudgetError;
 use crate::entry::TenantEntry;
 use crate::manager::CreateError;
+use crate::metrics::WaitClock;
 use crate::pool::PoolObject;
 use crate::pressure::{Pressure, Waiting};
 use crate::stats::Counters;
@@ -116,7 +117,11 @@ pub(super) async fn checkout_raw<C: Backend>(
         Ok::<_, Error>((obj, share))
     };
     let pressure = (waits == Waits::Counted).then(|| entry.pressure());
-    match with_deadline(entry.checkout_timeout(), pressure, wait).await {
+    let (ended, clock) = with_deadline(entry.checkout_timeout(), pressure, wait).await;
+    if waits == Waits::Counted {
+        entry.pool().metrics.checkout_waited(&clock);
+    }
+    match ended {
         // The checkout's reference to the entry moves into the guard.
         Ok(Ok((obj, share))) => Ok(PooledConnection::new(obj, share, entry)),
         Ok(Err(e)) => Err(e),
@@ -256,7 +261,7 @@ pin_project_lite::pin_project! {
     /// pending: a warm checkout is ready at its first poll and pays for no timer. A struct
     /// rather than an `async fn`, so that the future is stored once, not once per state.
     /// From that first pending poll until the future is dropped, the checkout counts as a
-    /// wait in `pressure` (when given).
+    /// wait in `pressure` (when given), and `clock` (for the wait histogram) runs.
     struct Deadline<'a, F> {
         #[pin]
         fut: F,
@@ -265,6 +270,7 @@ pin_project_lite::pin_project! {
         limit: Duration,
         pressure: Option<&'a Pressure>,
         waiting: Option<Waiting<'a>>,
+        clock: WaitClock,
     }
 }
 
@@ -282,11 +288,12 @@ fn with_deadline<'a, F: std::future::Future>(
         limit,
         pressure,
         waiting: None,
+        clock: WaitClock::default(),
     }
 }
 
 impl<F: std::future::Future> std::future::Future for Deadline<'_, F> {
-    type Output = Result<F::Output, DeadlinePassed>;
+    type Output = (Result<F::Output, DeadlinePassed>, WaitClock);
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
@@ -295,14 +302,15 @@ impl<F: std::future::Future> std::future::Future for Deadline<'_, F> {
         use std::task::Poll;
         let mut this = self.project();
         if let Poll::Ready(out) = this.fut.poll(cx) {
-            return Poll::Ready(Ok(out));
+            return Poll::Ready((Ok(out), std::mem::take(this.clock)));
         }
         if this.timer.is_none() {
             this.timer.set(Some(tokio::time::sleep(*this.limit)));
             *this.waiting = this.pressure.map(Pressure::begin_wait);
+            this.clock.start();
         }
         match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(DeadlinePassed)),
+            Some(Poll::Ready(())) => Poll::Ready((Err(DeadlinePassed), std::mem::take(this.clock))),
             _ => Poll::Pending,
         }
     }

@@ -115,6 +115,9 @@ struct Inner<C: Backend> {
     settings: Arc<Settings>,
     probes: Probes,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The closes of no named reason last published (see `metrics`).
+    #[cfg(feature = "metrics")]
+    closed_floor: crate::metrics::ClosedFloor,
 }
 
 impl<C: Backend> Maintained for Inner<C> {
@@ -361,6 +364,34 @@ impl<C: Backend> Registry<C> {
             .cache
             .peek(tenant)
             .map(|entry| TenantEntry::stats(&entry))
+    }
+
+    /// Publishes the registry's counters and gauges to the installed `metrics` recorder,
+    /// labelled `registry = name` (feature `metrics`). Call it just before each scrape: the
+    /// adapters' admin `/metrics` endpoint does. Counters are copied from the registry's own
+    /// counters, gauges from a snapshot; the histograms are recorded as events happen and need
+    /// no call. Per-tenant gauges go to the top `stats.top_tenants` tenants by connections in
+    /// use and by wait, every other tenant summed under `tenant="_other"`. See
+    /// `docs/observability.md` for the names.
+    ///
+    /// ```no_run
+    /// # fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) {
+    /// // With a recorder installed (e.g. metrics-exporter-prometheus):
+    /// registry.publish_metrics("primary");
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self, name: &str) {
+        let stats = self.stats();
+        crate::metrics::publish(
+            name,
+            &stats,
+            self.inner
+                .cache
+                .entries()
+                .map(|entry| TenantEntry::stats(&entry)),
+            &self.inner.closed_floor,
+        );
     }
 
     /// The budgets this registry draws from.

@@ -34,6 +34,7 @@ use crate::backoff::backoff_for;
 use crate::connection::SetupFailure;
 use crate::entry::TenantEntry;
 use crate::lock::lock;
+use crate::metrics::{Since, StartMetrics};
 use crate::stats::Counters;
 use crate::{
     BackendKind, ConfigError, Error, Isolation, PooledConnection, Settings, TenantDirectory,
@@ -60,6 +61,7 @@ pub(super) struct Starts<C: Backend> {
     pools: Arc<Pools<C>>,
     settings: Arc<Settings>,
     counters: Arc<Counters>,
+    metrics: StartMetrics,
 }
 
 impl<C: Backend> Starts<C> {
@@ -96,6 +98,7 @@ impl<C: Backend> Starts<C> {
             pools,
             settings,
             counters,
+            metrics: StartMetrics::new(C::KIND),
         }
     }
 
@@ -198,7 +201,9 @@ impl<C: Backend> Starts<C> {
 
     async fn start_and_cache(&self, tenant: &TenantId) -> Result<Arc<TenantEntry<C>>, Error> {
         let started = Instant::now();
+        let since = Since::now();
         let result = self.start(tenant).await;
+        self.metrics.ended(&since, result.is_ok());
         match &result {
             Ok(entry) => {
                 if !self.cache.insert(tenant.clone(), entry.clone()) {
