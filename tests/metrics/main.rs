@@ -11,7 +11,9 @@
 #[allow(unused_macros, unused_imports)] // its SQL helpers serve the other binaries
 mod common;
 
+mod endpoint;
 mod postgres;
+mod sqlite;
 
 use tenantpool::actix::admin::AdminMetrics;
 

@@ -9,7 +9,7 @@ use tenantpool::{DatabaseUrl, Error, StaticDirectory, TenantTarget};
 use tenantpool_testkit::{PgServer, TestServer};
 
 use crate::common::{registry, settings, tenant, Fixture, TestResult};
-use crate::{admin, scrape, serial};
+use crate::{admin, recorder, scrape, serial};
 
 /// The checkout timeout of the tenant, short so that the forced timeout is quick.
 const SHORT: Duration = Duration::from_millis(200);
@@ -17,6 +17,7 @@ const SHORT: Duration = Duration::from_millis(200);
 #[actix_rt::test]
 async fn a_scrape_counts_checkouts_a_timeout_and_the_connections_the_server_shows() -> TestResult {
     let _serial = serial().await;
+    recorder();
     let Some(t) = Fixture::<PgServer>::start("tp_metrics", 4).await? else {
         return Ok(());
     };

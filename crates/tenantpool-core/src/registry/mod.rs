@@ -370,7 +370,8 @@ impl<C: Backend> Registry<C> {
     /// labelled `registry = name` (feature `metrics`). Call it just before each scrape: the
     /// adapters' admin `/metrics` endpoint does. Counters are copied from the registry's own
     /// counters, gauges from a snapshot; the histograms are recorded as events happen and need
-    /// no call. Per-tenant gauges go to the top `stats.top_tenants` tenants by connections in
+    /// no call, but their handles are registered when a pool is built: install the recorder
+    /// before building the registry. Per-tenant gauges go to the top `stats.top_tenants` tenants by connections in
     /// use and by wait, every other tenant summed under `tenant="_other"`. See
     /// `docs/observability.md` for the names.
     ///
