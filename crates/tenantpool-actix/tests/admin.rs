@@ -136,3 +136,53 @@ async fn one_tenants_figures_need_the_token_and_refuse_bad_or_idle_keys() {
     assert_eq!(replies[2].1["tenant"], "globex");
     drop(held);
 }
+
+#[cfg(feature = "metrics")]
+#[actix_web::test]
+async fn metrics_from_the_config_need_the_token_and_name_the_registry() {
+    // Installs the global recorder first: pools register their histograms when built. The
+    // other tests of the binary record on the same server: the histogram is only present.
+    let admin = Admin::from_config(&load(&format!(
+        "[admin]\nenabled = true\nmetrics = true\ntoken = \"{TOKEN}\""
+    )))
+    .unwrap()
+    .expect("enabled");
+    let registry = registry();
+    let acme = tenantpool_core::TenantId::parse("acme").unwrap();
+    drop(registry.get(&acme).await.unwrap());
+    let admin = admin.registry("primary", registry);
+    let (addr, _h) = spawn_server!(move || App::new().service(admin.scope()));
+
+    let (status, headers, _) = get(addr, "/_tenantpool/metrics", &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer");
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, headers, body) =
+        get(addr, "/_tenantpool/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(
+        body.contains("tenantpool_checkouts_total{registry=\"primary\",backend=\"sqlite\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains(
+        "tenantpool_checkout_wait_seconds_count{server=\"sqlite://local\",backend=\"sqlite\"} "
+    ));
+}
+
+#[cfg(feature = "metrics")]
+#[actix_web::test]
+async fn there_is_no_metrics_route_unless_asked_for() {
+    let admin = Admin::new("/_tenantpool", TOKEN)
+        .unwrap()
+        .registry("primary", registry());
+    let (addr, _h) = spawn_server!(move || App::new().service(admin.scope()));
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, _) = get(addr, "/_tenantpool/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 404);
+}

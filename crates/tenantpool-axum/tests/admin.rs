@@ -141,3 +141,62 @@ async fn one_tenants_figures_need_the_token_and_refuse_bad_or_idle_keys() {
     drop(held);
     server.stop().await;
 }
+
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_from_the_config_need_the_token_and_name_the_registry() {
+    // Installs the global recorder first: pools register their histograms when built. The
+    // other tests of the binary record on the same server: the histogram is only present.
+    let admin = Admin::from_config(&load(&format!(
+        "[admin]\nenabled = true\nmetrics = true\ntoken = \"{TOKEN}\""
+    )))
+    .unwrap()
+    .expect("enabled");
+    let registry = registry();
+    let acme = tenantpool_core::TenantId::parse("acme").unwrap();
+    drop(registry.get(&acme).await.unwrap());
+    let admin = admin.registry("primary", registry);
+    let server = serve(Router::new().nest(admin.path(), admin.router())).await;
+
+    let reply = get(server.addr, "/_tenantpool/metrics", &[]).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+    let bearer = format!("Bearer {TOKEN}");
+    let reply = get(
+        server.addr,
+        "/_tenantpool/metrics",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.headers["content-type"].starts_with("text/plain"));
+    assert!(
+        reply
+            .body
+            .contains("tenantpool_checkouts_total{registry=\"primary\",backend=\"sqlite\"} 1"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains(
+        "tenantpool_checkout_wait_seconds_count{server=\"sqlite://local\",backend=\"sqlite\"} "
+    ));
+    server.stop().await;
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn there_is_no_metrics_route_unless_asked_for() {
+    let admin = Admin::new("/_tenantpool", TOKEN)
+        .unwrap()
+        .registry("primary", registry());
+    let server = serve(Router::new().nest(admin.path(), admin.router())).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let reply = get(
+        server.addr,
+        "/_tenantpool/metrics",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(reply.status, 404);
+    server.stop().await;
+}
