@@ -1,28 +1,18 @@
 //! The admin `/metrics` endpoint: the bearer token first (401 without it), then the
 //! Prometheus text with HELP lines and the registry's series.
 
-use tenantpool::{SqliteConnection, TemplateDirectory};
+use tenantpool::SqliteConnection;
 
 use crate::common::{registry, settings, tenant};
-use crate::{admin, get_metrics, recorder, serial, TOKEN};
+use crate::{admin, get_metrics, recorder, serial, sqlite_template, TOKEN};
 
 #[actix_rt::test]
 async fn the_endpoint_needs_the_bearer_token() {
     let _serial = serial().await;
     // The recorder comes first: a pool registers its histograms when it is built.
     recorder();
-    let dir = std::env::temp_dir()
-        .join("tenantpool-tests")
-        .join("metrics")
-        .join("endpoint");
-    std::fs::create_dir_all(&dir).expect("create the test's data directory");
-    let template = format!("sqlite://{}/{{tenant}}.db", dir.display());
-    let r = registry::<SqliteConnection>(
-        settings(4, 1),
-        TemplateDirectory::database(&template)
-            .expect("template")
-            .creating_missing(),
-    );
+    let (_dir, directory) = sqlite_template("endpoint");
+    let r = registry::<SqliteConnection>(settings(4, 1), directory);
     drop(r.get(&tenant("acme")).await.expect("checkout"));
     let admin = admin("sq_endpoint", r.clone());
 

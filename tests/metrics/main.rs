@@ -22,6 +22,24 @@ pub fn recorder() -> AdminMetrics {
     AdminMetrics::install().expect("this binary installs the only global recorder")
 }
 
+/// A fresh, empty data directory for the SQLite files of test `name`, and the template of
+/// a registry creating a file per tenant in it.
+pub fn sqlite_template(name: &str) -> (std::path::PathBuf, tenantpool::TemplateDirectory) {
+    let dir = std::env::temp_dir()
+        .join("tenantpool-tests")
+        .join("metrics")
+        .join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clean the test's data directory");
+    }
+    std::fs::create_dir_all(&dir).expect("create the test's data directory");
+    let template = format!("sqlite://{}/{{tenant}}.db", dir.display());
+    let directory = tenantpool::TemplateDirectory::database(&template)
+        .expect("template")
+        .creating_missing();
+    (dir, directory)
+}
+
 /// One test at a time (see the module docs).
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use tenantpool::{SqliteConnection, TemplateDirectory};
+use tenantpool::SqliteConnection;
 
 use crate::common::{registry, settings, tenant};
-use crate::{admin, recorder, scrape, serial};
+use crate::{admin, recorder, scrape, serial, sqlite_template};
 
 const TENANTS: usize = 10_000;
 /// Tenants holding a connection during the scrape: more than K.
@@ -29,26 +29,13 @@ const PER_TENANT_METRICS: usize = 5;
 async fn ten_thousand_tenants_keep_the_series_under_the_bound() {
     let _serial = serial().await;
     recorder();
-    let dir = std::env::temp_dir()
-        .join("tenantpool-tests")
-        .join("metrics")
-        .join("many");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("clean the test's data directory");
-    }
-    std::fs::create_dir_all(&dir).expect("create the test's data directory");
-    let template = format!("sqlite://{}/{{tenant}}.db", dir.display());
+    let (dir, directory) = sqlite_template("many");
     let mut s = settings(64, 1);
     s.cache.time_to_idle = Duration::from_secs(600);
     s.stats.top_tenants = K;
     // The template has no list of its tenants: let every start through at once.
     s.backoff.unlisted_starts_per_second = 1_000_000;
-    let r = registry::<SqliteConnection>(
-        s,
-        TemplateDirectory::database(&template)
-            .expect("template")
-            .creating_missing(),
-    );
+    let r = registry::<SqliteConnection>(s, directory);
     let admin = admin("sq_many", r.clone());
 
     // Every tenant starts and is served once; the first HOLDING keep their connection.
