@@ -61,7 +61,8 @@ async fn registry_profile_loop(
 }
 
 /// Runs `profile --which deadpool|registry|schema|many --iterations N [--pg URL]
-/// [--held on|off|warn]`.
+/// [--held on|off|warn] [--metrics on|off]` (`--metrics on` installs the Prometheus recorder
+/// before the registry is built; it needs the crate's `metrics` feature).
 pub fn run(args: &Args) -> Result<()> {
     let which = args.get("which", "registry".to_string())?;
     let n: usize = args.get("iterations", 20_000)?;
@@ -80,6 +81,14 @@ pub fn run(args: &Args) -> Result<()> {
         }
         other => return fail(format!("--held {other:?}: on, off or warn")),
     };
+    match args.get("metrics", "off".to_string())?.as_str() {
+        "off" => {}
+        #[cfg(feature = "metrics")]
+        "on" => {
+            tenantpool::actix::admin::AdminMetrics::install()?;
+        }
+        other => return fail(format!("--metrics {other:?}: on (feature metrics) or off")),
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
