@@ -9,6 +9,7 @@
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -71,15 +72,21 @@ impl<C: Backend> PooledConnection<C> {
     ) -> Self {
         // Held-too-long warnings (see `held`): a clock read and a store per checkout (plus the
         // span and the tenant while those warnings are enabled), so that the maintenance tick
-        // can tell how long the connection has been out, and for whom.
-        if let Some(slot) = &obj.held {
-            slot.checked_out(entry.tenant());
-        }
+        // can tell how long the connection has been out, and for whom. The held-time
+        // histogram starts from the same clock read.
+        let since = match &obj.held {
+            Some(slot) => {
+                let now = Instant::now();
+                slot.checked_out(entry.tenant(), now);
+                Since::at(now)
+            }
+            None => Since::now(),
+        };
         Self {
             obj: ManuallyDrop::new(obj),
             share,
             entry,
-            since: Since::now(),
+            since,
         }
     }
 

@@ -62,16 +62,15 @@ impl HeldSlot {
         }
     }
 
-    /// Records the start of a checkout for `tenant`.
-    pub(crate) fn checked_out(&self, tenant: &TenantId) {
+    /// Records the start of a checkout for `tenant`, at `now`.
+    pub(crate) fn checked_out(&self, tenant: &TenantId, now: Instant) {
         if tracing::enabled!(tracing::Level::WARN) {
             *lock(&self.context) = Some((Span::current(), tenant.clone()));
             self.has_context.store(true, Ordering::Relaxed);
         }
         // Published after the context: a tick that reads this `since` finds this checkout's
         // context (see `overdue`).
-        self.since
-            .store(stamp(self.epoch, Instant::now()), Ordering::Release);
+        self.since.store(stamp(self.epoch, now), Ordering::Release);
     }
 
     /// Records the end of the checkout.
@@ -206,7 +205,7 @@ mod tests {
     fn a_checkout_is_overdue_once_and_a_returned_one_never() {
         let slot = HeldSlot::new();
         let after = Duration::from_millis(10);
-        slot.checked_out(&tenant());
+        slot.checked_out(&tenant(), Instant::now());
         let start = Instant::now();
         assert!(slot.overdue(start, after).is_none(), "overdue at once");
         let later = start + Duration::from_millis(50);
@@ -222,7 +221,7 @@ mod tests {
             "reported idle"
         );
         // The next checkout of the same connection is reported again.
-        slot.checked_out(&tenant());
+        slot.checked_out(&tenant(), Instant::now());
         assert!(slot
             .overdue(Instant::now() + Duration::from_millis(50), after)
             .is_some());

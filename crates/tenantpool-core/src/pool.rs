@@ -60,7 +60,7 @@ pub(crate) struct SharedPool<C: Backend> {
     pub(crate) affinity: Option<Affinity<PoolObject<C>>>,
     /// Checkouts lately, halved by every maintenance pass (see `IdleSource::heat`).
     heat: AtomicU64,
-    /// Its histograms (checkout wait, connect, held time); nothing without `metrics`.
+    /// Its server's histograms (checkout wait, connect, held time); nothing without `metrics`.
     pub(crate) metrics: PoolMetrics,
 }
 
@@ -74,6 +74,7 @@ impl<C: Backend> SharedPool<C> {
         budget: Arc<ServerBudget>,
         io: IoRuntime,
         counters: Arc<Counters>,
+        metrics: PoolMetrics,
     ) -> Result<Arc<Self>, String> {
         let shared = target.isolation != Isolation::Database;
         let p = &settings.pool;
@@ -86,7 +87,6 @@ impl<C: Backend> SharedPool<C> {
             target.overrides.max_size.unwrap_or(p.max_size)
         }
         .max(1);
-        let metrics = PoolMetrics::new(budget.server(), C::KIND);
         let manager = Manager::new(
             ManagerParts {
                 url: target.url.clone(),

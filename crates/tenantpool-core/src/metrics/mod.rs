@@ -7,22 +7,28 @@
 //! event time (hot path)           scrape time (Registry::publish_metrics)
 //! ───────────────────────         ──────────────────────────────────────────────────────
 //! histograms, one handle per      counters: `counter!(..).absolute(v)` from the registry's
-//! pool (server, backend):           relaxed atomics (`Counters`), bumped anyway
-//!   checkout wait                 gauges: per server (open, budget, idle, in use, waiting),
-//!   connect time                    cached tenants
-//!   connection held               per-tenant gauges: the top K tenants by connections in
-//! one per registry (backend):       use and by wait, every other tenant summed in
-//!   tenant start time               tenant="_other"
+//! server (server, backend):         relaxed atomics (`Counters`), bumped anyway
+//!   wait of a checkout that       the checkouts served at once, as waits of 0
+//!     waited                      the held times, from their buckets
+//!   connect time                  gauges: per server (open, budget, idle, in use, waiting),
+//! one per registry (backend):       cached tenants
+//!   tenant start time             per-tenant gauges: the top K tenants by connections in
+//! counted in atomics:               use and by wait, every other tenant summed in
+//!   checkouts served at once        tenant="_other"
+//!   held time, by bucket
 //! ```
 //!
 //! - **Counters cost the hot path nothing new.** The registry already counts every event in
 //!   relaxed atomics for its stats snapshot; publishing copies them into the recorder at scrape
 //!   time with `absolute`, so a checkout does not look a counter up or touch the recorder.
 //! - **Histograms are recorded where the event happens**, through handles created once per
-//!   pool ([`PoolMetrics`]) and once per registry (the start time), never through a
-//!   `histogram!` lookup per event. A checkout served at its first poll records a wait of 0
-//!   without reading the clock; the clock is read only once it waits (the deadline's timer is
-//!   armed then anyway) and at checkout and return for the held time.
+//!   server ([`PoolMetrics`], shared by the pools on it) and once per registry (the start
+//!   time), never through a `histogram!` lookup per event, except the two figures every
+//!   checkout has: a checkout served at its first poll is only counted (its wait of 0 is
+//!   recorded at scrape time), and the held time is counted into log-linear buckets
+//!   (`buckets`) handed over at scrape time. A warm checkout reads no clock of its own: the
+//!   held time starts from the held-too-long watch's clock read, and one more is made at
+//!   return.
 //! - **Labels are bounded.** `registry` (the name the publisher gives), `backend` and
 //!   `server` (a host and port, never a password) are few. `tenant` is given only to the top
 //!   K tenants (`stats.top_tenants`) by connections in use and by time waited; all other
@@ -38,6 +44,8 @@
 //!
 //! The names are listed (with their labels and meaning) in `docs/observability.md`.
 
+#[cfg(feature = "metrics")]
+mod buckets;
 #[cfg(feature = "metrics")]
 mod names;
 #[cfg(feature = "metrics")]

@@ -19,7 +19,7 @@ use crate::backend::{Backend, ConnectFailure};
 use crate::budget::BudgetError;
 use crate::entry::TenantEntry;
 use crate::manager::CreateError;
-use crate::metrics::WaitClock;
+use crate::metrics::{PoolMetrics, WaitClock};
 use crate::pool::PoolObject;
 use crate::pressure::{Pressure, Waiting};
 use crate::stats::Counters;
@@ -116,12 +116,8 @@ pub(super) async fn checkout_raw<C: Backend>(
         };
         Ok::<_, Error>((obj, share))
     };
-    let pressure = (waits == Waits::Counted).then(|| entry.pressure());
-    let (ended, clock) = with_deadline(entry.checkout_timeout(), pressure, wait).await;
-    if waits == Waits::Counted {
-        entry.pool().metrics.checkout_waited(&clock);
-    }
-    match ended {
+    let counted = (waits == Waits::Counted).then(|| (entry.pressure(), &entry.pool().metrics));
+    match with_deadline(entry.checkout_timeout(), counted, wait).await {
         // The checkout's reference to the entry moves into the guard.
         Ok(Ok((obj, share))) => Ok(PooledConnection::new(obj, share, entry)),
         Ok(Err(e)) => Err(e),
@@ -260,15 +256,16 @@ pin_project_lite::pin_project! {
     /// `tokio::time::timeout`, except that the timer is created only once `fut` has been
     /// pending: a warm checkout is ready at its first poll and pays for no timer. A struct
     /// rather than an `async fn`, so that the future is stored once, not once per state.
-    /// From that first pending poll until the future is dropped, the checkout counts as a
-    /// wait in `pressure` (when given), and `clock` (for the wait histogram) runs.
+    /// Counted checkouts (`counted`) are a wait in the tenant's pressure from that first
+    /// pending poll until the future is dropped, and reach the pool's wait histogram when
+    /// they end: at once, or after waiting as `clock` says.
     struct Deadline<'a, F> {
         #[pin]
         fut: F,
         #[pin]
         timer: Option<tokio::time::Sleep>,
         limit: Duration,
-        pressure: Option<&'a Pressure>,
+        counted: Option<(&'a Pressure, &'a PoolMetrics)>,
         waiting: Option<Waiting<'a>>,
         clock: WaitClock,
     }
@@ -279,21 +276,21 @@ struct DeadlinePassed;
 
 fn with_deadline<'a, F: std::future::Future>(
     limit: Duration,
-    pressure: Option<&'a Pressure>,
+    counted: Option<(&'a Pressure, &'a PoolMetrics)>,
     fut: F,
 ) -> Deadline<'a, F> {
     Deadline {
         fut,
         timer: None,
         limit,
-        pressure,
+        counted,
         waiting: None,
         clock: WaitClock::default(),
     }
 }
 
 impl<F: std::future::Future> std::future::Future for Deadline<'_, F> {
-    type Output = (Result<F::Output, DeadlinePassed>, WaitClock);
+    type Output = Result<F::Output, DeadlinePassed>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
@@ -302,15 +299,29 @@ impl<F: std::future::Future> std::future::Future for Deadline<'_, F> {
         use std::task::Poll;
         let mut this = self.project();
         if let Poll::Ready(out) = this.fut.poll(cx) {
-            return Poll::Ready((Ok(out), std::mem::take(this.clock)));
+            if let Some((_, metrics)) = this.counted {
+                if this.timer.is_none() {
+                    metrics.served_at_once();
+                } else {
+                    metrics.waited(this.clock);
+                }
+            }
+            return Poll::Ready(Ok(out));
         }
         if this.timer.is_none() {
             this.timer.set(Some(tokio::time::sleep(*this.limit)));
-            *this.waiting = this.pressure.map(Pressure::begin_wait);
-            this.clock.start();
+            if let Some((pressure, _)) = this.counted {
+                *this.waiting = Some(pressure.begin_wait());
+                this.clock.start();
+            }
         }
         match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready((Err(DeadlinePassed), std::mem::take(this.clock))),
+            Some(Poll::Ready(())) => {
+                if let Some((_, metrics)) = this.counted {
+                    metrics.waited(this.clock);
+                }
+                Poll::Ready(Err(DeadlinePassed))
+            }
             _ => Poll::Pending,
         }
     }

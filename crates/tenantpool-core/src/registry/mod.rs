@@ -383,6 +383,7 @@ impl<C: Backend> Registry<C> {
     /// ```
     #[cfg(feature = "metrics")]
     pub fn publish_metrics(&self, name: &str) {
+        self.inner.pools.flush_metrics();
         let stats = self.stats();
         crate::metrics::publish(
             name,

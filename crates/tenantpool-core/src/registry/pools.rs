@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::backend::Backend;
 use crate::lock::lock;
+use crate::metrics::PoolMetrics;
 use crate::pool::SharedPool;
 use crate::stats::Counters;
 use crate::{
@@ -19,13 +20,21 @@ use crate::{
 /// A pool's identity: its URL, and whether it is shared by schema-mode tenants.
 type PoolKey = (DatabaseUrl, bool);
 
+/// A server pools were built on.
+struct Server {
+    /// The target of the latest pool built on it, where readiness's probe connects.
+    probe: DatabaseUrl,
+    /// The histograms of its pools (nothing without the `metrics` feature).
+    metrics: PoolMetrics,
+}
+
 /// Every live pool of a registry, and what new pools are built from.
 pub(super) struct Pools<C: Backend> {
     map: Mutex<HashMap<PoolKey, Weak<SharedPool<C>>>>,
-    /// Every server a pool was built on, with the target of the latest such pool: what
-    /// readiness checks, and where its probe connects. It outlives the pools (an idle service
-    /// whose pools all closed is still checked) and holds one entry per server.
-    servers: Mutex<HashMap<ServerKey, DatabaseUrl>>,
+    /// Every server a pool was built on: what readiness checks, and the histograms its pools
+    /// share. It outlives the pools (an idle service whose pools all closed is still checked)
+    /// and holds one entry per server.
+    servers: Mutex<HashMap<ServerKey, Server>>,
     budgets: Budgets,
     io: IoRuntime,
     counters: Arc<Counters>,
@@ -63,17 +72,29 @@ impl<C: Backend> Pools<C> {
                 return Ok(live);
             }
         }
+        let server = target.url.server();
+        let metrics = lock(&self.servers).get(server).map_or_else(
+            || PoolMetrics::new(server, C::KIND),
+            |known| known.metrics.clone(),
+        );
         let pool = SharedPool::new(
             tenant,
             target,
             &self.settings,
-            self.budgets.for_server(target.url.server()),
+            self.budgets.for_server(server),
             self.io.clone(),
             self.counters.clone(),
+            metrics.clone(),
         )?;
         map.insert(key, Arc::downgrade(&pool));
         drop(map);
-        lock(&self.servers).insert(target.url.server().clone(), target.url.clone());
+        lock(&self.servers)
+            .entry(server.clone())
+            .and_modify(|known| known.probe = target.url.clone())
+            .or_insert(Server {
+                probe: target.url.clone(),
+                metrics,
+            });
         Ok(pool)
     }
 
@@ -81,10 +102,19 @@ impl<C: Backend> Pools<C> {
     pub(super) fn servers(&self) -> Vec<(ServerKey, DatabaseUrl)> {
         let mut servers: Vec<_> = lock(&self.servers)
             .iter()
-            .map(|(server, url)| (server.clone(), url.clone()))
+            .map(|(server, known)| (server.clone(), known.probe.clone()))
             .collect();
         servers.sort_by(|a, b| a.0.cmp(&b.0));
         servers
+    }
+
+    /// Hands what the servers' histograms counted without recording to the recorder (see
+    /// [`PoolMetrics::flush`]).
+    #[cfg(feature = "metrics")]
+    pub(super) fn flush_metrics(&self) {
+        for known in lock(&self.servers).values() {
+            known.metrics.flush();
+        }
     }
 
     /// Every pool that is still open.
