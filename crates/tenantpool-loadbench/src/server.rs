@@ -30,6 +30,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::AsyncPgConnection;
 use futures_util::FutureExt;
+use tenantpool::actix::admin::Admin;
 use tenantpool::actix::resolve::Resolver;
 use tenantpool::actix::{ResolveTenant, TenantConn, TenantRegistry};
 use tenantpool::{Registry, Settings, TemplateDirectory, TenantId};
@@ -68,7 +69,14 @@ pub struct ServeOptions {
     pub io_threads: Option<usize>,
     /// The query each request runs.
     pub query: Query,
+    /// `--metrics on`: the tenantpool variants install the Prometheus recorder before building
+    /// their registry and serve it at `GET /_lb/admin/metrics` (bearer token
+    /// [`METRICS_TOKEN`]); it needs the crate's `metrics` feature.
+    pub metrics: bool,
 }
+
+/// The bearer token of `GET /_lb/admin/metrics` under `serve --metrics on`.
+pub const METRICS_TOKEN: &str = "loadbench-metrics-token";
 
 impl ServeOptions {
     /// Reads `--variant --port --pg --budget --pool-size --naive-pool-size --workers --domain`.
@@ -93,6 +101,12 @@ impl ServeOptions {
             query: {
                 crate::set_sslmode(args.str("sslmode"))?;
                 args.str("query").map_or(Ok(Query::Cached), Query::parse)?
+            },
+            metrics: match args.str("metrics").unwrap_or("off") {
+                "off" => false,
+                "on" if cfg!(feature = "metrics") => true,
+                "on" => return fail("--metrics on needs a build with --features metrics"),
+                other => return fail(format!("--metrics {other:?}: on or off")),
             },
         })
     }
@@ -320,10 +334,13 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
         .map(|k| TenantId::parse(&tenant_key(k)))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let directory = directory.allow(known);
+    // The recorder goes in before the registry is built (its pools register their histograms).
+    let admin = metrics_admin(opts)?;
     // Built once, outside HttpServer::new: every worker shares it.
     let registry = Registry::<AsyncPgConnection>::builder(settings)
         .directory(directory)
         .build()?;
+    let admin = admin.map(|a| a.registry("lb", registry.clone()));
     let resolver = Resolver::builder()
         .subdomain_of(&opts.domain)
         .exempt("/_lb")
@@ -331,7 +348,7 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let variant = opts.variant;
     let app_registry = registry.clone();
     run_server!(opts, move || {
-        App::new()
+        let app = App::new()
             .app_data(TenantRegistry::<AsyncPgConnection>::new(
                 app_registry.clone(),
             ))
@@ -339,10 +356,26 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
             .wrap(ResolveTenant::new(resolver.clone()))
             .route("/", web::get().to(tp_handler))
             .route("/_lb/health", web::get().to(health))
-            .route("/_lb/stats", web::get().to(tp_stats))
+            .route("/_lb/stats", web::get().to(tp_stats));
+        match &admin {
+            Some(admin) => app.service(admin.scope()),
+            None => app,
+        }
     })?;
     registry.shutdown(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// Under `--metrics on`, the admin scope at `/_lb/admin` with the Prometheus recorder
+/// installed (the stats endpoint and `/metrics`), as an application mounts it.
+fn metrics_admin(opts: &ServeOptions) -> Result<Option<Admin>> {
+    if !opts.metrics {
+        return Ok(None);
+    }
+    let admin = Admin::new("/_lb/admin", METRICS_TOKEN)?;
+    #[cfg(feature = "metrics")]
+    let admin = admin.metrics(tenantpool::actix::admin::AdminMetrics::install()?);
+    Ok(Some(admin))
 }
 
 // ---- D: a new connection per request -------------------------------------------------------
