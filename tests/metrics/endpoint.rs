@@ -11,7 +11,7 @@ async fn the_endpoint_needs_the_bearer_token() {
     let _serial = serial().await;
     // The recorder comes first: a pool registers its histograms when it is built.
     recorder();
-    let (_dir, directory) = sqlite_template("endpoint");
+    let (_dir, directory) = sqlite_template("endpoint", ["acme"]);
     let r = registry::<SqliteConnection>(settings(4, 1), directory);
     drop(r.get(&tenant("acme")).await.expect("checkout"));
     let admin = admin("sq_endpoint", r.clone());

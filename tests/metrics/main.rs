@@ -23,8 +23,11 @@ pub fn recorder() -> AdminMetrics {
 }
 
 /// A fresh, empty data directory for the SQLite files of test `name`, and the template of
-/// a registry creating a file per tenant in it.
-pub fn sqlite_template(name: &str) -> (std::path::PathBuf, tenantpool::TemplateDirectory) {
+/// a registry creating a file in it for each tenant of `keys`.
+pub fn sqlite_template(
+    name: &str,
+    keys: impl IntoIterator<Item = impl AsRef<str>>,
+) -> (std::path::PathBuf, tenantpool::TemplateDirectory) {
     let dir = std::env::temp_dir()
         .join("tenantpool-tests")
         .join("metrics")
@@ -34,8 +37,14 @@ pub fn sqlite_template(name: &str) -> (std::path::PathBuf, tenantpool::TemplateD
     }
     std::fs::create_dir_all(&dir).expect("create the test's data directory");
     let template = format!("sqlite://{}/{{tenant}}.db", dir.display());
+    let keys = keys
+        .into_iter()
+        .map(|k| tenantpool::TenantId::parse(k.as_ref()))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("keys");
     let directory = tenantpool::TemplateDirectory::database(&template)
         .expect("template")
+        .allow(keys)
         .creating_missing();
     (dir, directory)
 }

@@ -25,6 +25,7 @@ async fn many_sqlite_tenants_share_the_local_budget_and_never_hold_more_than_it(
         s,
         TemplateDirectory::database(&template)
             .expect("template")
+            .allow((0..TENANTS).map(|i| tenant(&format!("b{i:02}"))))
             .creating_missing(),
     );
 

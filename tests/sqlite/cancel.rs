@@ -50,6 +50,7 @@ async fn a_query_cancelled_on_a_current_thread_runtime_does_not_panic_and_the_ne
     let template = format!("sqlite://{}/{{tenant}}.db", dir.display());
     let directory = TemplateDirectory::database(&template)
         .expect("template")
+        .allow([tenant("slow")])
         .creating_missing();
     // One connection: the checkout after each cancellation gets the same one or its
     // replacement.

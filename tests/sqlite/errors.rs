@@ -259,6 +259,7 @@ async fn schema_isolation_is_rejected_for_sqlite_targets_with_a_typed_config_err
         settings(2, 2),
         TemplateDirectory::schema(&file_url(&dir, "shared"), "{tenant}")
             .expect("the template itself is well-formed")
+            .allow([tenant("one"), tenant("two")])
             .creating_missing(),
     );
     for key in ["one", "two"] {

@@ -83,13 +83,14 @@ async fn idle_tenants_are_evicted_after_their_time_to_idle_and_their_pools_close
     let mut s = settings(20, 2);
     s.cache.time_to_idle = Duration::from_secs(1);
     s.pool.idle_timeout = Duration::from_secs(600); // closing must come from the eviction
+    let keys: Vec<String> = (0..TENANTS).map(|i| format!("idle{i}")).collect();
     let registry = registry(
         s,
         TemplateDirectory::database(&template)
             .expect("template")
+            .allow(keys.iter().map(|k| tenant(k)))
             .creating_missing(),
     );
-    let keys: Vec<String> = (0..TENANTS).map(|i| format!("idle{i}")).collect();
     for key in &keys {
         let mut held = crate::hold(&registry, key, 2).await;
         held[0]

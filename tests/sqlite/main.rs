@@ -14,6 +14,7 @@ mod context;
 mod errors;
 mod lifecycle;
 mod pressure;
+mod safety;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -231,6 +231,7 @@ async fn tenants_never_see_each_others_notes_with_a_schema_each() -> Result<(), 
     let registry = registry(
         TemplateDirectory::schema(&server.url(db.name(), &tag), "{tenant}")
             .unwrap()
+            .allow(["acme", "globex"].map(|k| TenantId::parse(k).unwrap()))
             .creating_missing(),
     );
     let (addr, _h) = spawn_server!(notes_app!(registry));

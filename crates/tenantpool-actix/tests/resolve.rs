@@ -165,6 +165,29 @@ async fn custom_domain_map_resolves_whole_hosts() {
 }
 
 #[actix_web::test]
+async fn keys_naming_system_databases_are_refused_with_400_from_every_source() {
+    let resolver = full_resolver().build().unwrap();
+    let (addr, _h) = spawn_server!(move || app(resolver.clone()));
+    for key in tenantpool_core::RESERVED_TENANT_IDS {
+        let upper = key.to_ascii_uppercase();
+        let host = format!("{upper}.example.com");
+        for headers in [
+            vec![("Host", host.as_str())],
+            vec![("Host", "localhost"), ("X-Tenant-Id", upper.as_str())],
+        ] {
+            let (status, _, body) = get(addr, "/whoami", &headers).await;
+            assert_eq!(status, 400, "{headers:?}: {body}");
+            let body = error_body(&body);
+            assert!(body["tenant"].is_null(), "{headers:?}");
+            assert!(
+                body["error"].as_str().unwrap_or_default().contains("reserved"),
+                "{headers:?}: {body}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
 async fn header_source_validates_the_key() {
     let resolver = full_resolver().build().unwrap();
     let (addr, _h) = spawn_server!(move || app(resolver.clone()));

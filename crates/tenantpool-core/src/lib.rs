@@ -85,4 +85,4 @@ pub use crate::registry::{BoxError, Registry, RegistryBuilder, ShutdownReport, T
 pub use crate::runtime::IoRuntime;
 pub use crate::stats::Stats;
 pub use crate::target::{DatabaseUrl, Isolation, SchemaName, ServerKey, UrlTemplate};
-pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN};
+pub use crate::tenant::{InvalidTenantId, TenantId, MAX_TENANT_ID_LEN, RESERVED_TENANT_IDS};

@@ -17,8 +17,9 @@ pub const MAX_TENANT_ID_LEN: usize = 63;
 /// A validated, case-folded tenant key.
 ///
 /// Rules (those of a DNS label): 1 to 63 characters of `a-z`, `0-9` and `-`, not starting or
-/// ending with `-`. ASCII upper case is folded to lower case; anything else is rejected with
-/// an [`InvalidTenantId`] that says why. Cloning is cheap (a reference count).
+/// ending with `-`, and not one of the [`RESERVED_TENANT_IDS`]. ASCII upper case is folded to
+/// lower case; anything else is rejected with an [`InvalidTenantId`] that says why. Cloning is
+/// cheap (a reference count).
 ///
 /// ```
 /// use tenantpool_core::TenantId;
@@ -66,7 +67,25 @@ pub enum InvalidTenantId {
     /// The key starts or ends with `-`.
     #[error("tenant key must not start or end with '-'")]
     HyphenAtEdge,
+    /// The key names a system database, schema or account of PostgreSQL or MySQL (see
+    /// [`RESERVED_TENANT_IDS`]), which a template could turn into that very object.
+    #[error("tenant key {0:?} names a system database or schema and is reserved")]
+    Reserved(&'static str),
 }
+
+/// Keys no tenant may have: the names of PostgreSQL's and MySQL's system databases, schemas
+/// and users. Substituted into a template such as `postgres://h/{tenant}` or a schema
+/// template `{tenant}`, they would hand a tenant the server's own objects (`public` is every
+/// PostgreSQL database's default schema). The other system names (`information_schema`,
+/// `performance_schema`, `pg_*`) contain `_`, which no key can.
+///
+/// ```
+/// use tenantpool_core::{InvalidTenantId, TenantId};
+/// assert_eq!(TenantId::parse("Public"), Err(InvalidTenantId::Reserved("public")));
+/// assert!(tenantpool_core::RESERVED_TENANT_IDS.contains(&"template1"));
+/// ```
+pub const RESERVED_TENANT_IDS: [&str; 6] =
+    ["public", "postgres", "template0", "template1", "mysql", "sys"];
 
 impl TenantId {
     /// Validates and case-folds `raw`.
@@ -111,6 +130,12 @@ fn validate(raw: &str) -> Result<(), InvalidTenantId> {
     }
     if raw.starts_with('-') || raw.ends_with('-') {
         return Err(InvalidTenantId::HyphenAtEdge);
+    }
+    if let Some(reserved) = RESERVED_TENANT_IDS
+        .iter()
+        .find(|r| r.eq_ignore_ascii_case(raw))
+    {
+        return Err(InvalidTenantId::Reserved(reserved));
     }
     Ok(())
 }

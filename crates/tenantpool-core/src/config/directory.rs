@@ -87,7 +87,8 @@ pub struct TemplateConfig {
     /// Only these tenant keys exist.
     #[serde(default)]
     pub allow: Option<Vec<String>>,
-    /// Create missing SQLite files or schemas.
+    /// Create the missing SQLite files or schemas of the tenants in `allow` (an error
+    /// without `allow`: a request alone never creates anything).
     #[serde(default)]
     pub create_missing: bool,
     /// Pool overrides for templated tenants (`max_size`, `tenant_max_in_use`,
@@ -138,6 +139,14 @@ impl DirectoryConfig {
                 .tls()
                 .check_files()?;
             if t.create_missing {
+                if t.allow.is_none() {
+                    return Err(ConfigError::Invalid {
+                        setting: "directory.template.create_missing",
+                        reason: "it would create a database or schema for any key a request \
+                                 names: list the tenants in directory.template.allow"
+                            .into(),
+                    });
+                }
                 dir = dir.creating_missing();
             }
             if let Some(allow) = &t.allow {

@@ -135,12 +135,24 @@ impl TemplateDirectory {
         Ok(self.allow(tenants))
     }
 
-    /// Creates missing SQLite files or schemas on first use.
+    /// Creates the missing SQLite files or schemas of the tenants on the allow list
+    /// ([`allow`](Self::allow)) on first use. Without an allow list nothing is created: a key
+    /// taken from a request alone (any `Host` header) never makes a database object.
     ///
     /// ```
-    /// let d = tenantpool_core::TemplateDirectory::database("sqlite://data/{tenant}.db")?
+    /// use tenantpool_core::{TemplateDirectory, TenantDirectory, TenantId};
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let listed = TemplateDirectory::database("sqlite://data/{tenant}.db")?
+    ///     .allow([TenantId::parse("acme")?])
     ///     .creating_missing();
-    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// let acme = listed.lookup(&TenantId::parse("acme")?).await?.expect("listed");
+    /// assert!(acme.create_missing);
+    ///
+    /// let unlisted = TemplateDirectory::database("sqlite://data/{tenant}.db")?.creating_missing();
+    /// let anyone = unlisted.lookup(&TenantId::parse("anyone")?).await?.expect("templated");
+    /// assert!(!anyone.create_missing);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn creating_missing(mut self) -> Self {
         self.create_missing = true;
@@ -177,7 +189,8 @@ impl TemplateDirectory {
         Ok(TenantTarget {
             url,
             isolation,
-            create_missing: self.create_missing,
+            // Only a listed tenant is created (see `creating_missing`).
+            create_missing: self.create_missing && self.allow.is_some(),
             overrides: self.overrides.clone(),
         })
     }

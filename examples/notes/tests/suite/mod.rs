@@ -235,6 +235,75 @@ pub async fn serves_two_tenants_on_sqlite_with_the_default_config(bin: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The admin section turned on from the environment, metrics included: the Prometheus
+/// endpoint refuses a scrape without the token, and between two scrapes it counts exactly the
+/// requests served (one checkout, one wait and one held time each).
+pub async fn the_admin_metrics_endpoint_counts_the_requests_served(bin: &str) {
+    const TOKEN: &str = "notes-suite-admin-token";
+    let dir = std::env::temp_dir().join(unique("tpa_notes_metrics"));
+    let server = Running::start(
+        bin,
+        &dir,
+        "config/default.toml",
+        &[
+            ("admin.enabled", "true"),
+            ("admin.token", TOKEN),
+            ("admin.metrics", "true"),
+        ],
+    );
+    let addr = server.addr;
+    let (status, _) = call(addr, "GET", "localhost", "/_tenantpool/metrics", None).await;
+    assert_eq!(status, 401, "a scrape without the token");
+    // The tenant's start (migrations included) happens before the first scrape.
+    let (status, _) = call(addr, "GET", "acme.localhost", "/notes", None).await;
+    assert_eq!(status, 200);
+    let before = scrape(addr, TOKEN).await;
+    for _ in 0..5 {
+        let (status, _) = call(addr, "GET", "acme.localhost", "/notes", None).await;
+        assert_eq!(status, 200);
+    }
+    let after = scrape(addr, TOKEN).await;
+    for name in [
+        "tenantpool_checkouts_total",
+        "tenantpool_checkout_wait_seconds_count",
+        "tenantpool_connection_held_seconds_count",
+    ] {
+        assert_eq!(
+            sample(&after, name) - sample(&before, name),
+            5.0,
+            "{name} between the scrapes:\n{after}"
+        );
+    }
+    assert_eq!(sample(&after, "tenantpool_cached_tenants"), 1.0, "{after}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET /_tenantpool/metrics` with the bearer token: the Prometheus text.
+async fn scrape(addr: SocketAddr, token: &str) -> String {
+    let mut resp = client()
+        .get(format!("http://{addr}/_tenantpool/metrics"))
+        .insert_header(("Host", "localhost"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("scrape: {e}"));
+    assert_eq!(resp.status().as_u16(), 200, "scrape with the token");
+    let body = resp.body().await.unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The sum of the samples of `name` (every label set) in a Prometheus text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The first requests of two cold tenants, all at once: each tenant's migrations run once,
 /// and no request sees a tenant without its table.
 pub async fn concurrent_first_requests_migrate_a_tenant_once(bin: &str) {
@@ -343,6 +412,11 @@ macro_rules! notes_suite {
         #[actix_web::test]
         async fn serves_two_tenants_on_sqlite_with_the_default_config() {
             suite::serves_two_tenants_on_sqlite_with_the_default_config($bin).await
+        }
+
+        #[actix_web::test]
+        async fn the_admin_metrics_endpoint_counts_the_requests_served() {
+            suite::the_admin_metrics_endpoint_counts_the_requests_served($bin).await
         }
 
         #[actix_web::test]
