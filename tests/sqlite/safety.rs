@@ -25,7 +25,10 @@ async fn a_template_without_an_allow_list_creates_nothing_for_a_requested_key() 
             .get(&tenant(key))
             .await
             .expect_err("an unlisted key has no file and gets none");
-        assert!(matches!(err, Error::DatabaseMissing { .. }), "{key}: {err:?}");
+        assert!(
+            matches!(err, Error::DatabaseMissing { .. }),
+            "{key}: {err:?}"
+        );
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(!file(&dir, key).exists(), "{key}: a request created a file");
     }
@@ -45,7 +48,10 @@ async fn a_template_creates_the_files_of_its_listed_tenants_only() {
             .allow([tenant("acme")])
             .creating_missing(),
     );
-    let mut conn = registry.get(&tenant("acme")).await.expect("listed: created");
+    let mut conn = registry
+        .get(&tenant("acme"))
+        .await
+        .expect("listed: created");
     assert_eq!(text(&mut conn, "SELECT 'here' AS value").await, "here");
     drop(conn);
     assert!(file(&dir, "acme").exists());
@@ -71,7 +77,10 @@ fn create_missing_without_an_allow_list_is_a_configuration_error() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("directory.template.allow"), "{err}");
+    assert!(
+        err.to_string().contains("directory.template.allow"),
+        "{err}"
+    );
 
     let listed: DirectoryConfig = serde_json::from_value(serde_json::json!({
         "template": {

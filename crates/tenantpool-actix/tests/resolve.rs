@@ -180,7 +180,10 @@ async fn keys_naming_system_databases_are_refused_with_400_from_every_source() {
             let body = error_body(&body);
             assert!(body["tenant"].is_null(), "{headers:?}");
             assert!(
-                body["error"].as_str().unwrap_or_default().contains("reserved"),
+                body["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("reserved"),
                 "{headers:?}: {body}"
             );
         }

@@ -84,8 +84,14 @@ pub enum InvalidTenantId {
 /// assert_eq!(TenantId::parse("Public"), Err(InvalidTenantId::Reserved("public")));
 /// assert!(tenantpool_core::RESERVED_TENANT_IDS.contains(&"template1"));
 /// ```
-pub const RESERVED_TENANT_IDS: [&str; 6] =
-    ["public", "postgres", "template0", "template1", "mysql", "sys"];
+pub const RESERVED_TENANT_IDS: [&str; 6] = [
+    "public",
+    "postgres",
+    "template0",
+    "template1",
+    "mysql",
+    "sys",
+];
 
 impl TenantId {
     /// Validates and case-folds `raw`.

@@ -113,7 +113,7 @@ mod tests {
         while nanos < 1 << HIGH {
             for n in [nanos, nanos + nanos / 3, nanos * 2 - 1] {
                 let i = index(n);
-                assert!(i >= 1 && i < BUCKETS, "{n} -> {i}");
+                assert!((1..BUCKETS).contains(&i), "{n} -> {i}");
                 let mid = midpoint_nanos(i);
                 let error = (mid - n as f64).abs() / n as f64;
                 assert!(error <= 1.0 / 16.0, "{n} -> {mid} ({error})");
