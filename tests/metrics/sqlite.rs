@@ -16,9 +16,10 @@ const HOLDING: usize = 30;
 const K: usize = 20;
 
 /// Series of a registry that do not name a tenant: 9 plain counters, 3 start outcomes,
-/// 7 close reasons, the cached tenants, and 8 gauges per server.
+/// 7 close reasons, the cached tenants, and 10 gauges per server (the server's accepted
+/// connections only where it has a limit).
 fn fixed_series(servers: usize) -> usize {
-    9 + 3 + 7 + 1 + 8 * servers
+    9 + 3 + 7 + 1 + 10 * servers
 }
 
 /// Per-tenant metrics, each with at most 2K + 1 series (top K by in use, top K by wait,

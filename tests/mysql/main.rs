@@ -20,6 +20,7 @@ mod killed;
 mod lifecycle;
 mod pressure;
 mod readiness;
+mod replicas;
 mod scale;
 mod schema;
 mod tls;
@@ -103,6 +104,9 @@ impl Dialect for MySql {
     fn sleep(seconds: u32) -> String {
         format!("SELECT SLEEP({seconds})")
     }
+
+    const ACCEPTS: &'static str = "SELECT VARIABLE_VALUE AS value \
+        FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'MAX_CONNECTIONS'";
 
     crate::twins::dialect_sql!(My);
 

@@ -13,6 +13,7 @@
 #[allow(unused_macros, unused_imports)] // its SQL helpers serve the other binaries
 mod common;
 
+mod capacity;
 mod events;
 mod held;
 

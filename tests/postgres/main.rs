@@ -18,6 +18,7 @@ mod lifecycle;
 mod pressure;
 mod readiness;
 mod reliability;
+mod replicas;
 mod scale;
 mod schema;
 mod tls;
@@ -97,6 +98,11 @@ impl Dialect for Postgres {
     fn sleep(seconds: u32) -> String {
         format!("SELECT pg_sleep({seconds})")
     }
+
+    const ACCEPTS: &'static str = "SELECT ((SELECT setting::int FROM pg_settings \
+        WHERE name = 'max_connections') - (SELECT COALESCE(sum(setting::int), 0) \
+        FROM pg_settings WHERE name IN ('superuser_reserved_connections', \
+        'reserved_connections')))::text AS value";
 
     crate::twins::dialect_sql!(Pg);
 

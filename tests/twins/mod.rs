@@ -25,6 +25,7 @@ pub mod killed;
 pub mod lifecycle;
 pub mod pressure;
 pub mod readiness;
+pub mod replicas;
 pub mod scale;
 pub mod schema;
 
@@ -62,6 +63,10 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// A statement that keeps the server busy for `seconds`.
     fn sleep(seconds: u32) -> String;
+
+    /// A query of the connections the server accepts from a client like the tests' (read from
+    /// the server's own settings), as one text column named `value`.
+    const ACCEPTS: &'static str;
 
     /// Runs `sql`, which must return one text column named `value`.
     fn text(conn: &mut Self::Conn, sql: &str) -> impl Future<Output = String> + Send;

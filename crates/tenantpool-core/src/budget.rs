@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backoff::backoff_for;
+use crate::capacity::CapacityCheck;
 use crate::lock::lock;
 use crate::readiness::ServerSignals;
 use crate::stats::Counters;
@@ -73,6 +74,7 @@ pub(crate) struct ServerBudget {
     backoff_initial: Duration,
     backoff_max: Duration,
     signals: ServerSignals,
+    capacity: CapacityCheck,
 }
 
 #[derive(Default)]
@@ -97,6 +99,7 @@ impl ServerBudget {
     pub(crate) fn new(
         server: ServerKey,
         limit: usize,
+        replicas: usize,
         steal_retry: Duration,
         max_concurrent_connects: usize,
         backoff: (Duration, Duration),
@@ -115,7 +118,13 @@ impl ServerBudget {
             backoff_initial: backoff.0,
             backoff_max: backoff.1,
             signals: ServerSignals::new(),
+            capacity: CapacityCheck::new(replicas, limit),
         }
+    }
+
+    /// The check of what the server accepts against the service's budget for it.
+    pub(crate) fn capacity(&self) -> &CapacityCheck {
+        &self.capacity
     }
 
     pub(crate) fn server(&self) -> &ServerKey {
@@ -368,19 +377,19 @@ impl Budgets {
         }
     }
 
-    /// The cap for a server key (`scheme://host:port`).
+    /// This process's cap for a server key (`scheme://host:port`): its share of the
+    /// service's cap (`budget.replicas`).
     ///
     /// ```
-    /// let budgets = tenantpool_core::Budgets::new(Default::default());
+    /// let mut settings = tenantpool_core::config::BudgetSettings::default();
+    /// let budgets = tenantpool_core::Budgets::new(settings.clone());
     /// assert_eq!(budgets.limit_for("postgres://db:5432"), 80);
+    /// settings.replicas = 4;
+    /// assert_eq!(tenantpool_core::Budgets::new(settings).limit_for("postgres://db:5432"), 20);
     /// ```
     pub fn limit_for(&self, server: &str) -> usize {
-        self.inner
-            .settings
-            .servers
-            .get(server)
-            .copied()
-            .unwrap_or(self.inner.settings.max_connections)
+        let s = &self.inner.settings;
+        s.share(s.servers.get(server).copied().unwrap_or(s.max_connections))
     }
 
     pub(crate) fn for_server(&self, server: &ServerKey) -> Arc<ServerBudget> {
@@ -392,6 +401,7 @@ impl Budgets {
                 Arc::new(ServerBudget::new(
                     server.clone(),
                     self.limit_for(server.as_str()),
+                    s.replicas,
                     s.steal_retry,
                     s.max_concurrent_connects,
                     (s.server_backoff_initial, s.server_backoff_max),
@@ -424,6 +434,7 @@ mod tests {
         let budget = ServerBudget::new(
             ServerKey(Arc::from("postgres://h:1")),
             2,
+            1,
             Duration::from_millis(5),
             0,
             (Duration::from_millis(10), Duration::from_millis(20)),

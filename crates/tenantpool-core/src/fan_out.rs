@@ -95,7 +95,8 @@ impl<C: Backend> Registry<C> {
         F: FnMut(TenantId) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let limit = concurrency.clamp(1, self.settings().budget.max_connections.max(1));
+        let budget = &self.settings().budget;
+        let limit = concurrency.clamp(1, budget.share(budget.max_connections));
         stream::iter(tenants)
             .map(|tenant| {
                 // The call itself may panic before there is a future to catch it in.

@@ -39,6 +39,7 @@ pub mod backend;
 mod backend_kind;
 mod backoff;
 mod budget;
+mod capacity;
 pub mod config;
 mod config_error;
 mod connection;

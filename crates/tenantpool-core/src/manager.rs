@@ -291,6 +291,22 @@ impl<C: Backend> Manager<C> {
         match C::connect(self.url.clone(), ctx).await {
             Ok((mut conn, permit)) => {
                 self.metrics.connected(&connecting);
+                // The first connection of this process to the server reads what the server
+                // accepts (see `capacity`); before the statement tracker, which would count
+                // the query as the user's.
+                if self.budget.capacity().take() {
+                    match conn.server_capacity().await {
+                        Ok(Some(accepts)) => {
+                            self.budget.capacity().record(self.budget.server(), accepts);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!(
+                            target_db = %self.url,
+                            error = %e,
+                            "cannot read what the server accepts; its capacity is not checked"
+                        ),
+                    }
+                }
                 self.live.fetch_add(1, Ordering::AcqRel);
                 let statements = Arc::new(StatementState::default());
                 conn.set_instrumentation(StatementTracker::new(statements.clone()));

@@ -187,4 +187,12 @@ pub struct BudgetStats {
     pub open: usize,
     /// Creators waiting for a permit.
     pub waiting: usize,
+    /// The connections the whole service may open on the server: `budget.replicas` × this
+    /// process's `limit`.
+    pub service_total: usize,
+    /// The connections the server accepts from clients like this one (PostgreSQL:
+    /// `max_connections` less its reserved slots; MySQL: `max_connections`), read on the
+    /// first connection; `None` before that, and for SQLite. Above `service_total` is safe;
+    /// below, the registry has warned (see `budget.replicas`).
+    pub server_accepts: Option<u64>,
 }

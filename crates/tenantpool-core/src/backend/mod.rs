@@ -115,6 +115,14 @@ pub trait Backend: AsyncConnection + PoolableConnection + Send + Sized + 'static
         create: bool,
     ) -> impl Future<Output = QueryResult<bool>> + Send;
 
+    /// How many connections the server accepts from clients like this one (PostgreSQL:
+    /// `max_connections` less `superuser_reserved_connections` and `reserved_connections`;
+    /// MySQL: `max_connections`), or `None` when it has no such limit (SQLite, the default).
+    /// Read once per server and process, on its first connection (see `budget.replicas`).
+    fn server_capacity(&mut self) -> impl Future<Output = QueryResult<Option<u64>>> + Send {
+        async { Ok(None) }
+    }
+
     /// Called once on each new connection of a pool shared by several tenants (schema mode),
     /// before its first use. MySQL disables its prepared-statement cache here, because a
     /// MySQL prepared statement keeps resolving tables in the database that was current when

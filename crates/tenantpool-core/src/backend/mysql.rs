@@ -6,7 +6,7 @@
 //! connection and is dropped with it.
 
 use diesel::connection::CacheSize;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::BoxFuture;
@@ -15,6 +15,13 @@ use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
 use crate::backend::ConnectionPermit;
 use crate::tls::{TlsMode, TlsOptions};
 use crate::{BackendKind, DatabaseUrl, IoRuntime, SchemaName};
+
+/// What [`Backend::server_capacity`] reads.
+#[derive(QueryableByName)]
+struct Accepts {
+    #[diesel(sql_type = BigInt)]
+    accepts: i64,
+}
 
 /// MySQL's "Unknown database" error code.
 const ER_BAD_DB_ERROR: u16 = 1049;
@@ -68,6 +75,13 @@ impl Backend for AsyncMysqlConnection {
             Ok((conn, Some(permit)))
         })
         .await
+    }
+
+    async fn server_capacity(&mut self) -> diesel::QueryResult<Option<u64>> {
+        let row: Accepts = diesel::sql_query("SELECT CAST(@@max_connections AS SIGNED) AS accepts")
+            .get_result(self)
+            .await?;
+        Ok(u64::try_from(row.accepts).ok())
     }
 
     async fn validate(&mut self) -> diesel::QueryResult<()> {

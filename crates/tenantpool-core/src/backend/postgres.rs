@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -29,6 +29,13 @@ use super::{on_io, quoted, Backend, ConnectContext, ConnectFailure};
 use crate::backend::ConnectionPermit;
 use crate::tls::TlsMode;
 use crate::{BackendKind, DatabaseUrl, SchemaName};
+
+/// What [`Backend::server_capacity`] reads.
+#[derive(QueryableByName)]
+struct Accepts {
+    #[diesel(sql_type = BigInt)]
+    accepts: i64,
+}
 
 #[derive(QueryableByName)]
 struct Present {
@@ -115,6 +122,20 @@ impl Backend for AsyncPgConnection {
 
     async fn validate(&mut self) -> diesel::QueryResult<()> {
         self.batch_execute("SELECT 1").await
+    }
+
+    async fn server_capacity(&mut self) -> diesel::QueryResult<Option<u64>> {
+        // `reserved_connections` exists from PostgreSQL 16 on; `current_setting(_, true)`
+        // reads NULL for it before.
+        let row: Accepts = diesel::sql_query(
+            "SELECT (current_setting('max_connections')::int \
+             - current_setting('superuser_reserved_connections')::int \
+             - COALESCE(NULLIF(current_setting('reserved_connections', true), '')::int, 0)\
+             )::int8 AS accepts",
+        )
+        .get_result(self)
+        .await?;
+        Ok(u64::try_from(row.accepts).ok())
     }
 
     async fn switch_schema(&mut self, schema: &SchemaName) -> diesel::QueryResult<()> {

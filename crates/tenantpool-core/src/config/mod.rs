@@ -139,6 +139,21 @@ impl Settings {
         if self.budget.max_connections == 0 || self.budget.servers.values().any(|v| *v == 0) {
             return invalid("budget.max_connections", "must be at least 1");
         }
+        if self.budget.replicas == 0 {
+            return invalid("budget.replicas", "must be at least 1");
+        }
+        let smallest = self
+            .budget
+            .servers
+            .values()
+            .fold(self.budget.max_connections, |m, v| m.min(*v));
+        if smallest < self.budget.replicas {
+            return invalid(
+                "budget.replicas",
+                "is more than a cap (budget.max_connections or a per-server cap): each replica \
+                 needs at least one connection of it",
+            );
+        }
         if self.cache.max_tenants == 0 {
             return invalid("cache.max_tenants", "must be at least 1");
         }
@@ -191,6 +206,30 @@ mod tests {
     fn rejects_typos_inside_sections() {
         let err = Settings::from_toml_str("[pool]\nmax_sise = 3").unwrap_err();
         assert!(err.to_string().contains("max_sise"), "{err}");
+    }
+
+    #[test]
+    fn replicas_split_the_caps_and_need_one_connection_each() {
+        let s = Settings::from_toml_str(
+            "[budget]\nmax_connections = 90\nreplicas = 3\n[budget.servers]\n\"postgres://db:5432\" = 10",
+        )
+        .unwrap();
+        let budgets = crate::Budgets::new(s.budget.clone());
+        assert_eq!(budgets.limit_for("postgres://other:5432"), 30);
+        assert_eq!(budgets.limit_for("postgres://db:5432"), 3);
+        // The environment gives numbers as strings.
+        std::env::set_var("TPREPLICAS_BUDGET__REPLICAS", "2");
+        let loaded = load_config(None, "TPREPLICAS").and_then(|c| Settings::from_config(&c));
+        std::env::remove_var("TPREPLICAS_BUDGET__REPLICAS");
+        assert_eq!(loaded.unwrap().budget.replicas, 2);
+        for bad in [
+            "[budget]\nreplicas = 0",
+            "[budget]\nmax_connections = 2\nreplicas = 3",
+            "[budget]\nreplicas = 4\n[budget.servers]\n\"postgres://db:5432\" = 3",
+        ] {
+            let err = Settings::from_toml_str(bad).unwrap_err();
+            assert!(err.to_string().contains("budget.replicas"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub(crate) fn publish(
         let server = [("server", b.server.as_str().to_owned())];
         gauge!(SERVER_CONNECTIONS_OPEN, with(&server)).set(b.open as f64);
         gauge!(SERVER_CONNECTIONS_BUDGET, with(&server)).set(b.limit as f64);
+        gauge!(SERVER_SERVICE_TOTAL, with(&server)).set(b.service_total as f64);
+        if let Some(accepts) = b.server_accepts {
+            gauge!(SERVER_ACCEPTS, with(&server)).set(accepts as f64);
+        }
         gauge!(SERVER_CREATORS_WAITING, with(&server)).set(b.waiting as f64);
         let pools = stats.pools.iter().filter(|p| p.server == b.server);
         let (mut n, mut idle, mut in_use, mut waiting) = (0usize, 0usize, 0usize, 0usize);
@@ -195,7 +199,18 @@ fn describe() {
             SERVER_CONNECTIONS_OPEN,
             "Connections open or connecting on the server.",
         ),
-        (SERVER_CONNECTIONS_BUDGET, "The server's connection budget."),
+        (
+            SERVER_CONNECTIONS_BUDGET,
+            "This process's connection budget on the server.",
+        ),
+        (
+            SERVER_SERVICE_TOTAL,
+            "The service's connection budget on the server: budget.replicas x this process's.",
+        ),
+        (
+            SERVER_ACCEPTS,
+            "Connections the server accepts from clients like this one (max_connections less reserved slots).",
+        ),
         (
             SERVER_CREATORS_WAITING,
             "Connects waiting for a budget permit.",

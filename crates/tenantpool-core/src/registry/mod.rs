@@ -310,6 +310,8 @@ impl<C: Backend> Registry<C> {
                 limit: b.limit(),
                 open: b.open(),
                 waiting: b.waiting(),
+                service_total: b.capacity().service_total(),
+                server_accepts: b.capacity().accepts(),
             })
             .collect();
         Stats {
