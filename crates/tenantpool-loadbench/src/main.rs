@@ -3,6 +3,7 @@
 //! ```text
 //! tenantpool-loadbench run [--smoke] [--out DIR] [--pg postgres://user@host:port] [--variants a,b,...]
 //! tenantpool-loadbench serve --variant a|b|c1|c2|d|e [--port P] [--pg URL] [--budget N] ...
+//! tenantpool-loadbench replicas [--replicas 3] [--tenants 1000] [--budget 90] [--split both|on|off]
 //! ```
 //!
 //! Use `scripts/loadbench`, which installs wrk, creates the databases and builds this first.
@@ -18,6 +19,7 @@ const USAGE: &str =
     "usage: tenantpool-loadbench run [--smoke] [--out DIR] [--pg URL] [--variants a,b,c1,c2,d,e]
        tenantpool-loadbench serve --variant a|b|c1|c2|d|e [--port P] [--pg URL] [--budget N]
        tenantpool-loadbench profile --which deadpool|registry|schema|many [--iterations N]
+       tenantpool-loadbench replicas [--replicas 3] [--tenants 1000] [--budget 90] [--split both|on|off]
 (scripts/loadbench runs everything; see docs/benchmarks.md)";
 
 fn main() -> ExitCode {
@@ -35,6 +37,13 @@ fn main() -> ExitCode {
             }
         }
         "profile" => profile::run(&args).map(|()| true),
+        "replicas" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(driver::replicas::run(&args))
+        }
         _ => Err(USAGE.into()),
     });
     match outcome {

@@ -69,6 +69,9 @@ pub struct ServeOptions {
     pub io_threads: Option<usize>,
     /// The query each request runs.
     pub query: Query,
+    /// `--replicas N`: the tenantpool variants' `budget.replicas` (the budget is then the
+    /// service's, and this process takes `budget / N`).
+    pub replicas: usize,
     /// `--metrics on`: the tenantpool variants install the Prometheus recorder before building
     /// their registry and serve it at `GET /_lb/admin/metrics` (bearer token
     /// [`METRICS_TOKEN`]); it needs the crate's `metrics` feature.
@@ -102,6 +105,7 @@ impl ServeOptions {
                 crate::set_sslmode(args.str("sslmode"))?;
                 args.str("query").map_or(Ok(Query::Cached), Query::parse)?
             },
+            replicas: args.get("replicas", 1)?,
             metrics: match args.str("metrics").unwrap_or("off") {
                 "off" => false,
                 "on" if cfg!(feature = "metrics") => true,
@@ -320,6 +324,7 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let mut settings = Settings::load(None)?;
     settings.pool.max_size = opts.pool_size;
     settings.budget.max_connections = opts.budget;
+    settings.budget.replicas = opts.replicas;
     if let Some(n) = opts.io_threads {
         settings.runtime.io_threads = n;
     }

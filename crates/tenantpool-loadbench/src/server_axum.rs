@@ -139,6 +139,7 @@ async fn serve_tenantpool(opts: &ServeOptions) -> Result<()> {
     let mut settings = Settings::load(None)?;
     settings.pool.max_size = opts.pool_size;
     settings.budget.max_connections = opts.budget;
+    settings.budget.replicas = opts.replicas;
     if let Some(n) = opts.io_threads {
         settings.runtime.io_threads = n;
     }

@@ -97,6 +97,18 @@ pub struct RegistryStats {
     pub cached_tenants: u64,
     /// Event counters since the registry started.
     pub counters: RegistryCounters,
+    /// Per-server budgets.
+    #[serde(default)]
+    pub budgets: Vec<RegistryBudget>,
+}
+
+/// The part of [`tenantpool::stats::BudgetStats`] the driver reads back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegistryBudget {
+    /// This process's cap.
+    pub limit: usize,
+    /// What the server accepts, once read.
+    pub server_accepts: Option<u64>,
 }
 
 /// [`tenantpool::stats::CounterStats`]: the counters the driver computes with by name, every other

@@ -17,6 +17,7 @@
 //! | [`targets`] | the targets, measured |
 //! | [`smoke`] | the smoke run's verdict |
 //! | [`report`] | everything measured, as `results.json` and `results.md` |
+//! | [`replicas`] | several replicas on one server, with and without `budget.replicas` (its own command) |
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub mod databases;
 pub mod machine;
 pub mod memory_run;
 pub mod plan;
+pub mod replicas;
 pub mod report;
 pub mod server_process;
 pub mod smoke;

@@ -23,6 +23,17 @@ pub struct Server {
 impl Server {
     /// Starts the `variant` server of the plan on `port` and waits until it is healthy.
     pub async fn spawn(plan: &Plan, variant: Variant, port: u16, log_path: &Path) -> Result<Self> {
+        Self::spawn_with(plan, variant, port, log_path, &[]).await
+    }
+
+    /// [`Self::spawn`] with `extra` `serve` options (e.g. `--replicas 3`).
+    pub async fn spawn_with(
+        plan: &Plan,
+        variant: Variant,
+        port: u16,
+        log_path: &Path,
+        extra: &[String],
+    ) -> Result<Self> {
         let exe = std::env::current_exe()?;
         let log_file = std::fs::File::create(log_path)
             .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
@@ -39,6 +50,7 @@ impl Server {
             .args(["--tenants", &plan.tenants.to_string()])
             .args(["--query", plan.query.label()])
             .args(["--sslmode", plan.sslmode])
+            .args(extra)
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true)
