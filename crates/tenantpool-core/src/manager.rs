@@ -99,6 +99,22 @@ impl<C: Backend> Drop for PooledState<C> {
     }
 }
 
+/// A connection just opened and not yet pooled, with its permit: closed through
+/// [`Backend::close`] (the permit released once the session is gone) if dropped while still
+/// held, as when the checkout is cancelled during the capacity check.
+struct Opening<'a, C: Backend> {
+    opened: Option<(C, Option<ConnectionPermit>)>,
+    io: &'a IoRuntime,
+}
+
+impl<C: Backend> Drop for Opening<'_, C> {
+    fn drop(&mut self) {
+        if let Some((conn, permit)) = self.opened.take() {
+            conn.close(permit, self.io, false);
+        }
+    }
+}
+
 /// Why a pool could not hand out a new connection.
 #[derive(Debug, Clone)]
 pub(crate) enum CreateError {
@@ -289,24 +305,37 @@ impl<C: Backend> Manager<C> {
         };
         let connecting = Since::now();
         match C::connect(self.url.clone(), ctx).await {
-            Ok((mut conn, permit)) => {
+            Ok(opened) => {
                 self.metrics.connected(&connecting);
                 // The first connection of this process to the server reads what the server
-                // accepts (see `capacity`); before the statement tracker, which would count
-                // the query as the user's.
-                if self.budget.capacity().take() {
-                    match conn.server_capacity().await {
-                        Ok(Some(accepts)) => {
-                            self.budget.capacity().record(self.budget.server(), accepts);
+                // accepts (see `capacity`), before the statement tracker is installed (the
+                // query is not the user's). A checkout cancelled meanwhile closes it through
+                // `Backend::close`, so its permit outlives its session.
+                let (mut conn, permit) = if self.budget.capacity().take() {
+                    let mut opening = Opening {
+                        opened: Some(opened),
+                        io: &self.io,
+                    };
+                    if let Some((conn, _)) = opening.opened.as_mut() {
+                        match conn.server_capacity().await {
+                            Ok(Some(accepts)) => {
+                                self.budget.capacity().record(self.budget.server(), accepts);
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::debug!(
+                                target_db = %self.url,
+                                error = %e,
+                                "cannot read what the server accepts; its capacity is not checked"
+                            ),
                         }
-                        Ok(None) => {}
-                        Err(e) => tracing::debug!(
-                            target_db = %self.url,
-                            error = %e,
-                            "cannot read what the server accepts; its capacity is not checked"
-                        ),
                     }
-                }
+                    match opening.opened.take() {
+                        Some(opened) => opened,
+                        None => return Err(CreateError::Retry),
+                    }
+                } else {
+                    opened
+                };
                 self.live.fetch_add(1, Ordering::AcqRel);
                 let statements = Arc::new(StatementState::default());
                 conn.set_instrumentation(StatementTracker::new(statements.clone()));
