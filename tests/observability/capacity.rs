@@ -24,7 +24,7 @@ fn settings(max_connections: usize, replicas: usize) -> Settings {
 /// other test of this binary uses).
 fn check_lines(total: usize) -> Vec<String> {
     logs()
-        .lines_containing(&format!("service_total={total}"))
+        .lines_containing(&format!("service_total={total} "))
         .into_iter()
         .filter(|line| line.contains("tenantpool_core::capacity"))
         .collect()
