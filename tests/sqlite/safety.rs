@@ -134,3 +134,37 @@ fn keys_naming_system_databases_and_schemas_are_refused_in_any_case() {
         TenantId::parse(key).expect(key);
     }
 }
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_with_403_before_anything_is_opened() {
+    let dir = data_dir("safety_suspended");
+    let config: DirectoryConfig = serde_json::from_value(serde_json::json!({
+        "tenants": {
+            "frozen": {
+                "url": format!("sqlite://{}/frozen.db", dir.display()),
+                "create_missing": true,
+                "suspended": true
+            }
+        }
+    }))
+    .expect("the section parses");
+    let registry = registry(settings(4, 2), config.build().expect("directory"));
+    for _ in 0..2 {
+        let err = registry
+            .get(&tenant("frozen"))
+            .await
+            .expect_err("suspended");
+        assert!(matches!(err, Error::Suspended { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
+        assert_eq!(err.kind().http_status(), 403);
+        assert_eq!(err.tenant().map(TenantId::as_str), Some("frozen"));
+    }
+    assert!(!file(&dir, "frozen").exists(), "its file was created");
+    assert!(!registry.is_cached(&tenant("frozen")));
+    let stats = registry.stats();
+    assert!(
+        stats.pools.is_empty() && stats.budgets.is_empty(),
+        "{stats:?}"
+    );
+    assert_eq!(stats.counters.connections_created, 0);
+}

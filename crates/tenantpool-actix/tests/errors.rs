@@ -18,12 +18,15 @@ use common::{error_body, get, unique, wait_for};
 fn sqlite_registry(settings: &str) -> (Registry<SqliteConnection>, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(unique("tpa_errors"));
     let mut directory = StaticDirectory::new();
-    for tenant in ["acme", "globex"] {
+    for tenant in ["acme", "globex", "frozen"] {
         let url = DatabaseUrl::parse(&format!("sqlite://{}/{tenant}.db", dir.display())).unwrap();
-        directory.insert(
-            TenantId::parse(tenant).unwrap(),
-            TenantTarget::database(url).creating_missing(),
-        );
+        let target = TenantTarget::database(url).creating_missing();
+        let target = if tenant == "frozen" {
+            target.suspend()
+        } else {
+            target
+        };
+        directory.insert(TenantId::parse(tenant).unwrap(), target);
     }
     let registry =
         Registry::<SqliteConnection>::builder(Settings::from_toml_str(settings).unwrap())
@@ -73,6 +76,35 @@ async fn a_malformed_tenant_key_is_400_and_a_missing_one_too() {
     let (status, _, body) = get(addr, "/ping", &[]).await;
     assert_eq!(status, 400);
     assert_eq!(error_body(&body)["error"], "the request names no tenant");
+}
+
+#[actix_web::test]
+async fn a_suspended_tenant_is_403_and_its_database_is_not_touched() {
+    let (registry, dir) = sqlite_registry("");
+    let r = registry.clone();
+    let (addr, _h) = spawn_server!(move || {
+        App::new()
+            .app_data(TenantRegistry::new(r.clone()))
+            .wrap(ResolveTenant::new(resolver()))
+            .route("/ping", web::get().to(ping))
+    });
+    for _ in 0..2 {
+        let (status, _, body) = get(addr, "/ping", &[("X-Tenant-Id", "frozen")]).await;
+        assert_eq!(status, 403, "{body}");
+        let body = error_body(&body);
+        assert_eq!(body["error"], "tenant \"frozen\" is suspended");
+        assert_eq!(body["tenant"], "frozen");
+    }
+    assert!(!dir.join("frozen.db").exists(), "its file was created");
+    let stats = registry.stats();
+    assert!(stats.pools.is_empty(), "a pool was built for it");
+    assert_eq!(
+        stats.counters.directory_lookups, 1,
+        "the second request is answered without a lookup"
+    );
+    // The other tenants are served.
+    let (status, _, body) = get(addr, "/ping", &[("X-Tenant-Id", "acme")]).await;
+    assert_eq!((status, body.as_str()), (200, "acme"));
 }
 
 #[actix_web::test]

@@ -22,6 +22,8 @@ use crate::{ConfigError, InvalidTenantId, SchemaName, ServerKey, TenantId};
 pub enum ErrorKind {
     /// The request named a malformed tenant: 400.
     BadRequest,
+    /// The tenant exists but may not be served (suspended): 403.
+    Forbidden,
     /// The tenant does not exist: 404.
     NotFound,
     /// Try again later (pool exhausted, database down, shutting down): 503 with `Retry-After`.
@@ -40,6 +42,7 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             Self::BadRequest => 400,
+            Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::Unavailable => 503,
             Self::Internal => 500,
@@ -72,6 +75,14 @@ pub enum Error {
     /// The tenant directory does not know this tenant. HTTP 404.
     #[error("unknown tenant {tenant:?}")]
     UnknownTenant {
+        /// The tenant asked for.
+        tenant: TenantId,
+    },
+
+    /// The tenant is suspended: the directory lists it, but it is not served and its
+    /// database is not touched. HTTP 403.
+    #[error("tenant {tenant:?} is suspended")]
+    Suspended {
         /// The tenant asked for.
         tenant: TenantId,
     },
@@ -197,6 +208,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidTenant(_) => ErrorKind::BadRequest,
+            Self::Suspended { .. } => ErrorKind::Forbidden,
             Self::UnknownTenant { .. }
             | Self::DatabaseMissing { .. }
             | Self::SchemaMissing { .. } => ErrorKind::NotFound,
@@ -222,6 +234,7 @@ impl Error {
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
             Self::UnknownTenant { tenant }
+            | Self::Suspended { tenant }
             | Self::DatabaseMissing { tenant, .. }
             | Self::SchemaMissing { tenant, .. }
             | Self::Exhausted { tenant, .. }

@@ -68,7 +68,7 @@ impl ErrorReply {
         match e.kind() {
             ErrorKind::Internal => tracing::error!(error = %e, "tenant connection failed"),
             ErrorKind::Unavailable => tracing::warn!(error = %e, "tenant connection unavailable"),
-            ErrorKind::BadRequest | ErrorKind::NotFound => {
+            ErrorKind::BadRequest | ErrorKind::Forbidden | ErrorKind::NotFound => {
                 tracing::debug!(error = %e, "tenant connection refused")
             }
         }
@@ -138,6 +138,7 @@ pub fn public_message(e: &Error) -> String {
     match e {
         Error::InvalidTenant(reason) => format!("invalid tenant key: {reason}"),
         Error::UnknownTenant { tenant } => format!("unknown tenant {:?}", tenant.as_str()),
+        Error::Suspended { tenant } => format!("tenant {:?} is suspended", tenant.as_str()),
         Error::DatabaseMissing { tenant, .. } | Error::SchemaMissing { tenant, .. } => {
             format!("tenant {:?} is not provisioned", tenant.as_str())
         }
@@ -153,6 +154,7 @@ pub fn public_message(e: &Error) -> String {
         Error::Closed => "the service is shutting down; retry later".into(),
         other => match other.kind() {
             ErrorKind::BadRequest => "malformed request".into(),
+            ErrorKind::Forbidden => "forbidden".into(),
             ErrorKind::NotFound => "not found".into(),
             ErrorKind::Unavailable => "temporarily unavailable; retry later".into(),
             ErrorKind::Internal => {

@@ -62,6 +62,9 @@ pub struct StaticTenantConfig {
     /// Create the SQLite file or schema when missing.
     #[serde(default)]
     pub create_missing: bool,
+    /// The tenant is suspended: listed, answered with 403, its database not touched.
+    #[serde(default)]
+    pub suspended: bool,
     /// Pool overrides for this tenant (`max_size`, `tenant_max_in_use`, `checkout_timeout`),
     /// written inline in the tenant's table.
     #[serde(flatten)]
@@ -125,6 +128,7 @@ impl DirectoryConfig {
                 None => TenantTarget::database(t.url.clone()),
             };
             target.create_missing = t.create_missing;
+            target.suspended = t.suspended;
             target.overrides = t.overrides.clone();
             // A configured target's TLS files must be readable at start-up, not at the
             // tenant's first request.

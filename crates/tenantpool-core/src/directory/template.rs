@@ -192,6 +192,7 @@ impl TemplateDirectory {
             // Only a listed tenant is created (see `creating_missing`).
             create_missing: self.create_missing && self.allow.is_some(),
             overrides: self.overrides.clone(),
+            suspended: false,
         })
     }
 }

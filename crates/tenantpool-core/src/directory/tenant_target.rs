@@ -29,6 +29,9 @@ pub struct TenantTarget {
     pub create_missing: bool,
     /// Per-tenant pool settings.
     pub overrides: PoolOverrides,
+    /// The tenant is suspended: a checkout fails with [`Error::Suspended`](crate::Error)
+    /// (HTTP 403) without a pool or a connection being made for it.
+    pub suspended: bool,
 }
 
 impl TenantTarget {
@@ -46,6 +49,7 @@ impl TenantTarget {
             isolation: Isolation::Database,
             create_missing: false,
             overrides: PoolOverrides::default(),
+            suspended: false,
         }
     }
 
@@ -77,6 +81,20 @@ impl TenantTarget {
     /// ```
     pub fn creating_missing(mut self) -> Self {
         self.create_missing = true;
+        self
+    }
+
+    /// Marks the tenant suspended: it is listed, but not served (HTTP 403), and its database
+    /// is not touched.
+    ///
+    /// ```
+    /// use tenantpool_core::{DatabaseUrl, TenantTarget};
+    /// let t = TenantTarget::database(DatabaseUrl::parse("sqlite://d/a.db")?).suspend();
+    /// assert!(t.suspended);
+    /// # Ok::<(), tenantpool_core::ConfigError>(())
+    /// ```
+    pub fn suspend(mut self) -> Self {
+        self.suspended = true;
         self
     }
 

@@ -232,7 +232,7 @@ impl<C: Backend> Starts<C> {
         let backoff = &self.settings.backoff;
         let attempts = self.failures.get(tenant).map_or(0, |f| f.attempts + 1);
         let wait = match error {
-            Error::UnknownTenant { .. } => backoff.unknown_tenant_ttl,
+            Error::UnknownTenant { .. } | Error::Suspended { .. } => backoff.unknown_tenant_ttl,
             // Not `Unavailable`: a down server is remembered per server (its budget fails fast
             // for a short backoff), so that every tenant on it recovers as soon as it is back.
             Error::DatabaseMissing { .. }
@@ -266,6 +266,12 @@ impl<C: Backend> Starts<C> {
             .ok_or_else(|| Error::UnknownTenant {
                 tenant: tenant.clone(),
             })?;
+        // Before any pool or connection: a suspended tenant's database is not touched.
+        if target.suspended {
+            return Err(Error::Suspended {
+                tenant: tenant.clone(),
+            });
+        }
         check_supported::<C>(&target)?;
         let pool = self
             .pools
