@@ -101,24 +101,27 @@ impl PoolMetrics {
     /// drops).
     #[cfg(feature = "metrics")]
     pub(crate) fn flush(&self) {
-        let n = self.inner.served_at_once.swap(0, Ordering::Relaxed);
+        self.inner.record_waits_of_zero();
+        self.inner.held.drain();
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Histograms {
+    /// Records the checkouts served at once since the last call as waits of 0.
+    fn record_waits_of_zero(&self) {
+        let n = self.served_at_once.swap(0, Ordering::Relaxed);
         if n > 0 {
-            self.inner
-                .checkout_wait
+            self.checkout_wait
                 .record_many(0.0, usize::try_from(n).unwrap_or(usize::MAX));
         }
-        self.inner.held.drain();
     }
 }
 
 #[cfg(feature = "metrics")]
 impl Drop for Histograms {
     fn drop(&mut self) {
-        let n = *self.served_at_once.get_mut();
-        if n > 0 {
-            self.checkout_wait
-                .record_many(0.0, usize::try_from(n).unwrap_or(usize::MAX));
-        }
+        self.record_waits_of_zero();
     }
 }
 

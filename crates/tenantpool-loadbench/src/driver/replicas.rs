@@ -34,6 +34,8 @@ pub struct ReplicasRun {
     pub replicas: usize,
     /// The service's budget (the whole of it per process without the split).
     pub budget: usize,
+    /// Each process's cap, as its registry reports it.
+    pub per_process: usize,
     /// Each process's wrk measurement.
     pub measures: Vec<WrkResult>,
     /// Failed requests (non-2xx and socket errors) of every process, warm-up included.
@@ -158,6 +160,12 @@ async fn one(
         budget: plan.budget,
         failed_requests: warm.iter().chain(&measures).map(failed).sum(),
         connect_failures: registries.iter().map(|r| r.counters.connect_failures).sum(),
+        per_process: registries
+            .iter()
+            .flat_map(|r| r.budgets.iter())
+            .map(|b| b.limit)
+            .max()
+            .unwrap_or_default(),
         server_accepts: registries
             .iter()
             .flat_map(|r| r.budgets.iter())
@@ -174,11 +182,6 @@ fn table(runs: &[ReplicasRun]) -> String {
          |---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in runs {
-        let each = if r.split {
-            (r.budget / r.replicas).max(1)
-        } else {
-            r.budget
-        };
         let rps: f64 = r.measures.iter().map(WrkResult::rps).sum();
         out.push_str(&format!(
             "| {} | {} | {} | {:.0} | {} | {} | {} of {} (server accepts {}) | {} of {} |\n",
@@ -188,7 +191,7 @@ fn table(runs: &[ReplicasRun]) -> String {
             } else {
                 "1 (not set)".to_string()
             },
-            each,
+            r.per_process,
             rps,
             r.failed_requests,
             r.connect_failures,
