@@ -90,6 +90,14 @@ impl Admission {
         }
     }
 
+    /// Drops the list: the next key not in the cache reads it again.
+    pub(crate) fn forget_list(&self) {
+        *self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// What the directory's list says about `tenant`, refreshing a stale list first.
     pub(crate) async fn verdict(
         &self,

@@ -38,6 +38,19 @@ pub struct ConnectionPermit {
     _permit: OwnedSemaphorePermit,
 }
 
+impl ConnectionPermit {
+    /// A permit of no server budget, for the catalog's own connection (one per process,
+    /// outside the tenants' budgets: see `catalog`).
+    pub(crate) fn unbudgeted() -> Self {
+        let semaphore = Arc::new(Semaphore::new(1));
+        match semaphore.try_acquire_owned() {
+            Ok(permit) => Self { _permit: permit },
+            // A fresh semaphore of one permit always has it.
+            Err(_) => unreachable!("a new semaphore has its permit"),
+        }
+    }
+}
+
 /// A turn to connect: at most `budget.max_concurrent_connects` connects run at once per
 /// server. Held from before the budget permit is taken until the connect has finished.
 #[derive(Debug)]

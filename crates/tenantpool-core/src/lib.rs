@@ -40,6 +40,7 @@ mod backend_kind;
 mod backoff;
 mod budget;
 mod capacity;
+pub mod catalog;
 pub mod config;
 mod config_error;
 mod connection;

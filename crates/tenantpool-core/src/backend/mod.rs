@@ -22,6 +22,8 @@ mod postgres;
 #[cfg(feature = "postgres")]
 pub use self::postgres::postgres_tls_connector;
 #[cfg(feature = "postgres")]
+pub(crate) use self::postgres::ssl_mode as postgres_ssl_mode;
+#[cfg(feature = "postgres")]
 mod rustls_config;
 #[cfg(feature = "sqlite")]
 mod sqlite;

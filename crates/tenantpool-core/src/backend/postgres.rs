@@ -246,7 +246,7 @@ pub fn postgres_tls_connector(
 
 /// tokio-postgres's own mode: it knows whether to ask for TLS; our connector decides what
 /// the certificate must prove.
-fn ssl_mode(mode: TlsMode) -> SslMode {
+pub(crate) fn ssl_mode(mode: TlsMode) -> SslMode {
     match mode {
         TlsMode::Disable => SslMode::Disable,
         TlsMode::Prefer => SslMode::Prefer,

@@ -1,16 +1,17 @@
-//! The `[directory]` section: static tenants, a template, or both.
+//! The `[directory]` section: static tenants, a catalog, a template, or any of them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::CatalogConfig;
 use crate::directory::{
     ChainDirectory, PoolOverrides, StaticDirectory, TemplateDirectory, TenantTarget,
 };
 use crate::{ConfigError, DatabaseUrl, SchemaName, TenantId, UrlTemplate};
 
-/// The `[directory]` section of the configuration: static tenants, a template, or both
-/// (static tenants are looked up first).
+/// The `[directory]` section of the configuration: static tenants, a catalog (see
+/// [`CatalogConfig`]), a template, asked in that order.
 ///
 /// ```toml
 /// [directory.tenants.acme]
@@ -40,6 +41,8 @@ use crate::{ConfigError, DatabaseUrl, SchemaName, TenantId, UrlTemplate};
 pub struct DirectoryConfig {
     /// Tenants listed one by one, by key.
     pub tenants: BTreeMap<String, StaticTenantConfig>,
+    /// Tenants in a catalog table of a control database.
+    pub catalog: Option<CatalogConfig>,
     /// A template for every other tenant.
     pub template: Option<TemplateConfig>,
 }
@@ -136,6 +139,9 @@ impl DirectoryConfig {
             listed.insert(tenant, target);
         }
         let mut chain = ChainDirectory::new().then(listed);
+        if let Some(catalog) = &self.catalog {
+            chain = chain.then(catalog.build()?);
+        }
         if let Some(t) = &self.template {
             let mut dir = TemplateDirectory::new(t.url.expose_secret(), t.schema.as_deref())?
                 .with_overrides(t.overrides.clone());

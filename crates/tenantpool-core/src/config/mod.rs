@@ -7,6 +7,7 @@
 mod backoff;
 mod budget;
 mod cache;
+mod catalog;
 mod directory;
 mod pool;
 mod readiness;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use self::backoff::BackoffSettings;
 pub use self::budget::BudgetSettings;
 pub use self::cache::CacheSettings;
+pub use self::catalog::{CatalogConfig, PlacementConfig};
 pub use self::directory::{DirectoryConfig, StaticTenantConfig, TemplateConfig};
 pub use self::pool::PoolSettings;
 pub use self::readiness::ReadinessSettings;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{DirectoryError, TenantDirectory, TenantTarget};
+use super::{DirectoryChanges, DirectoryError, TenantDirectory, TenantTarget};
 use crate::TenantId;
 
 /// Asks each directory in turn; the first that knows the tenant wins.
@@ -61,5 +61,10 @@ impl TenantDirectory for ChainDirectory {
             }
         }
         Ok(Some(all))
+    }
+
+    /// Watches every source at once.
+    async fn watch(&self, changes: DirectoryChanges) {
+        futures_util::future::join_all(self.sources.iter().map(|s| s.watch(changes.clone()))).await;
     }
 }

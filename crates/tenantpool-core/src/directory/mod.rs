@@ -3,10 +3,12 @@
 //! The registry asks the directory once per cold start of a tenant. Three sources come with
 //! the crate: a static list ([`StaticDirectory`], usually from configuration), a URL template
 //! for database-per-tenant or schema-per-tenant naming ([`TemplateDirectory`]), and a chain of
-//! directories ([`ChainDirectory`], which the `[directory]` section builds). Applications with
-//! a catalog table or an API implement [`TenantDirectory`] themselves.
+//! directories ([`ChainDirectory`], which the `[directory]` section builds). A catalog table in
+//! a control database is [`Catalog`](crate::catalog::Catalog); applications with an API of
+//! their own implement [`TenantDirectory`].
 
 mod chain;
+mod changes;
 mod static_directory;
 mod template;
 mod tenant_target;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 pub use async_trait::async_trait;
 
 pub use self::chain::ChainDirectory;
+pub use self::changes::DirectoryChanges;
 pub use self::static_directory::StaticDirectory;
 pub use self::template::TemplateDirectory;
 pub use self::tenant_target::{PoolOverrides, TenantTarget};
@@ -81,6 +84,18 @@ pub trait TenantDirectory: Send + Sync + 'static {
     async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
         Ok(None)
     }
+
+    /// Watches the source for changes and reports each changed tenant to `changes`, for as
+    /// long as the registry lives.
+    ///
+    /// The registry runs it once, as a task on its I/O runtime, when it is built, and aborts
+    /// it at shutdown. A directory whose answers never change (the default) returns at once;
+    /// one that can change (a catalog table) keeps going, and reports within a bound it
+    /// documents. Errors are the directory's to log and retry: the future should only end
+    /// when there is nothing left to watch.
+    async fn watch(&self, changes: DirectoryChanges) {
+        let _ = changes;
+    }
 }
 
 #[async_trait]
@@ -92,6 +107,10 @@ impl<D: TenantDirectory + ?Sized> TenantDirectory for Arc<D> {
     async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
         (**self).list().await
     }
+
+    async fn watch(&self, changes: DirectoryChanges) {
+        (**self).watch(changes).await
+    }
 }
 
 #[async_trait]
@@ -102,5 +121,9 @@ impl<D: TenantDirectory + ?Sized> TenantDirectory for Box<D> {
 
     async fn list(&self) -> Result<Option<Vec<TenantId>>, DirectoryError> {
         (**self).list().await
+    }
+
+    async fn watch(&self, changes: DirectoryChanges) {
+        (**self).watch(changes).await
     }
 }

@@ -173,7 +173,7 @@ impl TemplateDirectory {
         self
     }
 
-    fn target_for(&self, tenant: &TenantId) -> Result<TenantTarget, ConfigError> {
+    pub(crate) fn target_for(&self, tenant: &TenantId) -> Result<TenantTarget, ConfigError> {
         let url = DatabaseUrl::parse(
             &self
                 .url

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio::task::JoinHandle;
+
 use super::cache::TenantCache;
 use super::init::{BoxError, TenantInit};
 use super::maintenance;
@@ -10,6 +12,7 @@ use super::pools::Pools;
 use super::start::Starts;
 use super::{Inner, Registry};
 use crate::backend::Backend;
+use crate::directory::DirectoryChanges;
 use crate::lock::lock;
 use crate::stats::Counters;
 use crate::{
@@ -178,7 +181,7 @@ impl<C: Backend> RegistryBuilder<C> {
             counters,
             settings,
             probes: Default::default(),
-            maintenance: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
             #[cfg(feature = "metrics")]
             closed_floor: Default::default(),
         });
@@ -187,7 +190,23 @@ impl<C: Backend> RegistryBuilder<C> {
             inner.settings.cache.maintenance_interval,
             &io,
         );
-        *lock(&inner.maintenance) = Some(task);
+        let watch = watch_directory(&inner.starts, &io);
+        lock(&inner.tasks).extend([task, watch]);
         Ok(Registry { inner })
     }
+}
+
+/// Runs the directory's watch on the I/O runtime, reporting changes to the starts for as long
+/// as they exist.
+fn watch_directory<C: Backend>(starts: &Arc<Starts<C>>, io: &IoRuntime) -> JoinHandle<()> {
+    let directory = starts.shared_directory();
+    let starts = Arc::downgrade(starts);
+    let changes = DirectoryChanges::new(move |tenant| {
+        if let Some(starts) = starts.upgrade() {
+            tracing::info!(%tenant, "tenant changed in the directory");
+            starts.forget(tenant);
+        }
+    });
+    io.handle()
+        .spawn(async move { directory.watch(changes).await })
 }

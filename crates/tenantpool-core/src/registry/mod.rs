@@ -114,7 +114,8 @@ struct Inner<C: Backend> {
     counters: Arc<Counters>,
     settings: Arc<Settings>,
     probes: Probes,
-    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The maintenance timer and the directory's watch, aborted when the registry goes.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The closes of no named reason last published (see `metrics`).
     #[cfg(feature = "metrics")]
     closed_floor: crate::metrics::ClosedFloor,
@@ -130,7 +131,7 @@ impl<C: Backend> Maintained for Inner<C> {
 
 impl<C: Backend> Drop for Inner<C> {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.maintenance).take() {
+        for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
     }
@@ -242,6 +243,25 @@ impl<C: Backend> Registry<C> {
     /// ```
     pub fn evict(&self, tenant: &TenantId) {
         self.inner.cache.invalidate(tenant);
+    }
+
+    /// Forgets what the registry knows about a tenant because its directory entry changed
+    /// (created, suspended, resumed, moved, deleted): drops its cached entry like
+    /// [`evict`](Self::evict), its remembered failure, and the directory's cached list. The
+    /// next request starts it from the directory's new answer; a connection checked out before
+    /// goes on working, and its pool closes when the last one is returned (unless other
+    /// tenants share it).
+    ///
+    /// A directory that watches its source ([`TenantDirectory::watch`], the catalog) calls
+    /// this itself; call it after changing a directory that does not.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: tenantpool_core::Registry<tenantpool_core::SqliteConnection>) -> Result<(), tenantpool_core::Error> {
+    /// registry.forget(&"acme".parse()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn forget(&self, tenant: &TenantId) {
+        self.inner.starts.forget(tenant);
     }
 
     /// Runs the maintenance pass now (the background task runs it every

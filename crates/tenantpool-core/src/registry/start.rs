@@ -70,6 +70,29 @@ impl<C: Backend> Starts<C> {
         &*self.directory
     }
 
+    /// The directory, to be watched by a task of its own.
+    pub(super) fn shared_directory(&self) -> Arc<dyn TenantDirectory> {
+        self.directory.clone()
+    }
+
+    /// The directory's answer for `tenant` changed: drops its cached entry, its remembered
+    /// failure and the directory's list. A start already running read the old answer, so its
+    /// entry is dropped again when it ends.
+    pub(super) fn forget(&self, tenant: &TenantId) {
+        self.cache.invalidate(tenant);
+        self.failures.invalidate(tenant);
+        self.admission.forget_list();
+        let running = lock(&self.inflight).get(tenant).cloned();
+        if let Some(start) = running {
+            let cache = self.cache.clone();
+            let tenant = tenant.clone();
+            self.pools.io().handle().spawn(async move {
+                let _ = start.await;
+                cache.invalidate(&tenant);
+            });
+        }
+    }
+
     pub(super) fn new(
         directory: Arc<dyn TenantDirectory>,
         init: Option<Arc<dyn TenantInit<C>>>,
