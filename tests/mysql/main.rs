@@ -12,6 +12,7 @@ mod common;
 mod twins;
 
 mod budget;
+mod catalog;
 mod context;
 mod driver;
 mod errors;
@@ -94,6 +95,8 @@ impl Dialect for MySql {
     const FIGURES: &'static str = "mysql_";
     const CURRENT_DATABASE: &'static str = "SELECT DATABASE() AS value";
     const CURRENT_SCHEMA: &'static str = "SELECT DATABASE() AS value";
+    const SESSIONS_IN: &'static str = "SELECT CAST(count(*) AS CHAR) AS value \
+        FROM information_schema.PROCESSLIST WHERE DB = '{db}'";
     const SESSION_ID: &'static str = "SELECT CAST(CONNECTION_ID() AS CHAR) AS value";
     const LOCK_ROW: &'static str =
         "SELECT CAST(v AS CHAR) AS value FROM lockme WHERE id = 1 FOR UPDATE";

@@ -10,6 +10,7 @@ mod twins;
 
 mod budget;
 mod cancel;
+mod catalog;
 mod context;
 mod errors;
 mod jobs;
@@ -89,6 +90,8 @@ impl Dialect for Postgres {
     const FIGURES: &'static str = "";
     const CURRENT_DATABASE: &'static str = "SELECT current_database()::text AS value";
     const CURRENT_SCHEMA: &'static str = "SELECT current_schema()::text AS value";
+    const SESSIONS_IN: &'static str =
+        "SELECT count(*)::text AS value FROM pg_stat_activity WHERE datname = '{db}'";
     const SESSION_ID: &'static str = "SELECT pg_backend_pid()::text AS value";
     const LOCK_ROW: &'static str = "SELECT v::text AS value FROM lockme WHERE id = 1 FOR UPDATE";
     const SLEEP_PREFIX: &'static str = "SELECT pg_sleep";

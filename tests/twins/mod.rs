@@ -5,6 +5,7 @@
 //! | module | what it proves |
 //! | --- | --- |
 //! | `context` | the current tenant in spawned tasks, fan-out, `max_lifetime`, per-tenant `max_size` |
+//! | `catalog` | tenants created, suspended, moved and deleted in a catalog reach a registry; one winner of concurrent creates |
 //! | `budget` | steals from idle pools, hand-offs to waiting tenants, a typed error only after the timeout |
 //! | `errors` | every exit of a handler gives its connection back clean; bad targets give typed errors |
 //! | `jobs` | a worker's 10,000 jobs over 200 tenants: own rows only, nothing left open |
@@ -18,6 +19,7 @@
 #![allow(dead_code)] // each backend uses part of the fixtures
 
 pub mod budget;
+pub mod catalog;
 pub mod context;
 pub mod errors;
 pub mod jobs;
@@ -50,6 +52,9 @@ pub trait Dialect: Send + Sync + 'static {
     const CURRENT_DATABASE: &'static str;
     /// A query returning the current schema (MySQL: database) as one text column `value`.
     const CURRENT_SCHEMA: &'static str;
+    /// A query returning how many sessions the server lists in the database `{db}`, as one
+    /// text column `value`.
+    const SESSIONS_IN: &'static str;
     /// A query returning the server's id of the current session as one text column `value`.
     const SESSION_ID: &'static str;
     /// Locks row 1 of `lockme` for update, returning one text column `value`.
