@@ -10,6 +10,7 @@ mod common;
 
 mod budget;
 mod cancel;
+mod catalog;
 mod context;
 mod errors;
 mod lifecycle;

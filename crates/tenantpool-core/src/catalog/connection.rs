@@ -35,14 +35,14 @@ macro_rules! on_connection {
 pub(super) use on_connection;
 
 impl CatalogConnection {
-    /// Opens a connection to `url` on the current runtime, with the same TLS settings and
-    /// checks as tenant connections. `create` creates a SQLite file that is missing.
+    /// Opens a connection to `url`, driven by `io`, with the same TLS settings and checks as
+    /// tenant connections. `create` creates a SQLite file that is missing.
     pub(super) async fn open(
         url: &DatabaseUrl,
+        io: &IoRuntime,
         timeout: Duration,
         create: bool,
     ) -> Result<Self, CatalogError> {
-        let io = IoRuntime::current().map_err(|e| CatalogError::Unavailable(e.to_string()))?;
         let ctx = || ConnectContext {
             io: io.clone(),
             permit: ConnectionPermit::unbudgeted(),

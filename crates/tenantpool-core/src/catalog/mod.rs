@@ -58,7 +58,7 @@ pub use self::placement::Placement;
 pub use self::provision::{DeleteMode, NewTenant};
 pub use self::record::{TenantRecord, TenantStatus};
 use self::connection::CatalogConnection;
-use crate::{BackendKind, DatabaseUrl, TenantId};
+use crate::{BackendKind, DatabaseUrl, IoRuntime, TenantId};
 
 /// Tenants in a table of a control database: a [`TenantDirectory`](crate::TenantDirectory)
 /// that every replica keeps up to date, and the provisioning API. Cheap to clone (clones
@@ -87,6 +87,7 @@ struct Inner {
     lock_wait: Duration,
     connect_timeout: Duration,
     conn: Mutex<Option<CatalogConnection>>,
+    io: std::sync::OnceLock<IoRuntime>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -117,6 +118,7 @@ impl Catalog {
                 lock_wait: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(5),
                 conn: Mutex::new(None),
+                io: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -134,6 +136,7 @@ impl Catalog {
                     lock_wait: old.lock_wait,
                     connect_timeout: old.connect_timeout,
                     conn: Mutex::new(None),
+                    io: std::sync::OnceLock::new(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -231,12 +234,27 @@ impl Catalog {
             .flatten()
     }
 
+    /// The runtime that drives the catalog's connections: the multi-thread runtime of the first
+    /// caller, or one thread of the catalog's own when that is a current-thread runtime (an
+    /// actix-web worker), whose connections would stall whenever that thread is busy.
+    pub(crate) fn io(&self) -> Result<IoRuntime, CatalogError> {
+        if let Some(io) = self.inner.io.get() {
+            return Ok(io.clone());
+        }
+        let io = match IoRuntime::current() {
+            Ok(io) => io,
+            Err(_) => IoRuntime::dedicated(1).map_err(|e| CatalogError::Unavailable(e.to_string()))?,
+        };
+        Ok(self.inner.io.get_or_init(|| io).clone())
+    }
+
     /// The catalog's connection, opened when there is none.
     async fn connection(&self) -> Result<MutexGuard<'_, Option<CatalogConnection>>, CatalogError> {
         let mut guard = self.inner.conn.lock().await;
         if guard.is_none() {
             let conn = CatalogConnection::open(
                 &self.inner.url,
+                &self.io()?,
                 self.inner.connect_timeout,
                 self.inner.url.kind() == BackendKind::Sqlite,
             )

@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use diesel_async::SimpleAsyncConnection;
-
 use super::connection::{on_connection, CatalogConnection};
 use super::lock::TenantLock;
 use super::queries::{self, Change};
 use super::{Catalog, CatalogError, TenantRecord, TenantStatus};
 use crate::backend::Backend;
 use crate::directory::{PoolOverrides, TenantTarget};
-use crate::{BackendKind, DatabaseUrl, Isolation, TenantId};
+use crate::{BackendKind, DatabaseUrl, IoRuntime, Isolation, TenantId};
 
 /// What [`Catalog::create`] makes: the placement and pool overrides of a new tenant.
 ///
@@ -118,6 +116,7 @@ impl Catalog {
             .target(tenant, &new.overrides)?;
         let key = tenant.clone();
         let timeout = self.inner.connect_timeout;
+        let io = self.io()?;
         let row = self
             .locked(tenant, move |conn| {
                 Box::pin(async move {
@@ -126,7 +125,7 @@ impl Catalog {
                             return Err(CatalogError::Exists { tenant: key });
                         }
                     }
-                    create_objects(&target, timeout).await?;
+                    create_objects(&target, &io, timeout).await?;
                     queries::apply(
                         conn,
                         &key,
@@ -209,10 +208,11 @@ impl Catalog {
         let key = tenant.clone();
         let name = placement.to_string();
         let timeout = self.inner.connect_timeout;
+        let io = self.io()?;
         let row = self
             .locked(tenant, move |conn| {
                 Box::pin(async move {
-                    create_objects(&target, timeout).await?;
+                    create_objects(&target, &io, timeout).await?;
                     queries::apply(conn, &key, Change::Move { placement: &name }).await
                 })
             })
@@ -245,9 +245,10 @@ impl Catalog {
             tokio::time::sleep(self.inner.poll_interval * 2).await;
             let key = tenant.clone();
             let timeout = self.inner.connect_timeout;
+            let io = self.io()?;
             self.locked(tenant, move |_| {
                 Box::pin(async move {
-                    drop_objects(&target, timeout).await?;
+                    drop_objects(&target, &io, timeout).await?;
                     tracing::info!(tenant = %key, "tenant's data dropped");
                     Ok(())
                 })
@@ -282,19 +283,19 @@ fn maintenance_url(url: &DatabaseUrl) -> Result<DatabaseUrl, CatalogError> {
 }
 
 /// Runs DDL on a short-lived connection to `url`.
-async fn run_ddl(url: &DatabaseUrl, sql: &str, timeout: Duration) -> Result<(), CatalogError> {
-    let mut conn = CatalogConnection::open(url, timeout, false).await?;
+async fn run_ddl(url: &DatabaseUrl, io: &IoRuntime, sql: &str, timeout: Duration) -> Result<(), CatalogError> {
+    let mut conn = CatalogConnection::open(url, io, timeout, false).await?;
     conn.execute(sql)
         .await
         .map_err(|e| CatalogError::Query(url.redact(&e.to_string())))
 }
 
 /// Creates the tenant's schema, database or SQLite file when missing.
-async fn create_objects(target: &TenantTarget, timeout: Duration) -> Result<(), CatalogError> {
+async fn create_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration) -> Result<(), CatalogError> {
     let url = &target.url;
     match (&target.isolation, url.kind()) {
         (Isolation::Schema(schema), _) => {
-            let mut conn = CatalogConnection::open(url, timeout, false).await?;
+            let mut conn = CatalogConnection::open(url, io, timeout, false).await?;
             on_connection!(&mut conn, c => Backend::ensure_schema(c, schema, true).await)
                 .map(drop)
                 .map_err(|e| CatalogError::Query(url.redact(&e.to_string())))
@@ -309,7 +310,7 @@ async fn create_objects(target: &TenantTarget, timeout: Duration) -> Result<(), 
                 std::fs::create_dir_all(dir)
                     .map_err(|e| CatalogError::Unavailable(format!("{}: {e}", dir.display())))?;
             }
-            CatalogConnection::open(url, timeout, true).await.map(drop)
+            CatalogConnection::open(url, io, timeout, true).await.map(drop)
         }
         (Isolation::Database, kind) => {
             let name = quote(url.database().unwrap_or_default(), kind)?;
@@ -317,7 +318,7 @@ async fn create_objects(target: &TenantTarget, timeout: Duration) -> Result<(), 
                 BackendKind::Mysql => format!("CREATE DATABASE IF NOT EXISTS {name}"),
                 _ => format!("CREATE DATABASE {name}"),
             };
-            match run_ddl(&maintenance_url(url)?, &sql, timeout).await {
+            match run_ddl(&maintenance_url(url)?, io, &sql, timeout).await {
                 Err(CatalogError::Query(text)) if text.contains("already exists") => Ok(()),
                 other => other,
             }
@@ -326,16 +327,16 @@ async fn create_objects(target: &TenantTarget, timeout: Duration) -> Result<(), 
 }
 
 /// Drops the tenant's schema, database or SQLite file.
-async fn drop_objects(target: &TenantTarget, timeout: Duration) -> Result<(), CatalogError> {
+async fn drop_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration) -> Result<(), CatalogError> {
     let url = &target.url;
     match (&target.isolation, url.kind()) {
         (Isolation::Schema(schema), BackendKind::Mysql) => {
             let sql = format!("DROP DATABASE IF EXISTS {}", quote(schema.as_str(), BackendKind::Mysql)?);
-            run_ddl(url, &sql, timeout).await
+            run_ddl(url, io, &sql, timeout).await
         }
         (Isolation::Schema(schema), kind) => {
             let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(schema.as_str(), kind)?);
-            run_ddl(url, &sql, timeout).await
+            run_ddl(url, io, &sql, timeout).await
         }
         (Isolation::Database, BackendKind::Sqlite) => {
             let path = url.database().unwrap_or_default();
@@ -354,10 +355,7 @@ async fn drop_objects(target: &TenantTarget, timeout: Duration) -> Result<(), Ca
                 BackendKind::Mysql => format!("DROP DATABASE IF EXISTS {name}"),
                 _ => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             };
-            run_ddl(&maintenance_url(url)?, &sql, timeout).await
+            run_ddl(&maintenance_url(url)?, io, &sql, timeout).await
         }
     }
 }
-
-#[allow(unused_imports)]
-use SimpleAsyncConnection as _;
