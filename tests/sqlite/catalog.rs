@@ -13,12 +13,15 @@ use crate::{data_dir, file, tenant};
 const PROPAGATION: Duration = Duration::from_secs(10);
 
 fn catalog(dir: &std::path::Path) -> Catalog {
-    Catalog::new(DatabaseUrl::parse(&format!("sqlite://{}/catalog.db", dir.display())).expect("url"))
-        .poll_interval(Duration::from_millis(100))
-        .placement(
-            "local",
-            Placement::database(&format!("sqlite://{}/{{tenant}}.db", dir.display())).expect("placement"),
-        )
+    Catalog::new(
+        DatabaseUrl::parse(&format!("sqlite://{}/catalog.db", dir.display())).expect("url"),
+    )
+    .poll_interval(Duration::from_millis(100))
+    .placement(
+        "local",
+        Placement::database(&format!("sqlite://{}/{{tenant}}.db", dir.display()))
+            .expect("placement"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +52,10 @@ async fn a_registry_built_from_the_catalog_section_follows_the_catalog() {
         .build()
         .expect("registry");
     drop(registry.get(&tenant("acme")).await.expect("acme is served"));
-    let unknown = registry.get(&tenant("nobody")).await.expect_err("not in the catalog");
+    let unknown = registry
+        .get(&tenant("nobody"))
+        .await
+        .expect_err("not in the catalog");
     assert_eq!(unknown.kind(), ErrorKind::NotFound);
     assert!(!file(&dir, "nobody").exists(), "a request created a file");
 
@@ -71,10 +77,16 @@ async fn a_registry_built_from_the_catalog_section_follows_the_catalog() {
     let (outcome, _) = wait_until(PROPAGATION, || registry.get(&globex), |r| r.is_ok()).await;
     drop(outcome.expect("a new tenant is served"));
 
-    admin.delete(&tenant("acme"), DeleteMode::Drop).await.expect("delete");
+    admin
+        .delete(&tenant("acme"), DeleteMode::Drop)
+        .await
+        .expect("delete");
     let err = registry.get(&tenant("acme")).await.expect_err("deleted");
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(!file(&dir, "acme").exists(), "the dropped tenant's file is gone");
+    assert!(
+        !file(&dir, "acme").exists(),
+        "the dropped tenant's file is gone"
+    );
     let statuses: Vec<String> = admin
         .records()
         .await
@@ -93,7 +105,10 @@ async fn concurrent_creates_of_one_key_in_a_sqlite_catalog_make_one_winner() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let c = catalog(&dir);
-            tokio::spawn(async move { c.create(&tenant("race"), NewTenant::in_placement("local")).await })
+            tokio::spawn(async move {
+                c.create(&tenant("race"), NewTenant::in_placement("local"))
+                    .await
+            })
         })
         .collect();
     let mut outcomes = (0, 0);
@@ -116,5 +131,8 @@ async fn an_operation_on_a_catalog_that_is_not_installed_says_so() {
         .expect_err("no tables");
     assert!(matches!(err, CatalogError::NotInstalled(_)), "{err:?}");
     let err = catalog(&dir).records().await.expect_err("no tables");
-    assert!(err.to_string().contains("tenantpool catalog install"), "{err}");
+    assert!(
+        err.to_string().contains("tenantpool catalog install"),
+        "{err}"
+    );
 }

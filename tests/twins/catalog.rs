@@ -27,8 +27,11 @@ fn catalog<S: TestServer>(t: &Fixture<S>, family: &str, poll: Duration) -> Catal
         )
         .placement(
             "shared",
-            Placement::schema(&t.url(&format!("{family}_shared")), &format!("{family}_s_{{tenant}}"))
-                .expect("placement"),
+            Placement::schema(
+                &t.url(&format!("{family}_shared")),
+                &format!("{family}_s_{{tenant}}"),
+            )
+            .expect("placement"),
         )
 }
 
@@ -46,28 +49,54 @@ pub async fn a_tenant_created_suspended_resumed_moved_and_deleted_in_the_catalog
     let Some(t) = Fixture::<D::Server>::start("tp_catalog", 4).await? else {
         return Ok(());
     };
-    let dbs = t.server.throwaway_databases("tp_cat", &["control", "shared"]).await?;
+    // The control database is not there: install creates it.
+    let dbs = t.server.throwaway_databases("tp_cat", &["shared"]).await?;
     let family = dbs.prefix().to_string();
     let admin = catalog(&t, &family, Duration::from_millis(100));
     admin.install().await.expect("catalog operation");
+    assert!(
+        t.server
+            .database_exists(&format!("{family}_control"))
+            .await?
+    );
     admin.install().await.expect("a second install is a no-op");
 
     let acme = tenant("acme");
-    let created = admin.create(&acme, NewTenant::in_placement("own")).await.expect("catalog operation");
+    let created = admin
+        .create(&acme, NewTenant::in_placement("own"))
+        .await
+        .expect("catalog operation");
     assert_eq!(created.status.to_string(), "active");
     assert!(t.server.database_exists(&format!("{family}_acme")).await?);
     let again = admin.create(&acme, NewTenant::in_placement("own")).await;
-    assert!(matches!(again, Err(CatalogError::Exists { .. })), "{again:?}");
-    let nowhere = admin.create(&tenant("other"), NewTenant::in_placement("nowhere")).await;
-    assert!(matches!(nowhere, Err(CatalogError::UnknownPlacement { .. })), "{nowhere:?}");
+    assert!(
+        matches!(again, Err(CatalogError::Exists { .. })),
+        "{again:?}"
+    );
+    let nowhere = admin
+        .create(&tenant("other"), NewTenant::in_placement("nowhere"))
+        .await;
+    assert!(
+        matches!(nowhere, Err(CatalogError::UnknownPlacement { .. })),
+        "{nowhere:?}"
+    );
 
     // The service's registry reads its own catalog instance, as another replica would.
-    let registry = registry::<D::Conn>(settings(6, 2), catalog(&t, &family, Duration::from_millis(100)));
+    let registry = registry::<D::Conn>(
+        settings(6, 2),
+        catalog(&t, &family, Duration::from_millis(100)),
+    );
     {
         let mut conn = registry.get(&acme).await.expect("catalog operation");
-        assert_eq!(D::text(&mut conn, D::CURRENT_DATABASE).await, format!("{family}_acme"));
+        assert_eq!(
+            D::text(&mut conn, D::CURRENT_DATABASE).await,
+            format!("{family}_acme")
+        );
     }
-    let unknown = registry.get(&tenant("nobody")).await.expect_err("not in the catalog");
+    let unknown = registry
+        .get(&tenant("nobody"))
+        .await
+        .expect_err("not in the catalog");
     assert_eq!(unknown.kind(), ErrorKind::NotFound);
 
     // Suspended: 403 everywhere within the bound, and acme's database is left alone.
@@ -85,7 +114,10 @@ pub async fn a_tenant_created_suspended_resumed_moved_and_deleted_in_the_catalog
     // Moved while a connection is out: new checkouts start at the new place, the old
     // connection finishes where it is, and the old database is left when it is returned.
     let schema = format!("{family}_s_acme");
-    admin.move_to(&acme, "shared").await.expect("catalog operation");
+    admin
+        .move_to(&acme, "shared")
+        .await
+        .expect("catalog operation");
     let (moved, _) = wait_until(
         PROPAGATION,
         || async {
@@ -95,8 +127,14 @@ pub async fn a_tenant_created_suspended_resumed_moved_and_deleted_in_the_catalog
         |s| *s == schema,
     )
     .await;
-    assert_eq!(moved, schema, "checkouts after the move are on the tenant's schema");
-    assert_eq!(D::text(&mut old, D::CURRENT_DATABASE).await, format!("{family}_acme"));
+    assert_eq!(
+        moved, schema,
+        "checkouts after the move are on the tenant's schema"
+    );
+    assert_eq!(
+        D::text(&mut old, D::CURRENT_DATABASE).await,
+        format!("{family}_acme")
+    );
     drop(old);
     let mut probe = registry.get(&acme).await.expect("catalog operation");
     let old_database = format!("{family}_acme");
@@ -113,21 +151,33 @@ pub async fn a_tenant_created_suspended_resumed_moved_and_deleted_in_the_catalog
     drop(probe);
 
     // Deleted: 404 within the bound; the key can be taken again; a drop removes the data.
-    admin.delete(&acme, DeleteMode::Keep).await.expect("catalog operation");
+    admin
+        .delete(&acme, DeleteMode::Keep)
+        .await
+        .expect("catalog operation");
     let (outcome, _) = wait_until(PROPAGATION, || registry.get(&acme), |r| r.is_err()).await;
     assert_eq!(outcome.expect_err("deleted").kind(), ErrorKind::NotFound);
-    admin.create(&acme, NewTenant::in_placement("own")).await.expect("catalog operation");
+    admin
+        .create(&acme, NewTenant::in_placement("own"))
+        .await
+        .expect("catalog operation");
     let (outcome, _) = wait_until(PROPAGATION, || registry.get(&acme), |r| r.is_ok()).await;
     drop(outcome.expect("created again"));
-    let record = admin.delete(&acme, DeleteMode::Drop).await.expect("catalog operation");
+    let record = admin
+        .delete(&acme, DeleteMode::Drop)
+        .await
+        .expect("catalog operation");
     assert_eq!(record.status.to_string(), "deleted");
-    assert!(!t.server.database_exists(&format!("{family}_acme")).await?, "dropped");
+    assert!(
+        !t.server.database_exists(&format!("{family}_acme")).await?,
+        "dropped"
+    );
     let records = admin.records().await.expect("catalog operation");
     assert_eq!(records.len(), 1);
 
-    registry.shutdown(Duration::from_secs(5)).await;
-    drop(registry);
+    // Shutdown stops the watch and closes the catalog's connections.
     drop(admin);
+    registry.shutdown(Duration::from_secs(5)).await;
     t.assert_no_connections(Duration::from_secs(10)).await?;
     dbs.remove().await?;
     Ok(())
@@ -139,14 +189,23 @@ pub async fn concurrent_creates_of_one_key_make_one_winner_and_the_others_see_it
     let Some(t) = Fixture::<D::Server>::start("tp_catalog_race", 4).await? else {
         return Ok(());
     };
-    let dbs = t.server.throwaway_databases("tp_catr", &["control", "shared"]).await?;
+    let dbs = t
+        .server
+        .throwaway_databases("tp_catr", &["control", "shared"])
+        .await?;
     let family = dbs.prefix().to_string();
-    catalog(&t, &family, Duration::from_secs(1)).install().await.expect("catalog operation");
+    catalog(&t, &family, Duration::from_secs(1))
+        .install()
+        .await
+        .expect("catalog operation");
     // Eight catalogs, eight sessions: as eight processes would race.
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let c = catalog(&t, &family, Duration::from_secs(1));
-            tokio::spawn(async move { c.create(&tenant("race"), NewTenant::in_placement("shared")).await })
+            tokio::spawn(async move {
+                c.create(&tenant("race"), NewTenant::in_placement("shared"))
+                    .await
+            })
         })
         .collect();
     let mut won = 0;

@@ -25,11 +25,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn other(message: String) -> Self {
-        Self { code: FAILED, kind: "failed", message }
+        Self {
+            code: FAILED,
+            kind: "failed",
+            message,
+        }
     }
 
     pub fn usage(message: String) -> Self {
-        Self { code: USAGE, kind: "usage", message }
+        Self {
+            code: USAGE,
+            kind: "usage",
+            message,
+        }
     }
 }
 
@@ -40,9 +48,15 @@ impl From<CatalogError> for Failure {
             CatalogError::Exists { .. } => (EXISTS, "exists"),
             CatalogError::Locked { .. } => (LOCKED, "locked"),
             CatalogError::Unavailable(_) => (UNAVAILABLE, "unavailable"),
-            CatalogError::UnknownPlacement { .. } | CatalogError::NotInstalled(_) => (USAGE, "usage"),
+            CatalogError::UnknownPlacement { .. } | CatalogError::NotInstalled(_) => {
+                (USAGE, "usage")
+            }
             _ => (FAILED, "failed"),
         };
-        Self { code, kind, message: e.to_string() }
+        Self {
+            code,
+            kind,
+            message: e.to_string(),
+        }
     }
 }

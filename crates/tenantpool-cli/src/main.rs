@@ -22,7 +22,12 @@ fn main() -> std::process::ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return output::fail(json, &exit::Failure::other(format!("cannot start a runtime: {e}"))),
+        Err(e) => {
+            return output::fail(
+                json,
+                &exit::Failure::other(format!("cannot start a runtime: {e}")),
+            )
+        }
     };
     match runtime.block_on(run::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,

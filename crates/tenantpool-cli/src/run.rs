@@ -16,9 +16,10 @@ fn catalog(cli: &Cli) -> Result<Catalog, Failure> {
     let Some(section) = settings.directory.catalog else {
         return Err(Failure::usage(format!(
             "no [directory.catalog] section in {} (nor in {}_DIRECTORY__CATALOG__*)",
-            cli.config
-                .as_deref()
-                .map_or_else(|| "the configuration".to_string(), |p| p.display().to_string()),
+            cli.config.as_deref().map_or_else(
+                || "the configuration".to_string(),
+                |p| p.display().to_string()
+            ),
             cli.env_prefix
         )));
     };
@@ -103,7 +104,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::record(json, &catalog.move_to(&key(&k.tenant)?, placement).await?)
         }
         Command::Tenants(TenantsCommand::Delete { key: k, drop }) => {
-            let mode = if *drop { DeleteMode::Drop } else { DeleteMode::Keep };
+            let mode = if *drop {
+                DeleteMode::Drop
+            } else {
+                DeleteMode::Keep
+            };
             output::record(json, &catalog.delete(&key(&k.tenant)?, mode).await?)
         }
     }

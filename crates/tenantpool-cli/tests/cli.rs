@@ -11,7 +11,10 @@ use tenantpool_testkit::{Fixture, MySqlServer, PgServer, TestServer};
 
 /// A fresh directory for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("tenantpool-tests").join("cli").join(test);
+    let dir = std::env::temp_dir()
+        .join("tenantpool-tests")
+        .join("cli")
+        .join(test);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).expect("clean");
     }
@@ -20,8 +23,16 @@ fn scratch(test: &str) -> PathBuf {
 }
 
 /// Writes a configuration with a catalog in `control` and one placement `main`.
-fn write_config(dir: &Path, control: &str, placement: &str, schema: Option<&str>, poll: &str) -> PathBuf {
-    let schema = schema.map(|s| format!("schema = \"{s}\"\n")).unwrap_or_default();
+fn write_config(
+    dir: &Path,
+    control: &str,
+    placement: &str,
+    schema: Option<&str>,
+    poll: &str,
+) -> PathBuf {
+    let schema = schema
+        .map(|s| format!("schema = \"{s}\"\n"))
+        .unwrap_or_default();
     let text = format!(
         "[pool]\nmax_size = 2\n\n[directory.catalog]\nurl = \"{control}\"\npoll_interval = \"{poll}\"\n\n\
          [directory.catalog.placements.main]\nurl = \"{placement}\"\n{schema}"
@@ -45,9 +56,8 @@ fn code(out: &Output) -> i32 {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn tenant(key: &str) -> TenantId {
@@ -64,7 +74,10 @@ fn registry<C: Backend>(config: &Path) -> Registry<C> {
 /// Creates `acme` with the CLI, serves it here, suspends it with the CLI and returns how long
 /// after the CLI exited this process answered 403.
 async fn suspension_reaches_this_process<C: Backend>(config: &Path, delete: &[&str]) -> Duration {
-    let out = tenantpool(config, &["--json", "tenants", "create", "acme", "--placement", "main"]);
+    let out = tenantpool(
+        config,
+        &["--json", "tenants", "create", "acme", "--placement", "main"],
+    );
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["status"], "active");
     let registry = registry::<C>(config);
@@ -78,7 +91,10 @@ async fn suspension_reaches_this_process<C: Backend>(config: &Path, delete: &[&s
             Err(e) => break e,
             Ok(conn) => drop(conn),
         }
-        assert!(exited.elapsed() < Duration::from_secs(20), "the suspension never arrived");
+        assert!(
+            exited.elapsed() < Duration::from_secs(20),
+            "the suspension never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let seen = exited.elapsed();
@@ -117,21 +133,41 @@ fn exit_codes_say_what_happened(config: &Path) {
     assert_eq!(code(&out), 3);
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("a JSON error");
     assert_eq!(err["error"]["kind"], "not_found");
-    let out = tenantpool(config, &["tenants", "create", "x", "--placement", "nowhere"]);
+    let out = tenantpool(
+        config,
+        &["tenants", "create", "x", "--placement", "nowhere"],
+    );
     assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
-    let out = tenantpool(config, &["tenants", "create", "public", "--placement", "main"]);
-    assert_eq!(code(&out), 2, "a reserved key: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tenantpool(
+        config,
+        &["tenants", "create", "public", "--placement", "main"],
+    );
+    assert_eq!(
+        code(&out),
+        2,
+        "a reserved key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = tenantpool(config, &["--json", "tenants", "list"]);
     assert_eq!(code(&out), 0);
-    assert!(json(&out).as_array().is_some_and(|a| a.iter().all(|r| r["status"] != "deleted")));
+    assert!(json(&out)
+        .as_array()
+        .is_some_and(|a| a.iter().all(|r| r["status"] != "deleted")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_change_made_by_the_cli_reaches_a_registry_through_listen() {
-    let Some(t) = Fixture::<PgServer>::start("tp_cli_pg", 4).await.expect("fixture") else {
+    let Some(t) = Fixture::<PgServer>::start("tp_cli_pg", 4)
+        .await
+        .expect("fixture")
+    else {
         return;
     };
-    let dbs = t.server.throwaway_databases("tp_clipg", &["control", "shared"]).await.expect("dbs");
+    let dbs = t
+        .server
+        .throwaway_databases("tp_clipg", &["control", "shared"])
+        .await
+        .expect("dbs");
     let dir = scratch("postgres");
     // The poll interval is 30 s: a change seen sooner came through LISTEN. (The delete keeps
     // the data: a drop would wait two poll intervals for replicas that do not listen.)
@@ -145,30 +181,45 @@ async fn on_postgres_a_change_made_by_the_cli_reaches_a_registry_through_listen(
     let out = tenantpool(&config, &["catalog", "install"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let seen = suspension_reaches_this_process::<diesel_async_pg::Conn>(&config, &[]).await;
-    assert!(seen < Duration::from_secs(15), "seen after {seen:?}: LISTEN did not deliver");
+    assert!(
+        seen < Duration::from_secs(15),
+        "seen after {seen:?}: LISTEN did not deliver"
+    );
     println!("FIGURES catalog-change-to-registry postgres listen: {seen:?}");
     racing_creates_make_one_winner(&config);
     exit_codes_say_what_happened(&config);
-    t.assert_no_connections(Duration::from_secs(10)).await.expect("no connection left");
+    t.assert_no_connections(Duration::from_secs(10))
+        .await
+        .expect("no connection left");
     dbs.remove().await.expect("drop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_mariadb_a_change_made_by_the_cli_reaches_a_registry_through_polling() {
-    let Some(t) = Fixture::<MySqlServer>::start("tp_cli_my", 4).await.expect("fixture") else {
+    let Some(t) = Fixture::<MySqlServer>::start("tp_cli_my", 4)
+        .await
+        .expect("fixture")
+    else {
         return;
     };
-    let dbs = t.server.throwaway_databases("tp_climy", &["control"]).await.expect("dbs");
+    let dbs = t
+        .server
+        .throwaway_databases("tp_climy", &["control"])
+        .await
+        .expect("dbs");
     let dir = scratch("mysql");
     let template = t.url(&format!("{}_{{tenant}}", dbs.prefix()));
     let config = write_config(&dir, &t.url(&dbs.name("control")), &template, None, "200ms");
     let out = tenantpool(&config, &["catalog", "install"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let seen = suspension_reaches_this_process::<diesel_async_mysql::Conn>(&config, &["--drop"]).await;
+    let seen =
+        suspension_reaches_this_process::<diesel_async_mysql::Conn>(&config, &["--drop"]).await;
     println!("FIGURES catalog-change-to-registry mariadb poll 200ms: {seen:?}");
     racing_creates_make_one_winner(&config);
     exit_codes_say_what_happened(&config);
-    t.assert_no_connections(Duration::from_secs(10)).await.expect("no connection left");
+    t.assert_no_connections(Duration::from_secs(10))
+        .await
+        .expect("no connection left");
     dbs.remove().await.expect("drop");
 }
 
@@ -184,9 +235,14 @@ async fn on_sqlite_a_change_made_by_the_cli_reaches_a_registry_through_polling()
     );
     let out = tenantpool(&config, &["catalog", "install"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let seen = suspension_reaches_this_process::<tenantpool_core::SqliteConnection>(&config, &["--drop"]).await;
+    let seen =
+        suspension_reaches_this_process::<tenantpool_core::SqliteConnection>(&config, &["--drop"])
+            .await;
     println!("FIGURES catalog-change-to-registry sqlite poll 200ms: {seen:?}");
-    assert!(!dir.join("acme.db").exists(), "delete --drop removed the file");
+    assert!(
+        !dir.join("acme.db").exists(),
+        "delete --drop removed the file"
+    );
     racing_creates_make_one_winner(&config);
     exit_codes_say_what_happened(&config);
 }

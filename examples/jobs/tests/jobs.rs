@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use tenantpool::{Registry, TenantId};
+use tenantpool::catalog::{Catalog, NewTenant, Placement};
+use tenantpool::{DatabaseUrl, Registry, TenantId};
 use tenantpool_jobs::{JobStore, Worker};
 use tenantpool_testkit::{unique, Error, Fixture, MySqlServer, PgServer, TestServer};
 
@@ -121,14 +122,14 @@ async fn the_binary_works_the_notes_tenants_on_sqlite_with_the_default_config() 
 async fn works_on_a_server<C: JobStore, S: TestServer>(
     t: &Fixture<S>,
     file: &str,
-    url: &str,
+    directory: &[(&str, &str)],
     notes_migrations: impl tenantpool::TenantInit<C>,
 ) -> Result<(), Error> {
-    let overrides = [
+    let mut overrides = vec![
         ("server.bind", "127.0.0.1:0"),
-        ("directory.template.url", url),
         ("budget.max_connections", "6"),
     ];
+    overrides.extend_from_slice(directory);
     let config = config_with(file, &overrides);
     notes_with_some_notes(&config).await;
     t.assert_no_connections(Duration::from_secs(5)).await?;
@@ -196,15 +197,27 @@ async fn the_worker_runs_next_to_notes_on_postgres() -> Result<(), Error> {
     let Some(t) = Fixture::<PgServer>::start("tpa_jobs_pg", 8).await? else {
         return Ok(());
     };
-    let dbs = t
-        .server
-        .throwaway_databases("tpa_jobs_pg", &["acme", "globex"])
-        .await?;
-    let url = t.url(&dbs.name("{tenant}"));
+    // config/postgres.toml reads its tenants from a catalog: the catalog makes the databases.
+    let dbs = t.server.throwaway_databases("tpa_jobs_pg", &[]).await?;
+    let (control, url) = (t.url(&dbs.name("catalog")), t.url(&dbs.name("{tenant}")));
+    let catalog = Catalog::new(DatabaseUrl::parse(&control).expect("url"))
+        .placement("main", Placement::database(&url).expect("placement"));
+    catalog.install().await.expect("install");
+    for key in ["acme", "globex"] {
+        let tenant = TenantId::parse(key).expect("key");
+        catalog
+            .create(&tenant, NewTenant::in_placement("main"))
+            .await
+            .expect("create");
+    }
+    drop(catalog);
     works_on_a_server::<diesel_async::AsyncPgConnection, _>(
         &t,
         "config/postgres.toml",
-        &url,
+        &[
+            ("directory.catalog.url", &control),
+            ("directory.catalog.placements.main.url", &url),
+        ],
         tenantpool_notes::ServerMigrations,
     )
     .await?;
@@ -224,7 +237,7 @@ async fn the_worker_runs_next_to_notes_on_mariadb() -> Result<(), Error> {
     works_on_a_server::<diesel_async::AsyncMysqlConnection, _>(
         &t,
         "config/mysql.toml",
-        &url,
+        &[("directory.template.url", &url)],
         tenantpool_notes::ServerMigrations,
     )
     .await?;

@@ -8,7 +8,9 @@ use super::CatalogError;
 use crate::backend::{Backend, ConnectContext, ConnectionPermit};
 use crate::{BackendKind, DatabaseUrl, IoRuntime};
 
-/// One connection to the control database.
+/// One connection to the control database. Not boxed: there is one per catalog, and the
+/// variants are matched on every query.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum CatalogConnection {
     #[cfg(feature = "postgres")]
     Pg(diesel_async::AsyncPgConnection),
@@ -50,8 +52,8 @@ impl CatalogConnection {
             create_missing: create,
         };
         let failed = |e: crate::backend::ConnectFailure| match e {
-            crate::backend::ConnectFailure::DatabaseMissing => CatalogError::Unavailable(format!(
-                "the control database {} does not exist",
+            crate::backend::ConnectFailure::DatabaseMissing => CatalogError::NotInstalled(format!(
+                "the database {} does not exist",
                 url.database().unwrap_or_default()
             )),
             other => CatalogError::Unavailable(url.redact(&other.to_string())),

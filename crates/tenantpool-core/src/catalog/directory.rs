@@ -14,7 +14,10 @@ use crate::TenantId;
 impl Catalog {
     /// The target a row gives: `None` for a deleted tenant, a suspended target for a
     /// suspended one.
-    pub(crate) fn target_of(&self, record: &TenantRecord) -> Result<Option<TenantTarget>, super::CatalogError> {
+    pub(crate) fn target_of(
+        &self,
+        record: &TenantRecord,
+    ) -> Result<Option<TenantTarget>, super::CatalogError> {
         if record.status == TenantStatus::Deleted {
             return Ok(None);
         }
@@ -34,7 +37,9 @@ impl Catalog {
         changes: &DirectoryChanges,
     ) -> Result<i64, super::CatalogError> {
         let (version, keys) = self
-            .with_connection(|conn| Box::pin(async move { queries::changed_since(conn, seen).await }))
+            .with_connection(|conn| {
+                Box::pin(async move { queries::changed_since(conn, seen).await })
+            })
             .await?;
         let mut reported: HashSet<String> = HashSet::new();
         for key in keys.into_iter().chain(hinted) {
@@ -78,6 +83,11 @@ impl TenantDirectory for Catalog {
                 .map(|r| r.tenant)
                 .collect(),
         ))
+    }
+
+    /// Closes the catalog's connection (a later call opens a new one).
+    async fn close(&self) {
+        *self.inner.conn.lock().await = None;
     }
 
     /// Polls the catalog's version every `poll_interval`, and on PostgreSQL also as soon as a
@@ -138,7 +148,10 @@ impl Catalog {
         #[cfg(feature = "postgres")]
         if self.inner.listen && self.inner.url.kind() == crate::BackendKind::Postgres {
             let url = self.inner.url.clone();
-            let retry = self.inner.poll_interval.max(std::time::Duration::from_millis(500));
+            let retry = self
+                .inner
+                .poll_interval
+                .max(std::time::Duration::from_millis(500));
             return AbortOnDrop(Some(tokio::spawn(async move {
                 loop {
                     if let Err(e) = listen::run(&url, &wake).await {
@@ -168,7 +181,10 @@ mod listen {
     use crate::DatabaseUrl;
 
     /// Listens until the session ends; returns why it ended.
-    pub(super) async fn run(url: &DatabaseUrl, wake: &mpsc::UnboundedSender<String>) -> Result<(), String> {
+    pub(super) async fn run(
+        url: &DatabaseUrl,
+        wake: &mpsc::UnboundedSender<String>,
+    ) -> Result<(), String> {
         let mut config: tokio_postgres::Config = url
             .driver_url()
             .parse()
@@ -191,10 +207,11 @@ mod listen {
         T: MakeTlsConnect<Socket>,
         T::Stream: Send + 'static,
     {
-        let (client, mut connection) = tokio::time::timeout(std::time::Duration::from_secs(5), config.connect(tls))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| url.redact(&e.to_string()))?;
+        let (client, mut connection) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), config.connect(tls))
+                .await
+                .map_err(|_| "connect timed out".to_string())?
+                .map_err(|e| url.redact(&e.to_string()))?;
         let (tx, mut messages) = mpsc::unbounded_channel();
         let mut stream = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         let driver = tokio::spawn(async move {

@@ -65,7 +65,11 @@ impl CatalogError {
     pub(crate) fn from_query(e: &diesel::result::Error) -> Self {
         let text = e.to_string();
         let lower = text.to_ascii_lowercase();
-        if lower.contains("tenantpool_") && (lower.contains("does not exist") || lower.contains("doesn't exist") || lower.contains("no such table")) {
+        if lower.contains("tenantpool_")
+            && (lower.contains("does not exist")
+                || lower.contains("doesn't exist")
+                || lower.contains("no such table"))
+        {
             Self::NotInstalled(text)
         } else if crate::is_connection_error(e) {
             Self::Unavailable(text)

@@ -79,11 +79,17 @@ impl TenantLock {
                 #[cfg(feature = "sqlite")]
                 CatalogConnection::Sqlite(_) => {
                     let path = lock_file
-                        .ok_or_else(|| CatalogError::Unsupported("a SQLite catalog in memory has no lock file".into()))?
+                        .ok_or_else(|| {
+                            CatalogError::Unsupported(
+                                "a SQLite catalog in memory has no lock file".into(),
+                            )
+                        })?
                         .to_path_buf();
                     let file = tokio::task::spawn_blocking(move || try_lock_file(&path))
                         .await
-                        .map_err(|e| CatalogError::Unavailable(format!("lock task failed: {e}")))??;
+                        .map_err(|e| {
+                            CatalogError::Unavailable(format!("lock task failed: {e}"))
+                        })??;
                     if let Some(file) = file {
                         return Ok(Self::File(file));
                     }

@@ -8,7 +8,7 @@
 //!   overrides, the catalog version of its last change, timestamps. `tenantpool_catalog`
 //!   holds the catalog's version, raised by every change. [`Catalog::install`] creates both
 //!   (`src/catalog/sql/<backend>.sql`).
-//! - **Changes reach every replica.** The registry runs [`TenantDirectory::watch`]: each
+//! - **Changes reach every replica.** The registry runs [`TenantDirectory::watch`](crate::TenantDirectory::watch): each
 //!   replica polls the version every `poll_interval` (one indexed query) and forgets the
 //!   tenants whose rows changed since. On PostgreSQL a trigger also sends `NOTIFY
 //!   tenantpool_catalog` at commit, and a listening connection makes the poll run at once.
@@ -53,11 +53,11 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 
+use self::connection::CatalogConnection;
 pub use self::error::CatalogError;
 pub use self::placement::Placement;
 pub use self::provision::{DeleteMode, NewTenant};
 pub use self::record::{TenantRecord, TenantStatus};
-use self::connection::CatalogConnection;
 use crate::{BackendKind, DatabaseUrl, IoRuntime, TenantId};
 
 /// Tenants in a table of a control database: a [`TenantDirectory`](crate::TenantDirectory)
@@ -94,7 +94,10 @@ impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalog")
             .field("url", &self.inner.url)
-            .field("placements", &self.inner.placements.keys().collect::<Vec<_>>())
+            .field(
+                "placements",
+                &self.inner.placements.keys().collect::<Vec<_>>(),
+            )
             .field("poll_interval", &self.inner.poll_interval)
             .finish()
     }
@@ -230,7 +233,12 @@ impl Catalog {
     /// The SQLite lock file beside the catalog's file.
     fn lock_file(&self) -> Option<PathBuf> {
         (self.inner.url.kind() == BackendKind::Sqlite)
-            .then(|| self.inner.url.database().map(|p| PathBuf::from(format!("{p}.provision.lock"))))
+            .then(|| {
+                self.inner
+                    .url
+                    .database()
+                    .map(|p| PathBuf::from(format!("{p}.provision.lock")))
+            })
             .flatten()
     }
 
@@ -243,7 +251,9 @@ impl Catalog {
         }
         let io = match IoRuntime::current() {
             Ok(io) => io,
-            Err(_) => IoRuntime::dedicated(1).map_err(|e| CatalogError::Unavailable(e.to_string()))?,
+            Err(_) => {
+                IoRuntime::dedicated(1).map_err(|e| CatalogError::Unavailable(e.to_string()))?
+            }
         };
         Ok(self.inner.io.get_or_init(|| io).clone())
     }
@@ -269,9 +279,10 @@ impl Catalog {
     async fn with_connection<T>(
         &self,
         op: impl for<'c> FnOnce(
-            &'c mut CatalogConnection,
-        ) -> futures_util::future::BoxFuture<'c, Result<T, CatalogError>>
-        + Send,
+                &'c mut CatalogConnection,
+            )
+                -> futures_util::future::BoxFuture<'c, Result<T, CatalogError>>
+            + Send,
     ) -> Result<T, CatalogError> {
         let mut guard = self.connection().await?;
         let Some(conn) = guard.as_mut() else {
@@ -284,8 +295,9 @@ impl Catalog {
         result
     }
 
-    /// Creates the catalog's tables in the control database (and, for SQLite, the file), or
-    /// does nothing when they exist. Safe to run from several processes at once.
+    /// Creates the catalog's tables in the control database, and the control database itself
+    /// when it is missing (the SQLite file, or the database on its server); does nothing when
+    /// they exist. Safe to run from several processes at once.
     ///
     /// ```no_run
     /// # async fn f(catalog: tenantpool_core::catalog::Catalog) -> Result<(), tenantpool_core::catalog::CatalogError> {
@@ -301,6 +313,11 @@ impl Catalog {
         {
             std::fs::create_dir_all(dir)
                 .map_err(|e| CatalogError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        if let Err(CatalogError::NotInstalled(_)) = self.connection().await.map(drop) {
+            let target = crate::directory::TenantTarget::database(self.inner.url.clone());
+            provision::create_objects(&target, &self.io()?, self.inner.connect_timeout).await?;
+            tracing::info!(url = %self.inner.url, "catalog control database created");
         }
         self.with_connection(|conn| {
             Box::pin(async move {
@@ -361,8 +378,10 @@ impl Catalog {
     /// # Ok(()) }
     /// ```
     pub async fn version(&self) -> Result<i64, CatalogError> {
-        self.with_connection(|conn| Box::pin(async move { queries::changed_since(conn, None).await }))
-            .await
-            .map(|(v, _)| v)
+        self.with_connection(|conn| {
+            Box::pin(async move { queries::changed_since(conn, None).await })
+        })
+        .await
+        .map(|(v, _)| v)
     }
 }

@@ -72,7 +72,8 @@ impl Catalog {
         tenant: &TenantId,
         op: impl for<'c> FnOnce(
                 &'c mut CatalogConnection,
-            ) -> futures_util::future::BoxFuture<'c, Result<T, CatalogError>>
+            )
+                -> futures_util::future::BoxFuture<'c, Result<T, CatalogError>>
             + Send
             + 'static,
     ) -> Result<T, CatalogError> {
@@ -263,7 +264,9 @@ impl Catalog {
 /// and one with a quote or a NUL in it is refused.
 fn quote(name: &str, kind: BackendKind) -> Result<String, CatalogError> {
     if name.is_empty() || name.contains(['"', '`', '\0', '\'']) {
-        return Err(CatalogError::InvalidRow(format!("{name:?} is not a usable database name")));
+        return Err(CatalogError::InvalidRow(format!(
+            "{name:?} is not a usable database name"
+        )));
     }
     Ok(match kind {
         BackendKind::Mysql => format!("`{name}`"),
@@ -283,7 +286,12 @@ fn maintenance_url(url: &DatabaseUrl) -> Result<DatabaseUrl, CatalogError> {
 }
 
 /// Runs DDL on a short-lived connection to `url`.
-async fn run_ddl(url: &DatabaseUrl, io: &IoRuntime, sql: &str, timeout: Duration) -> Result<(), CatalogError> {
+async fn run_ddl(
+    url: &DatabaseUrl,
+    io: &IoRuntime,
+    sql: &str,
+    timeout: Duration,
+) -> Result<(), CatalogError> {
     let mut conn = CatalogConnection::open(url, io, timeout, false).await?;
     conn.execute(sql)
         .await
@@ -291,7 +299,11 @@ async fn run_ddl(url: &DatabaseUrl, io: &IoRuntime, sql: &str, timeout: Duration
 }
 
 /// Creates the tenant's schema, database or SQLite file when missing.
-async fn create_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration) -> Result<(), CatalogError> {
+pub(super) async fn create_objects(
+    target: &TenantTarget,
+    io: &IoRuntime,
+    timeout: Duration,
+) -> Result<(), CatalogError> {
     let url = &target.url;
     match (&target.isolation, url.kind()) {
         (Isolation::Schema(schema), _) => {
@@ -310,7 +322,9 @@ async fn create_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration
                 std::fs::create_dir_all(dir)
                     .map_err(|e| CatalogError::Unavailable(format!("{}: {e}", dir.display())))?;
             }
-            CatalogConnection::open(url, io, timeout, true).await.map(drop)
+            CatalogConnection::open(url, io, timeout, true)
+                .await
+                .map(drop)
         }
         (Isolation::Database, kind) => {
             let name = quote(url.database().unwrap_or_default(), kind)?;
@@ -327,20 +341,34 @@ async fn create_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration
 }
 
 /// Drops the tenant's schema, database or SQLite file.
-async fn drop_objects(target: &TenantTarget, io: &IoRuntime, timeout: Duration) -> Result<(), CatalogError> {
+async fn drop_objects(
+    target: &TenantTarget,
+    io: &IoRuntime,
+    timeout: Duration,
+) -> Result<(), CatalogError> {
     let url = &target.url;
     match (&target.isolation, url.kind()) {
         (Isolation::Schema(schema), BackendKind::Mysql) => {
-            let sql = format!("DROP DATABASE IF EXISTS {}", quote(schema.as_str(), BackendKind::Mysql)?);
+            let sql = format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote(schema.as_str(), BackendKind::Mysql)?
+            );
             run_ddl(url, io, &sql, timeout).await
         }
         (Isolation::Schema(schema), kind) => {
-            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(schema.as_str(), kind)?);
+            let sql = format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote(schema.as_str(), kind)?
+            );
             run_ddl(url, io, &sql, timeout).await
         }
         (Isolation::Database, BackendKind::Sqlite) => {
             let path = url.database().unwrap_or_default();
-            for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+            for file in [
+                path.to_string(),
+                format!("{path}-wal"),
+                format!("{path}-shm"),
+            ] {
                 match std::fs::remove_file(&file) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

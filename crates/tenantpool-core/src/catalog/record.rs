@@ -60,7 +60,9 @@ impl FromStr for TenantStatus {
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
             "deleted" => Ok(Self::Deleted),
-            other => Err(CatalogError::InvalidRow(format!("unknown status {other:?}"))),
+            other => Err(CatalogError::InvalidRow(format!(
+                "unknown status {other:?}"
+            ))),
         }
     }
 }
@@ -142,13 +144,14 @@ impl TryFrom<Row> for TenantRecord {
         let tenant = TenantId::parse(&row.tenant_key)
             .map_err(|e| CatalogError::InvalidRow(format!("{:?}: {e}", row.tenant_key)))?;
         let count = |n: Option<i32>| n.and_then(|n| usize::try_from(n).ok());
-        let mut overrides = PoolOverrides::default();
-        overrides.max_size = count(row.max_size);
-        overrides.tenant_max_in_use = count(row.tenant_max_in_use);
-        overrides.checkout_timeout = row
-            .checkout_timeout_ms
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(Duration::from_millis);
+        let overrides = PoolOverrides {
+            max_size: count(row.max_size),
+            tenant_max_in_use: count(row.tenant_max_in_use),
+            checkout_timeout: row
+                .checkout_timeout_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+        };
         Ok(Self {
             tenant,
             placement: row.placement,

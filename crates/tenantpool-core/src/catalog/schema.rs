@@ -72,7 +72,9 @@ mod tests {
             assert!(parts.iter().all(|s| s.trim_end().ends_with(';')), "{kind}");
         }
         let pg = statements(install_sql(crate::BackendKind::Postgres));
-        let function = pg.iter().find(|s| s.contains("FUNCTION tenantpool_tenants_notify"));
+        let function = pg
+            .iter()
+            .find(|s| s.contains("FUNCTION tenantpool_tenants_notify"));
         assert!(function.is_some_and(|f| f.contains("RETURN NULL;") && f.contains("END $$;")));
     }
 }

@@ -67,4 +67,8 @@ impl TenantDirectory for ChainDirectory {
     async fn watch(&self, changes: DirectoryChanges) {
         futures_util::future::join_all(self.sources.iter().map(|s| s.watch(changes.clone()))).await;
     }
+
+    async fn close(&self) {
+        futures_util::future::join_all(self.sources.iter().map(|s| s.close())).await;
+    }
 }

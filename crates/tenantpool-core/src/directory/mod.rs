@@ -96,6 +96,10 @@ pub trait TenantDirectory: Send + Sync + 'static {
     async fn watch(&self, changes: DirectoryChanges) {
         let _ = changes;
     }
+
+    /// Releases what the directory holds open (a catalog's connection), at the registry's
+    /// shutdown, after its watch has been stopped. The default holds nothing.
+    async fn close(&self) {}
 }
 
 #[async_trait]
@@ -111,6 +115,10 @@ impl<D: TenantDirectory + ?Sized> TenantDirectory for Arc<D> {
     async fn watch(&self, changes: DirectoryChanges) {
         (**self).watch(changes).await
     }
+
+    async fn close(&self) {
+        (**self).close().await
+    }
 }
 
 #[async_trait]
@@ -125,5 +133,9 @@ impl<D: TenantDirectory + ?Sized> TenantDirectory for Box<D> {
 
     async fn watch(&self, changes: DirectoryChanges) {
         (**self).watch(changes).await
+    }
+
+    async fn close(&self) {
+        (**self).close().await
     }
 }

@@ -181,7 +181,8 @@ impl<C: Backend> RegistryBuilder<C> {
             counters,
             settings,
             probes: Default::default(),
-            tasks: Mutex::new(Vec::new()),
+            maintenance: Mutex::new(None),
+            watch: Mutex::new(None),
             #[cfg(feature = "metrics")]
             closed_floor: Default::default(),
         });
@@ -190,8 +191,8 @@ impl<C: Backend> RegistryBuilder<C> {
             inner.settings.cache.maintenance_interval,
             &io,
         );
-        let watch = watch_directory(&inner.starts, &io);
-        lock(&inner.tasks).extend([task, watch]);
+        *lock(&inner.maintenance) = Some(task);
+        *lock(&inner.watch) = Some(watch_directory(&inner.starts, &io));
         Ok(Registry { inner })
     }
 }

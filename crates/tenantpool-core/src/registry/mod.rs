@@ -114,8 +114,10 @@ struct Inner<C: Backend> {
     counters: Arc<Counters>,
     settings: Arc<Settings>,
     probes: Probes,
-    /// The maintenance timer and the directory's watch, aborted when the registry goes.
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The maintenance timer, aborted when the registry goes.
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The directory's watch, aborted at shutdown or when the registry goes.
+    watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The closes of no named reason last published (see `metrics`).
     #[cfg(feature = "metrics")]
     closed_floor: crate::metrics::ClosedFloor,
@@ -131,7 +133,10 @@ impl<C: Backend> Maintained for Inner<C> {
 
 impl<C: Backend> Drop for Inner<C> {
     fn drop(&mut self) {
-        for task in lock(&self.tasks).drain(..) {
+        for task in [lock(&self.maintenance).take(), lock(&self.watch).take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
     }
@@ -252,7 +257,7 @@ impl<C: Backend> Registry<C> {
     /// goes on working, and its pool closes when the last one is returned (unless other
     /// tenants share it).
     ///
-    /// A directory that watches its source ([`TenantDirectory::watch`], the catalog) calls
+    /// A directory that watches its source ([`TenantDirectory::watch`](crate::TenantDirectory::watch), the catalog) calls
     /// this itself; call it after changing a directory that does not.
     ///
     /// ```no_run
@@ -469,6 +474,11 @@ impl<C: Backend> Registry<C> {
         }
         let pools_closed = pools.len();
         drop(pools);
+        let watch = lock(&inner.watch).take();
+        if let Some(watch) = watch {
+            watch.abort();
+        }
+        inner.starts.directory().close().await;
         tracing::info!(pools_closed, in_use, "tenantpool registry shut down");
         ShutdownReport {
             pools_closed,

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use tenantpool::catalog::{Catalog, NewTenant, Placement};
+use tenantpool::{DatabaseUrl, TenantId};
 use tenantpool_testkit::{unique, Error, MySqlServer, PgServer, TestServer};
 
 fn workspace() -> PathBuf {
@@ -363,29 +365,74 @@ async fn serve_config(bin: &str, file: &str, url: &str, overrides: &[(&str, &str
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// config/postgres.toml: a database per tenant.
+/// A catalog in `control` with the placement `main` and the tenants acme and globex, as an
+/// operator makes it with `tenantpool catalog install` and `tenantpool tenants create`.
+async fn catalog_with_two_tenants(control: &str, main: Placement) {
+    let catalog =
+        Catalog::new(DatabaseUrl::parse(control).expect("control URL")).placement("main", main);
+    catalog.install().await.expect("catalog install");
+    for key in ["acme", "globex"] {
+        let tenant = TenantId::parse(key).expect("key");
+        catalog
+            .create(&tenant, NewTenant::in_placement("main"))
+            .await
+            .expect("tenants create");
+    }
+}
+
+/// Serves the catalog configuration `file` with its catalog in `control` and its placement
+/// `main` at `url`, a budget of 6 and `overrides`, and exercises it with two tenants.
+async fn serve_catalog_config(
+    bin: &str,
+    file: &str,
+    control: &str,
+    url: &str,
+    overrides: &[(&str, &str)],
+) {
+    let dir = std::env::temp_dir().join(unique("tpa_notes_srv"));
+    let mut all = vec![
+        ("directory.catalog.url", control),
+        ("directory.catalog.placements.main.url", url),
+        ("budget.max_connections", "6"),
+    ];
+    all.extend_from_slice(overrides);
+    let server = Running::start(bin, &dir, file, &all);
+    exercise(server.addr, "acme.localhost", "globex.localhost").await;
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// config/postgres.toml: a database per tenant, tenants from the catalog.
 pub async fn the_postgres_config_serves_a_database_per_tenant(bin: &str) -> Result<(), Error> {
     let Some(server) = PgServer::from_env().await else {
         return Ok(());
     };
-    let dbs = server
-        .throwaway_databases("tpa_notes_pgdb", &["acme", "globex"])
-        .await?;
+    // The family's databases (the catalog's and the tenants') are made by the catalog.
+    let dbs = server.throwaway_databases("tpa_notes_pgdb", &[]).await?;
+    let control = format!("{}/{}", server.base_url(), dbs.name("catalog"));
     let url = format!("{}/{}", server.base_url(), dbs.name("{tenant}"));
-    serve_config(bin, "config/postgres.toml", &url, &[]).await;
+    catalog_with_two_tenants(&control, Placement::database(&url).expect("placement")).await;
+    serve_catalog_config(bin, "config/postgres.toml", &control, &url, &[]).await;
     dbs.remove().await
 }
 
-/// config/postgres-schema.toml: a schema per tenant in one database.
+/// config/postgres-schema.toml: a schema per tenant in one database, tenants (and the
+/// catalog) in it.
 pub async fn the_postgres_schema_config_serves_a_schema_per_tenant(bin: &str) -> Result<(), Error> {
     let Some(server) = PgServer::from_env().await else {
         return Ok(());
     };
     let db = server.throwaway_database("tpa_notes_pgschema").await?;
     let url = format!("{}/{}", server.base_url(), db.name());
-    serve_config(
+    catalog_with_two_tenants(
+        &url,
+        Placement::schema(&url, "{tenant}").expect("placement"),
+    )
+    .await;
+    serve_catalog_config(
         bin,
         "config/postgres-schema.toml",
+        &url,
         &url,
         &[("pool.max_size", "4")],
     )
