@@ -2,6 +2,7 @@
 //! servers, the CI rule, counting by tag and sampling come from `tenantpool-testkit`.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
@@ -206,4 +207,31 @@ pub fn tls_files() -> Option<TlsFiles> {
         return None;
     }
     Some(files)
+}
+
+/// Writes migration `n` (creating table `m<n>`) into `dir`, in diesel's layout.
+pub fn write_migration(dir: &Path, n: u32) {
+    let folder = dir.join(format!("2026120100000{n}_m{n}"));
+    std::fs::create_dir_all(&folder).expect("migration folder");
+    std::fs::write(
+        folder.join("up.sql"),
+        format!("CREATE TABLE m{n} (id INTEGER PRIMARY KEY);\n"),
+    )
+    .expect("up.sql");
+    std::fs::write(folder.join("down.sql"), format!("DROP TABLE m{n};\n")).expect("down.sql");
+}
+
+/// A fresh migrations directory with migrations 1..=n.
+pub fn migrations_dir(test: &str, n: u32) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join("tenantpool-tests")
+        .join("migrations")
+        .join(test);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clean");
+    }
+    for i in 1..=n {
+        write_migration(&dir, i);
+    }
+    dir
 }

@@ -19,6 +19,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod migrations;
 mod pressure;
 mod readiness;
 mod replicas;

@@ -16,6 +16,7 @@ mod errors;
 mod jobs;
 mod killed;
 mod lifecycle;
+mod migrations;
 mod pressure;
 mod readiness;
 mod reliability;

@@ -136,3 +136,72 @@ async fn an_operation_on_a_catalog_that_is_not_installed_says_so() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tenants_migrate_once_at_first_start_and_in_bulk() {
+    use diesel_migrations::FileBasedMigrations;
+    use tenantpool::migrations::{migrate_all, MigrationOutcome, TenantMigrations};
+
+    use crate::common::{migrations_dir, write_migration};
+
+    let dir = data_dir("catalog_migrations");
+    let admin = catalog(&dir);
+    admin.install().await.expect("install");
+    for key in ["a", "b"] {
+        admin
+            .create(&tenant(key), NewTenant::in_placement("local"))
+            .await
+            .expect("create");
+    }
+    let source = migrations_dir("sqlite_catalog", 2);
+    let migrations = |c: &Catalog| {
+        TenantMigrations::new(FileBasedMigrations::from_path(&source).expect("migrations"))
+            .recorded_in(c.clone())
+    };
+    // Two registries start `a` eight times at once: SQLite's write lock lets one migrate.
+    let registries: Vec<_> = (0..2)
+        .map(|_| {
+            let c = catalog(&dir);
+            tenantpool::Registry::<tenantpool::SqliteConnection>::builder(crate::settings(4, 2))
+                .directory(c.clone())
+                .tenant_init(migrations(&c))
+                .build()
+                .expect("registry")
+        })
+        .collect();
+    let starts: Vec<_> = (0..8)
+        .map(|i| {
+            let registry = registries[i % 2].clone();
+            tokio::spawn(async move { registry.get(&tenant("a")).await.map(drop) })
+        })
+        .collect();
+    for start in starts {
+        start.await.expect("task").expect("a starts, migrated once");
+    }
+    let record = admin.get(&tenant("a")).await.expect("get").expect("row");
+    assert_eq!(record.migration_version.as_deref(), Some("20261201000002"));
+
+    write_migration(&source, 3);
+    let bulk = tenantpool::Registry::<tenantpool::SqliteConnection>::builder(crate::settings(4, 2))
+        .directory(admin.clone())
+        .build()
+        .expect("registry");
+    let all = vec![tenant("a"), tenant("b")];
+    let mut report = migrate_all(&bulk, &migrations(&admin), all.clone(), 2, false, |_| {}).await;
+    report.sort_by(|x, y| x.tenant.cmp(&y.tenant));
+    let v = |ns: &[u32]| {
+        ns.iter()
+            .map(|n| format!("2026120100000{n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(report[0].outcome, MigrationOutcome::Applied(v(&[3])));
+    assert_eq!(report[1].outcome, MigrationOutcome::Applied(v(&[1, 2, 3])));
+    let again = migrate_all(&bulk, &migrations(&admin), all, 2, false, |_| {}).await;
+    assert!(
+        again.iter().all(|l| l.outcome == MigrationOutcome::Current),
+        "{again:?}"
+    );
+    for r in registries.iter().chain([&bulk]) {
+        r.shutdown(Duration::from_secs(5)).await;
+    }
+}

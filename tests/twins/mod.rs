@@ -12,6 +12,7 @@
 //! | `killed` | sessions the server ends never reach a client as a 500 |
 //! | `lifecycle` | shared pools, idle reaping, shutdown |
 //! | `readiness` | unready while the server refuses connections or the budget stays exhausted, ready when back; one probe for concurrent calls, closed after |
+//! | `migrations` | a tenant's migrations run once at its first start across registries, not at all when the catalog says current, and in bulk resumably |
 //! | `pressure` | exact per-tenant figures (in use, waits, timeouts, start) and the top lists |
 //! | `scale` | many tenants within the budget, a drain to zero, one pool per stampede |
 //! | `schema` | schema tenants see their own rows only, fair shares of a shared pool |
@@ -25,6 +26,7 @@ pub mod errors;
 pub mod jobs;
 pub mod killed;
 pub mod lifecycle;
+pub mod migrations;
 pub mod pressure;
 pub mod readiness;
 pub mod replicas;

@@ -33,6 +33,29 @@ pub enum Command {
     /// Tenants in the catalog.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// Applies the pending migrations of one tenant or of every active one, within the
+    /// configuration's budget, recording each tenant's version in the catalog.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The tenant to migrate (or --all).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub tenant: Option<String>,
+    /// Every active tenant of the catalog. Tenants it records as current are skipped without
+    /// a connection, so an interrupted run resumes where it stopped.
+    #[arg(long)]
+    pub all: bool,
+    /// The migrations directory, in diesel's layout (one folder per migration with `up.sql`).
+    #[arg(long)]
+    pub migrations: PathBuf,
+    /// How many tenants migrate at once (connections stay within the budget whatever this is).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Only list what is pending.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@
 
 mod cli;
 mod exit;
+mod migrate;
 mod output;
 mod run;
 

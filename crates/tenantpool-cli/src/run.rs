@@ -2,18 +2,19 @@
 
 use tenantpool_core::catalog::{Catalog, DeleteMode, NewTenant, TenantStatus};
 use tenantpool_core::config::load_config;
-use tenantpool_core::{Settings, TenantId};
+use tenantpool_core::{BackendKind, Settings, TenantId};
 
 use crate::cli::{CatalogCommand, Cli, Command, TenantsCommand};
 use crate::exit::Failure;
 use crate::output;
 
-/// The catalog of the configuration the command line names.
-fn catalog(cli: &Cli) -> Result<Catalog, Failure> {
+/// The settings and catalog of the configuration the command line names, and the backend
+/// of its placements.
+fn catalog(cli: &Cli) -> Result<(Settings, Catalog, BackendKind), Failure> {
     let config = load_config(cli.config.as_deref(), &cli.env_prefix)
         .map_err(|e| Failure::usage(e.to_string()))?;
     let settings = Settings::from_config(&config).map_err(|e| Failure::usage(e.to_string()))?;
-    let Some(section) = settings.directory.catalog else {
+    let Some(section) = settings.directory.catalog.clone() else {
         return Err(Failure::usage(format!(
             "no [directory.catalog] section in {} (nor in {}_DIRECTORY__CATALOG__*)",
             cli.config.as_deref().map_or_else(
@@ -23,7 +24,15 @@ fn catalog(cli: &Cli) -> Result<Catalog, Failure> {
             cli.env_prefix
         )));
     };
-    section.build().map_err(|e| Failure::usage(e.to_string()))
+    let catalog = section.build().map_err(|e| Failure::usage(e.to_string()))?;
+    let kind = section
+        .placements
+        .values()
+        .next()
+        .map(|p| p.url.expose_secret().replace("{tenant}", "a"))
+        .and_then(|url| tenantpool_core::DatabaseUrl::parse(&url).ok())
+        .map_or(catalog.url().kind(), |url| url.kind());
+    Ok((settings, catalog, kind))
 }
 
 fn key(raw: &str) -> Result<TenantId, Failure> {
@@ -31,9 +40,12 @@ fn key(raw: &str) -> Result<TenantId, Failure> {
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let catalog = catalog(&cli)?;
+    let (settings, catalog, kind) = catalog(&cli)?;
     let json = cli.json;
     match &cli.command {
+        Command::Migrate(args) => {
+            crate::migrate::migrate(args, settings, catalog, kind, json).await
+        }
         Command::Catalog(CatalogCommand::Install) => {
             catalog.install().await?;
             if json {

@@ -53,6 +53,7 @@ mod held;
 mod lock;
 mod manager;
 mod metrics;
+pub mod migrations;
 mod pool;
 mod pressure;
 mod readiness;

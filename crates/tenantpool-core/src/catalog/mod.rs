@@ -370,6 +370,28 @@ impl Catalog {
             .collect()
     }
 
+    /// Records the version of the last migration applied to `tenant`'s data, so that a start
+    /// of a current tenant costs no migration query (see
+    /// [`TenantMigrations`](crate::migrations::TenantMigrations)). It changes nothing a replica
+    /// serves; false when the tenant has no row.
+    ///
+    /// ```no_run
+    /// # async fn f(catalog: tenantpool_core::catalog::Catalog) -> Result<(), Box<dyn std::error::Error>> {
+    /// catalog.record_migration(&"acme".parse()?, "20261201000000").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn record_migration(
+        &self,
+        tenant: &TenantId,
+        migration: &str,
+    ) -> Result<bool, CatalogError> {
+        let (tenant, migration) = (tenant.clone(), migration.to_string());
+        self.with_connection(|conn| {
+            Box::pin(async move { queries::record_migration(conn, &tenant, &migration).await })
+        })
+        .await
+    }
+
     /// The catalog's version: raised by every change.
     ///
     /// ```no_run

@@ -93,6 +93,23 @@ pub(super) async fn changed_since(
     Ok((version, keys))
 }
 
+/// Records the migration version of `tenant`'s data. Not a change of the directory's answer:
+/// the catalog's version stays, and no replica forgets the tenant.
+pub(super) async fn record_migration(
+    conn: &mut CatalogConnection,
+    tenant: &TenantId,
+    migration: &str,
+) -> Result<bool, CatalogError> {
+    use tenantpool_tenants::dsl as t;
+    let key = tenant.as_str();
+    on_connection!(conn, c => diesel::update(t::tenantpool_tenants.find(key))
+        .set(t::migration_version.eq(migration))
+        .execute(c)
+        .await)
+    .map(|n| n > 0)
+    .map_err(|e| CatalogError::from_query(&e))
+}
+
 /// Applies `change` to `tenant`'s row in one transaction that raises the catalog's version
 /// (which also serialises concurrent changes: every one updates the version row first).
 pub(super) async fn apply(
@@ -133,6 +150,7 @@ pub(super) async fn apply(
                         let mut row = Row::new(tenant, placement, overrides, version, now);
                         if let Some(old) = &existing {
                             row.created_at = old.created_at;
+                            row.migration_version.clone_from(&old.migration_version);
                             diesel::delete(t::tenantpool_tenants.find(key)).execute(c).await?;
                         }
                         diesel::insert_into(t::tenantpool_tenants).values(&row).execute(c).await?;

@@ -88,6 +88,9 @@ pub struct TenantRecord {
     pub status: TenantStatus,
     /// Pool overrides of this tenant; unset fields take the placement's.
     pub overrides: PoolOverrides,
+    /// The version of the last migration applied to the tenant's data, as recorded by
+    /// [`TenantMigrations`](crate::migrations::TenantMigrations); `None` before the first.
+    pub migration_version: Option<String>,
     /// The catalog's version at the row's last change.
     pub version: i64,
     /// When the row was created, in milliseconds since the Unix epoch.
@@ -106,6 +109,7 @@ pub(super) struct Row {
     pub(super) max_size: Option<i32>,
     pub(super) tenant_max_in_use: Option<i32>,
     pub(super) checkout_timeout_ms: Option<i64>,
+    pub(super) migration_version: Option<String>,
     pub(super) version: i64,
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
@@ -130,6 +134,7 @@ impl Row {
             checkout_timeout_ms: overrides
                 .checkout_timeout
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            migration_version: None,
             version,
             created_at: now_ms,
             updated_at: now_ms,
@@ -157,6 +162,7 @@ impl TryFrom<Row> for TenantRecord {
             placement: row.placement,
             status: row.status.parse()?,
             overrides,
+            migration_version: row.migration_version,
             version: row.version,
             created_at_ms: row.created_at,
             updated_at_ms: row.updated_at,

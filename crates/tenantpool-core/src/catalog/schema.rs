@@ -9,6 +9,7 @@ diesel::table! {
         max_size -> Nullable<Integer>,
         tenant_max_in_use -> Nullable<Integer>,
         checkout_timeout_ms -> Nullable<BigInt>,
+        migration_version -> Nullable<Text>,
         version -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,

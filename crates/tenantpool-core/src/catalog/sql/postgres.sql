@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS tenantpool_tenants (
     max_size INTEGER,
     tenant_max_in_use INTEGER,
     checkout_timeout_ms BIGINT,
+    migration_version VARCHAR(64),
     version BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
