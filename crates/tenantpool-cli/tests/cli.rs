@@ -127,6 +127,62 @@ fn racing_creates_make_one_winner(config: &Path) {
     assert_eq!(codes, [0, 4, 4, 4]);
 }
 
+/// `migrate --all` twice: the first applies both migrations to every active tenant, the
+/// second finds them all current in the catalog; a dry run after a third lists it.
+fn migrate_all_twice(config: &Path, dir: &Path) {
+    for key in ["m1", "m2", "m3"] {
+        let out = tenantpool(config, &["tenants", "create", key, "--placement", "main"]);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let migrations = dir.join("migrations");
+    for n in 1..=2 {
+        write_migration(&migrations, n);
+    }
+    let path = migrations.to_str().expect("utf-8 path");
+    let args = [
+        "--json",
+        "migrate",
+        "--all",
+        "--migrations",
+        path,
+        "--concurrency",
+        "2",
+    ];
+    let out = tenantpool(config, &args);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let active = report["summary"]["tenants"].as_u64().expect("tenants");
+    assert!(active >= 3, "{report}");
+    assert_eq!(report["summary"]["applied"], active, "{report}");
+    let out = tenantpool(config, &args);
+    assert_eq!(code(&out), 0);
+    assert_eq!(json(&out)["summary"]["current"], active);
+    write_migration(&migrations, 3);
+    let out = tenantpool(
+        config,
+        &["--json", "migrate", "m1", "--migrations", path, "--dry-run"],
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["tenants"][0]["outcome"], "pending", "{report}");
+    assert_eq!(
+        report["tenants"][0]["versions"][0], "20261201000003",
+        "{report}"
+    );
+}
+
+/// Writes migration `n` (creating table `m<n>`) into `dir`, in diesel's layout.
+fn write_migration(dir: &Path, n: u32) {
+    let folder = dir.join(format!("2026120100000{n}_m{n}"));
+    std::fs::create_dir_all(&folder).expect("migration folder");
+    std::fs::write(
+        folder.join("up.sql"),
+        format!("CREATE TABLE m{n} (id INTEGER PRIMARY KEY);\n"),
+    )
+    .expect("up.sql");
+    std::fs::write(folder.join("down.sql"), format!("DROP TABLE m{n};\n")).expect("down.sql");
+}
+
 /// Exit codes for what a script meets most.
 fn exit_codes_say_what_happened(config: &Path) {
     let out = tenantpool(config, &["--json", "tenants", "show", "nobody"]);
@@ -245,6 +301,7 @@ async fn on_sqlite_a_change_made_by_the_cli_reaches_a_registry_through_polling()
     );
     racing_creates_make_one_winner(&config);
     exit_codes_say_what_happened(&config);
+    migrate_all_twice(&config, &dir);
 }
 
 #[test]
