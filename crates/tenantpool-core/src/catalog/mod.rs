@@ -32,7 +32,7 @@
 //! let registry = Registry::<SqliteConnection>::builder(Settings::default())
 //!     .directory(catalog.clone())
 //!     .build()?;
-//! let conn = registry.checkout(&"acme".parse()?).await?;
+//! let conn = registry.get(&"acme".parse()?).await?;
 //! # Ok(()) }
 //! ```
 

@@ -5,7 +5,7 @@
 //! `FileBasedMigrations` for a directory read at run time):
 //!
 //! - **On first use** it is the registry's start hook (`RegistryBuilder::tenant_init`): with a
-//!   [`Catalog`](crate::catalog::Catalog) that records the tenant's migration version as the
+//!   [`Catalog`] that records the tenant's migration version as the
 //!   latest, the start costs no migration query; otherwise it takes the tenant's migration
 //!   lock (PostgreSQL advisory lock, MySQL `GET_LOCK`, SQLite's write lock), applies what is
 //!   pending (one query when nothing is), records the version in the catalog and releases the
