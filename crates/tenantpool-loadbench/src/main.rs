@@ -4,6 +4,7 @@
 //! tenantpool-loadbench run [--smoke] [--out DIR] [--pg postgres://user@host:port] [--variants a,b,...]
 //! tenantpool-loadbench serve --variant a|b|c1|c2|d|e [--port P] [--pg URL] [--budget N] ...
 //! tenantpool-loadbench replicas [--replicas 3] [--tenants 1000] [--budget 90] [--split both|on|off]
+//! tenantpool-loadbench migrations [--tenants 1000] [--migrations 5] [--budget 20] [--rounds 3]
 //! ```
 //!
 //! Use `scripts/loadbench`, which installs wrk, creates the databases and builds this first.
@@ -20,6 +21,7 @@ const USAGE: &str =
        tenantpool-loadbench serve --variant a|b|c1|c2|d|e [--port P] [--pg URL] [--budget N]
        tenantpool-loadbench profile --which deadpool|registry|schema|many [--iterations N]
        tenantpool-loadbench replicas [--replicas 3] [--tenants 1000] [--budget 90] [--split both|on|off]
+       tenantpool-loadbench migrations [--tenants 1000] [--migrations 5] [--budget 20] [--rounds 3]
 (scripts/loadbench runs everything; see docs/benchmarks.md)";
 
 fn main() -> ExitCode {
@@ -43,6 +45,13 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()?;
             runtime.block_on(driver::replicas::run(&args))
+        }
+        "migrations" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(driver::migrations::run(&args))
         }
         _ => Err(USAGE.into()),
     });

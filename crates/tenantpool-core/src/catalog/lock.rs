@@ -11,10 +11,6 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
-
 use super::connection::CatalogConnection;
 use super::CatalogError;
 use crate::TenantId;
@@ -32,50 +28,24 @@ pub(super) enum TenantLock {
     File(std::fs::File),
 }
 
-#[derive(QueryableByName)]
-struct Got {
-    #[diesel(sql_type = Bool)]
-    got: bool,
-}
-
-#[derive(QueryableByName)]
-struct GotLock {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    got: Option<i64>,
-}
-
 impl TenantLock {
     /// Takes `tenant`'s lock, waiting at most `wait`.
     pub(super) async fn take(
         conn: &mut CatalogConnection,
-        lock_file: Option<&std::path::Path>,
+        #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))] lock_file: Option<
+            &std::path::Path,
+        >,
         tenant: &TenantId,
         wait: Duration,
     ) -> Result<Self, CatalogError> {
         let name = format!("tenantpool:{tenant}");
         let deadline = Instant::now() + wait;
-        let query = |e: diesel::result::Error| CatalogError::from_query(&e);
         loop {
             let got = match conn {
                 #[cfg(feature = "postgres")]
-                CatalogConnection::Pg(c) => {
-                    diesel::sql_query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS got")
-                        .bind::<Text, _>(&name)
-                        .get_result::<Got>(c)
-                        .await
-                        .map_err(query)?
-                        .got
-                }
+                CatalogConnection::Pg(c) => pg::try_lock(c, &name).await?,
                 #[cfg(feature = "mysql")]
-                CatalogConnection::Mysql(c) => {
-                    diesel::sql_query("SELECT GET_LOCK(?, 0) AS got")
-                        .bind::<Text, _>(&name)
-                        .get_result::<GotLock>(c)
-                        .await
-                        .map_err(query)?
-                        .got
-                        == Some(1)
-                }
+                CatalogConnection::Mysql(c) => mysql::try_lock(c, &name).await?,
                 #[cfg(feature = "sqlite")]
                 CatalogConnection::Sqlite(_) => {
                     let path = lock_file
@@ -111,33 +81,97 @@ impl TenantLock {
     /// Gives the lock back. A failure leaves it to the session's end (the caller then drops
     /// the connection).
     pub(super) async fn release(self, conn: &mut CatalogConnection) -> Result<(), CatalogError> {
-        let query = |e: diesel::result::Error| CatalogError::from_query(&e);
         match (self, conn) {
             (Self::File(file), _) => {
                 drop(file);
                 Ok(())
             }
             #[cfg(feature = "postgres")]
-            (Self::Session { name }, CatalogConnection::Pg(c)) => {
-                diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS got")
-                    .bind::<Text, _>(&name)
-                    .get_result::<Got>(c)
-                    .await
-                    .map(drop)
-                    .map_err(query)
-            }
+            (Self::Session { name }, CatalogConnection::Pg(c)) => pg::unlock(c, &name).await,
             #[cfg(feature = "mysql")]
-            (Self::Session { name }, CatalogConnection::Mysql(c)) => {
-                diesel::sql_query("SELECT RELEASE_LOCK(?) AS got")
-                    .bind::<Text, _>(&name)
-                    .get_result::<GotLock>(c)
-                    .await
-                    .map(drop)
-                    .map_err(query)
-            }
+            (Self::Session { name }, CatalogConnection::Mysql(c)) => mysql::unlock(c, &name).await,
             #[allow(unreachable_patterns)]
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    //! A session advisory lock, keyed by a hash of the name.
+
+    use diesel::sql_types::{Bool, Text};
+    use diesel::QueryableByName;
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+    use crate::catalog::CatalogError;
+
+    #[derive(QueryableByName)]
+    struct Got {
+        #[diesel(sql_type = Bool)]
+        got: bool,
+    }
+
+    pub(super) async fn try_lock(
+        c: &mut AsyncPgConnection,
+        name: &str,
+    ) -> Result<bool, CatalogError> {
+        diesel::sql_query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS got")
+            .bind::<Text, _>(name)
+            .get_result::<Got>(c)
+            .await
+            .map(|g| g.got)
+            .map_err(|e| CatalogError::from_query(&e))
+    }
+
+    pub(super) async fn unlock(c: &mut AsyncPgConnection, name: &str) -> Result<(), CatalogError> {
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS got")
+            .bind::<Text, _>(name)
+            .get_result::<Got>(c)
+            .await
+            .map(drop)
+            .map_err(|e| CatalogError::from_query(&e))
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    //! `GET_LOCK` and `RELEASE_LOCK`.
+
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    use diesel::QueryableByName;
+    use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
+
+    use crate::catalog::CatalogError;
+
+    #[derive(QueryableByName)]
+    struct Got {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        got: Option<i64>,
+    }
+
+    pub(super) async fn try_lock(
+        c: &mut AsyncMysqlConnection,
+        name: &str,
+    ) -> Result<bool, CatalogError> {
+        diesel::sql_query("SELECT GET_LOCK(?, 0) AS got")
+            .bind::<Text, _>(name)
+            .get_result::<Got>(c)
+            .await
+            .map(|g| g.got == Some(1))
+            .map_err(|e| CatalogError::from_query(&e))
+    }
+
+    pub(super) async fn unlock(
+        c: &mut AsyncMysqlConnection,
+        name: &str,
+    ) -> Result<(), CatalogError> {
+        diesel::sql_query("SELECT RELEASE_LOCK(?) AS got")
+            .bind::<Text, _>(name)
+            .get_result::<Got>(c)
+            .await
+            .map(drop)
+            .map_err(|e| CatalogError::from_query(&e))
     }
 }
 

@@ -57,6 +57,7 @@ where
 }
 
 /// The lock name of a tenant's migrations.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn lock_name(tenant: &TenantId) -> String {
     format!("tenantpool-migrate:{tenant}")
 }

@@ -133,6 +133,24 @@ impl<S> TenantMigrations<S> {
         Ok(recorded.as_deref() == Some(latest))
     }
 
+    /// Every tenant's recorded migration version, in one catalog read; `None` without a
+    /// catalog.
+    pub(crate) async fn recorded(
+        &self,
+    ) -> Result<Option<std::collections::HashMap<TenantId, Option<String>>>, BoxError> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(None);
+        };
+        Ok(Some(
+            catalog
+                .records()
+                .await?
+                .into_iter()
+                .map(|r| (r.tenant, r.migration_version))
+                .collect(),
+        ))
+    }
+
     /// Records `latest` for `tenant` in the catalog, if there is one.
     pub(crate) async fn record(
         &self,

@@ -26,6 +26,7 @@ pub mod connect_ceiling;
 pub mod databases;
 pub mod machine;
 pub mod memory_run;
+pub mod migrations;
 pub mod plan;
 pub mod replicas;
 pub mod report;
